@@ -1,0 +1,32 @@
+// The static commands of the command line (SPEC section 9): everything that
+// reads runbooks without running them. Each returns the process exit code
+// and writes to the given streams, so tests can call them in-process.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace runbook::cli {
+
+// Exit codes of SPEC section 9.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitWaiting = 3;
+inline constexpr int kExitLocked = 4;
+inline constexpr int kExitInterrupted = 130;
+
+struct Context {
+  std::vector<std::string> runbook_path;  // folders of RUNBOOK_PATH
+  std::ostream* out;
+  std::ostream* err;
+};
+
+int Validate(const Context& ctx, const std::vector<std::string>& targets);
+int Plan(const Context& ctx, const std::string& target, const std::vector<std::string>& inputs);
+int Graph(const Context& ctx, const std::string& target, const std::string& format);
+int List(const Context& ctx);
+int Schema(const Context& ctx);
+
+}  // namespace runbook::cli

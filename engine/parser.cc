@@ -1,0 +1,687 @@
+#include "engine/parser.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <regex>
+#include <set>
+
+#include "engine/keys.h"
+#include "engine/regex.h"
+#include "engine/suggest.h"
+
+namespace runbook {
+namespace {
+
+const std::regex kNameRe("^[a-z0-9][a-z0-9_-]*$");
+const std::regex kInputNameRe("^[a-z_][a-z0-9_]*$");
+const std::regex kEnvNameRe("^[A-Za-z_][A-Za-z0-9_]*$");
+const std::regex kOutputNameRe("^[A-Za-z_][A-Za-z0-9_]*$");
+
+class RunbookParser {
+ public:
+  RunbookParser(Runbook* rb, Diagnostics* diags) : rb_(rb), src_(rb->source), diags_(diags) {}
+
+  void Parse() {
+    YAML::Node root;
+    try {
+      root = YAML::Load(src_.text());
+    } catch (const YAML::Exception& e) {
+      Error(Pos{e.mark.line + 1, e.mark.column + 1}, "invalid YAML: " + e.msg);
+      return;
+    }
+    if (!root.IsMap()) {
+      Error(root.IsDefined() && !root.IsNull() ? PosOf(root) : Pos{1, 1},
+            "a runbook is a mapping with at least 'name' and 'steps'");
+      return;
+    }
+    RunbookFields(root);
+  }
+
+ private:
+  // ---- helpers -------------------------------------------------------------
+  void Error(Pos p, std::string m) { diags_->Error(p, std::move(m)); }
+
+  Pos PosOf(const YAML::Node& n) const {
+    auto m = n.Mark();
+    if (m.line < 0) return {};
+    return {m.line + 1, m.column + 1};
+  }
+
+  // Where byte `offset` of a scalar's value stands in the file. yaml-cpp only
+  // gives the scalar's start, so walk the source alongside the value,
+  // skipping what the scalar's style hides: quotes, escapes, indentation.
+  PosMapper MapperFor(const YAML::Node& n) const {
+    auto m = n.Mark();
+    if (m.pos < 0) return [](size_t) { return Pos{}; };
+    const std::string& text = src_.text();
+    std::string value = n.IsScalar() ? n.Scalar() : "";
+    size_t start = static_cast<size_t>(m.pos);
+    char style = start < text.size() ? text[start] : ' ';
+    bool block = style == '|' || style == '>';
+    bool dq = style == '"', sq = style == '\'';
+    if (block) {
+      start = text.find('\n', start);
+      start = start == std::string::npos ? text.size() : start + 1;
+    } else if (dq || sq) {
+      ++start;
+    }
+    size_t indent = 0;
+    if (block) {
+      size_t p = start;
+      while (p < text.size() && text[p] == ' ') ++p;
+      indent = p - start;
+    }
+    const SourceFile* src = &src_;
+    return [=](size_t offset) {
+      size_t s = start, v = 0;
+      if (block) s += indent;
+      while (v < offset && s < text.size()) {
+        char c = text[s];
+        if (c == '\n') {
+          ++s;
+          size_t skipped = 0;
+          while (s < text.size() && (text[s] == ' ' || text[s] == '\t') && (!block || skipped < indent)) {
+            ++s;
+            ++skipped;
+          }
+          if (v < value.size() && (value[v] == '\n' || value[v] == ' ')) ++v;
+          continue;
+        }
+        if (dq && c == '\\') {
+          s += 2;
+          ++v;
+          continue;
+        }
+        if (sq && c == '\'' && s + 1 < text.size() && text[s + 1] == '\'') {
+          s += 2;
+          ++v;
+          continue;
+        }
+        ++s;
+        ++v;
+      }
+      return src->PosOf(s);
+    };
+  }
+
+  // Reports unknown and duplicate keys; returns false if `n` is not a map.
+  bool CheckMap(const YAML::Node& n, Pos fallback, const std::string& what,
+                const std::vector<std::string>& allowed) {
+    if (!n.IsMap()) {
+      Error(n.IsNull() ? fallback : PosOf(n), what + " must be a mapping");
+      return false;
+    }
+    std::set<std::string> seen;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string key = it->first.Scalar();
+      Pos p = PosOf(it->first);
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+        Error(p, "unknown key '" + key + "' in " + what + DidYouMean(key, allowed));
+      else if (!seen.insert(key).second)
+        Error(p, "duplicate key '" + key + "' in " + what);
+    }
+    return true;
+  }
+
+  // The node's position, or its key's when the value is empty.
+  Pos ValuePos(const YAML::Node& map, const std::string& key) {
+    for (auto it = map.begin(); it != map.end(); ++it)
+      if (it->first.Scalar() == key) return it->second.IsNull() ? PosOf(it->first) : PosOf(it->second);
+    return PosOf(map);
+  }
+
+  std::optional<std::string> Str(const YAML::Node& map, const std::string& key,
+                                 const std::string& what) {
+    YAML::Node n = map[key];
+    if (!n.IsDefined()) return std::nullopt;
+    if (!n.IsScalar()) {
+      Error(ValuePos(map, key), "'" + key + "' of " + what + " must be a string");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+  std::optional<bool> Bool(const YAML::Node& map, const std::string& key, const std::string& what) {
+    YAML::Node n = map[key];
+    if (!n.IsDefined()) return std::nullopt;
+    bool b = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, b)) {
+      Error(ValuePos(map, key), "'" + key + "' of " + what + " must be true or false");
+      return std::nullopt;
+    }
+    return b;
+  }
+
+  std::optional<long long> Int(const YAML::Node& map, const std::string& key,
+                               const std::string& what, long long min) {
+    YAML::Node n = map[key];
+    if (!n.IsDefined()) return std::nullopt;
+    long long v = 0;
+    if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v) || v < min) {
+      Error(ValuePos(map, key), "'" + key + "' of " + what + " must be a whole number" +
+                                    (min > 0 ? " of at least " + std::to_string(min) : " (0 or more)"));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<Millis> Dur(const YAML::Node& map, const std::string& key, const std::string& what) {
+    auto s = Str(map, key, what);
+    if (!s) return std::nullopt;
+    auto d = ParseDuration(*s);
+    if (!d) {
+      Error(ValuePos(map, key), "invalid duration '" + *s + "' for '" + key + "' of " + what +
+                                    ": use 250ms, 30s, 5m, 2h, 1h30m or whole seconds");
+    }
+    return d;
+  }
+
+  std::optional<std::string> Regex(const YAML::Node& map, const std::string& key,
+                                   const std::string& what) {
+    auto s = Str(map, key, what);
+    if (!s) return std::nullopt;
+    if (auto err = RegexError(*s)) {
+      Error(ValuePos(map, key), "invalid regex '" + *s + "' for '" + key + "' of " + what + ": " + *err);
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<std::string> OneOf(const YAML::Node& map, const std::string& key,
+                                   const std::string& what, const std::vector<std::string>& allowed) {
+    auto s = Str(map, key, what);
+    if (!s) return std::nullopt;
+    if (std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
+      std::string list;
+      for (auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      Error(ValuePos(map, key), "invalid " + key + " '" + *s + "' for " + what + ": expected one of " +
+                                    list + DidYouMean(*s, allowed));
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  // A string or a list of strings.
+  std::vector<At<std::string>> StrList(const YAML::Node& map, const std::string& key,
+                                       const std::string& what) {
+    std::vector<At<std::string>> out;
+    YAML::Node n = map[key];
+    if (!n.IsDefined() || n.IsNull()) return out;
+    if (n.IsScalar()) return {{n.Scalar(), PosOf(n)}};
+    if (!n.IsSequence()) {
+      Error(ValuePos(map, key), "'" + key + "' of " + what + " must be a string or a list of strings");
+      return out;
+    }
+    for (const auto& item : n) {
+      if (!item.IsScalar())
+        Error(PosOf(item), "items of '" + key + "' in " + what + " must be strings");
+      else
+        out.push_back({item.Scalar(), PosOf(item)});
+    }
+    return out;
+  }
+
+  ExprPtr Expression(const YAML::Node& n, Pos fallback) {
+    if (!n.IsScalar()) {
+      Error(n.IsNull() ? fallback : PosOf(n), "an expression must be a string");
+      return nullptr;
+    }
+    std::string tag = n.Tag();
+    if (tag.size() > 1 && tag[0] == '!' && n.Scalar().empty()) {
+      Error(PosOf(n), "YAML read this expression as the tag '" + tag +
+                          "': quote an expression that starts with '!', e.g. \"" + tag + "\"");
+      return nullptr;
+    }
+    auto parsed = ParseExpr(n.Scalar(), MapperFor(n));
+    if (parsed.error) diags_->Add(*parsed.error);
+    return parsed.expr;
+  }
+
+  Template Text(const YAML::Node& n, bool shell) {
+    if (!n.IsScalar()) {
+      Error(PosOf(n), "expected a string");
+      return {};
+    }
+    return ParseTemplate(n.Scalar(), PosOf(n), MapperFor(n), shell, diags_);
+  }
+
+  // ---- runbook --------------------------------------------------------------
+  void RunbookFields(const YAML::Node& root) {
+    CheckMap(root, {1, 1}, "runbook", keys::kRunbook);
+    if (auto s = Str(root, "name", "the runbook")) {
+      rb_->name = *s;
+      rb_->name_pos = ValuePos(root, "name");
+      if (!IsValidRunbookName(*s))
+        Error(rb_->name_pos, "invalid runbook name '" + *s + "': names match ^[a-z0-9][a-z0-9_-]*$");
+    } else if (!root["name"].IsDefined()) {
+      Error({1, 1}, "missing required key 'name' in runbook");
+    }
+    rb_->title = Str(root, "title", "the runbook").value_or("");
+    rb_->description = Str(root, "description", "the runbook").value_or("");
+    rb_->purpose = Str(root, "purpose", "the runbook").value_or("");
+    rb_->owner = Str(root, "owner", "the runbook").value_or("");
+    rb_->severity = Str(root, "severity", "the runbook").value_or("");
+    for (auto& t : StrList(root, "tags", "the runbook")) rb_->tags.push_back(t.value);
+    if (YAML::Node t = root["targets"]; t.IsDefined() &&
+        CheckMap(t, ValuePos(root, "targets"), "targets", keys::kTargets)) {
+      rb_->rto = Dur(t, "rto", "targets");
+      rb_->rpo = Dur(t, "rpo", "targets");
+    }
+    Escalations(root);
+    Inputs(root);
+    rb_->env = Env(root, "the runbook");
+    Defaults(root);
+    if (auto s = OneOf(root, "on_failure", "the runbook", {"rollback", "stop"}))
+      rb_->rollback_on_failure = *s == "rollback";
+    rb_->timeout = Dur(root, "timeout", "the runbook");
+    if (auto s = OneOf(root, "concurrency", "the runbook", {"exclusive", "shared"}))
+      rb_->exclusive = *s == "exclusive";
+    if (YAML::Node p = root["preflight"]; p.IsDefined()) {
+      if (!p.IsSequence())
+        Error(ValuePos(root, "preflight"), "'preflight' must be a list of checks");
+      else
+        for (const auto& c : p) rb_->preflight.push_back(CheckItem(c, "preflight check"));
+    }
+    YAML::Node steps = root["steps"];
+    if (!steps.IsDefined()) {
+      Error({1, 1}, "missing required key 'steps' in runbook");
+    } else if (!steps.IsSequence() || steps.size() == 0) {
+      Error(ValuePos(root, "steps"), "'steps' must be a non-empty list of steps");
+    } else {
+      for (const auto& s : steps) rb_->steps.push_back(StepFields(s, false));
+    }
+    if (YAML::Node f = root["finally"]; f.IsDefined() && !f.IsNull()) {
+      if (!f.IsSequence())
+        Error(ValuePos(root, "finally"), "'finally' must be a list of steps");
+      else
+        for (const auto& s : f) rb_->finally.push_back(StepFields(s, true));
+    }
+  }
+
+  void Escalations(const YAML::Node& root) {
+    YAML::Node e = root["escalation"];
+    if (!e.IsDefined() || e.IsNull()) return;
+    if (!e.IsSequence()) {
+      Error(ValuePos(root, "escalation"), "'escalation' must be a list of contacts");
+      return;
+    }
+    for (const auto& item : e) {
+      Escalation esc;
+      esc.pos = PosOf(item);
+      if (!CheckMap(item, esc.pos, "escalation contact", keys::kEscalation)) continue;
+      if (auto c = Str(item, "contact", "an escalation contact"))
+        esc.contact = *c;
+      else if (!item["contact"].IsDefined())
+        Error(esc.pos, "missing required key 'contact' in escalation contact");
+      if (auto w = OneOf(item, "when", "an escalation contact",
+                               {"failure", "waiting", "timeout", "always"})) {
+        esc.when = *w == "failure"   ? Escalation::When::kFailure
+                   : *w == "waiting" ? Escalation::When::kWaiting
+                   : *w == "timeout" ? Escalation::When::kTimeout
+                                     : Escalation::When::kAlways;
+      }
+      esc.after = Dur(item, "after", "an escalation contact");
+      rb_->escalation.push_back(esc);
+    }
+  }
+
+  void Inputs(const YAML::Node& root) {
+    YAML::Node in = root["inputs"];
+    if (!in.IsDefined() || in.IsNull()) return;
+    if (!in.IsMap()) {
+      Error(ValuePos(root, "inputs"), "'inputs' must be a mapping of name: {description, default, ...}");
+      return;
+    }
+    for (auto it = in.begin(); it != in.end(); ++it) {
+      InputDecl d;
+      d.name = it->first.Scalar();
+      d.pos = PosOf(it->first);
+      InputField(std::move(d), it->second);
+    }
+  }
+
+  void InputField(InputDecl d, const YAML::Node& n) {
+    std::string what = "input '" + d.name + "'";
+    if (!IsValidInputName(d.name))
+      Error(d.pos, "invalid input name '" + d.name + "': input names match ^[a-z_][a-z0-9_]*$");
+    if (rb_->FindInput(d.name)) Error(d.pos, "duplicate input '" + d.name + "'");
+    if (!n.IsNull()) {
+      if (!CheckMap(n, d.pos, what, keys::kInput)) return;
+      d.description = Str(n, "description", what).value_or("");
+      d.required = Bool(n, "required", what).value_or(false);
+      d.secret = Bool(n, "secret", what).value_or(false);
+      d.from_env = Str(n, "from_env", what).value_or("");
+      if (!d.from_env.empty() && !std::regex_match(d.from_env, kEnvNameRe))
+        Error(ValuePos(n, "from_env"), "invalid environment variable name '" + d.from_env + "'");
+      d.pattern = Regex(n, "pattern", what).value_or("");
+      if (auto t = OneOf(n, "type", what, {"string", "number", "boolean"}))
+        d.type = *t == "number" ? InputDecl::Type::kNumber
+                 : *t == "boolean" ? InputDecl::Type::kBoolean
+                                   : InputDecl::Type::kString;
+      for (auto& v : StrList(n, "enum", what)) d.enum_values.push_back(v.value);
+      if (n["enum"].IsDefined() && d.enum_values.empty())
+        Error(ValuePos(n, "enum"), "'enum' of " + what + " must list at least one value");
+      if (YAML::Node def = n["default"]; def.IsDefined()) {
+        if (!def.IsScalar())
+          Error(ValuePos(n, "default"), "'default' of " + what + " must be a single value");
+        else
+          d.default_value = def.Scalar();
+      }
+    }
+    rb_->inputs.push_back(std::move(d));
+  }
+
+  std::vector<EnvVar> Env(const YAML::Node& owner, const std::string& what) {
+    std::vector<EnvVar> out;
+    YAML::Node e = owner["env"];
+    if (!e.IsDefined() || e.IsNull()) return out;
+    if (!e.IsMap()) {
+      Error(ValuePos(owner, "env"), "'env' of " + what + " must be a mapping of NAME: value");
+      return out;
+    }
+    std::set<std::string> seen;
+    for (auto it = e.begin(); it != e.end(); ++it) {
+      std::string name = it->first.Scalar();
+      Pos p = PosOf(it->first);
+      if (!std::regex_match(name, kEnvNameRe))
+        Error(p, "invalid environment variable name '" + name + "'");
+      else if (!seen.insert(name).second)
+        Error(p, "duplicate key '" + name + "' in env");
+      if (!it->second.IsScalar()) {
+        Error(it->second.IsNull() ? p : PosOf(it->second), "the value of env '" + name + "' must be a string");
+        continue;
+      }
+      out.push_back({name, Text(it->second, false)});
+    }
+    return out;
+  }
+
+  void Defaults(const YAML::Node& root) {
+    YAML::Node d = root["defaults"];
+    if (!d.IsDefined() || d.IsNull()) return;
+    if (!CheckMap(d, ValuePos(root, "defaults"), "defaults", keys::kDefaults)) return;
+    default_timeout_ = Dur(d, "timeout", "defaults");
+    if (d["retry"].IsDefined()) default_retry_ = Retry(d, "defaults");
+    default_shell_ = Str(d, "shell", "defaults").value_or("bash");
+    default_workdir_ = Str(d, "workdir", "defaults").value_or(".");
+  }
+
+  RetryPolicy Retry(const YAML::Node& owner, const std::string& what) {
+    RetryPolicy r;
+    YAML::Node n = owner["retry"];
+    std::string w = "retry of " + what;
+    if (n.IsScalar()) {  // shorthand: retry: 3
+      long long v = 0;
+      if (!YAML::convert<long long>::decode(n, v) || v < 1)
+        Error(PosOf(n), "'retry' must be a mapping {attempts, delay, backoff, max_delay} or a number of attempts");
+      else
+        r.attempts = static_cast<int>(v);
+      return r;
+    }
+    if (!CheckMap(n, ValuePos(owner, "retry"), w, keys::kRetry)) return r;
+    r.attempts = static_cast<int>(Int(n, "attempts", w, 1).value_or(1));
+    r.delay = Dur(n, "delay", w).value_or(r.delay);
+    r.max_delay = Dur(n, "max_delay", w).value_or(r.max_delay);
+    if (YAML::Node b = n["backoff"]; b.IsDefined()) {
+      double v = 0;
+      if (!b.IsScalar() || !YAML::convert<double>::decode(b, v) || v < 1.0)
+        Error(ValuePos(n, "backoff"), "'backoff' of " + w + " must be a number of at least 1.0");
+      else
+        r.backoff = v;
+    }
+    return r;
+  }
+
+  Check CheckItem(const YAML::Node& n, const std::string& what) {
+    Check c;
+    c.pos = PosOf(n);
+    if (n.IsScalar()) {  // shorthand: verify: "command"
+      c.run = Text(n, true);
+      c.name = c.run.raw;
+      return c;
+    }
+    if (!CheckMap(n, c.pos, what, keys::kCheck)) return c;
+    c.name = Str(n, "name", what).value_or("");
+    if (YAML::Node r = n["run"]; r.IsDefined() && r.IsScalar())
+      c.run = Text(r, true);
+    else if (r.IsDefined())
+      Error(ValuePos(n, "run"), "'run' of " + what + " must be a command string");
+    else
+      Error(c.pos, "missing required key 'run' in " + what);
+    if (c.name.empty()) c.name = c.run.raw;
+    c.retries = static_cast<int>(Int(n, "retries", what, 0).value_or(0));
+    c.interval = Dur(n, "interval", what).value_or(c.interval);
+    c.timeout = Dur(n, "timeout", what);
+    if (YAML::Node e = n["expect"]; e.IsDefined() &&
+        CheckMap(e, ValuePos(n, "expect"), "expect", keys::kExpect)) {
+      if (YAML::Node x = e["exit_code"]; x.IsDefined()) {
+        int code = 0;
+        if (x.IsScalar() && x.Scalar() == "any")
+          c.expect.exit_code.reset();
+        else if (x.IsScalar() && YAML::convert<int>::decode(x, code) && code >= 0 && code <= 255)
+          c.expect.exit_code = code;
+        else
+          Error(ValuePos(e, "exit_code"), "'exit_code' of expect must be 0-255 or 'any'");
+      }
+      c.expect.stdout_regex = Regex(e, "stdout", "expect").value_or("");
+      c.expect.stderr_regex = Regex(e, "stderr", "expect").value_or("");
+    }
+    return c;
+  }
+
+  // ---- steps ----------------------------------------------------------------
+  Step StepFields(const YAML::Node& n, bool in_finally) {
+    Step s;
+    s.in_finally = in_finally;
+    s.pos = PosOf(n);
+    s.timeout = default_timeout_;
+    s.retry = default_retry_;
+    s.shell = default_shell_;
+    s.workdir = default_workdir_;
+    if (!CheckMap(n, s.pos, "step", keys::kStep)) return s;
+    if (auto id = Str(n, "id", "a step")) {
+      s.id = *id;
+      s.id_pos = ValuePos(n, "id");
+      if (!IsValidRunbookName(*id))
+        Error(s.id_pos, "invalid step id '" + *id + "': ids match ^[a-z0-9][a-z0-9_-]*$");
+    } else if (!n["id"].IsDefined()) {
+      Error(s.pos, "missing required key 'id' in step");
+    }
+    std::string what = s.id.empty() ? "a step" : "step '" + s.id + "'";
+    Kind(n, &s, what);
+    if (YAML::Node name = n["name"]; name.IsDefined()) s.name = Text(name, false);
+    s.description = Str(n, "description", what).value_or("");
+    s.needs = StrList(n, "needs", what);
+    if (YAML::Node w = n["when"]; w.IsDefined()) s.when = Expression(w, ValuePos(n, "when"));
+    if (auto t = Dur(n, "timeout", what)) s.timeout = t;
+    if (n["retry"].IsDefined()) s.retry = Retry(n, what);
+    Verify(n, &s, what);
+    Rollback(n, &s, what);
+    if (auto f = OneOf(n, "on_failure", what, {"fail", "continue"}))
+      s.continue_on_failure = *f == "continue";
+    s.estimate = Dur(n, "estimate", what);
+    Outputs(n, &s, what);
+    s.env = Env(n, what);
+    if (auto w = Str(n, "workdir", what)) s.workdir = *w;
+    if (auto sh = Str(n, "shell", what)) s.shell = *sh;
+    if (auto i = Bool(n, "idempotent", what)) s.idempotent = *i;
+    if (n["checklist"].IsDefined() && s.kind != StepKind::kManual)
+      Error(ValuePos(n, "checklist"), "'checklist' belongs to manual steps; " + what + " is a " + ToString(s.kind) + " step");
+    if (n["inputs"].IsDefined() && s.kind != StepKind::kRunbook)
+      Error(ValuePos(n, "inputs"), "'inputs' belongs to runbook steps; " + what + " is a " + ToString(s.kind) + " step");
+    return s;
+  }
+
+  void Kind(const YAML::Node& n, Step* s, const std::string& what) {
+    std::string found;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (std::find(keys::kStepKinds.begin(), keys::kStepKinds.end(), key) == keys::kStepKinds.end())
+        continue;
+      if (!found.empty()) {
+        Error(PosOf(it->first), what + " has two kinds, '" + found + "' and '" + key +
+                                    "': a step is exactly one of run, manual, decision, wait, runbook");
+        continue;
+      }
+      found = key;
+      s->kind_pos = PosOf(it->first);
+      const YAML::Node& v = it->second;
+      if (key == "run") {
+        s->kind = StepKind::kRun;
+        if (!v.IsScalar()) Error(ValuePos(n, key), "'run' of " + what + " must be a command string");
+        else s->run = Text(v, true);
+      } else if (key == "manual") {
+        s->kind = StepKind::kManual;
+        if (!v.IsScalar()) Error(ValuePos(n, key), "'manual' of " + what + " must be markdown text");
+        else s->manual = Text(v, false);
+        for (auto& item : StrList(n, "checklist", what)) s->checklist.push_back(item.value);
+      } else if (key == "decision") {
+        s->kind = StepKind::kDecision;
+        DecisionFields(v, ValuePos(n, key), s, what);
+      } else if (key == "wait") {
+        s->kind = StepKind::kWait;
+        s->wait = Dur(n, "wait", what).value_or(Millis(0));
+      } else {
+        s->kind = StepKind::kRunbook;
+        if (auto name = Str(n, "runbook", what)) {
+          s->runbook = {*name, ValuePos(n, "runbook")};
+          if (!IsValidRunbookName(*name))
+            Error(s->runbook.pos, "invalid runbook name '" + *name + "': names match ^[a-z0-9][a-z0-9_-]*$");
+        }
+        if (YAML::Node in = n["inputs"]; in.IsDefined() && !in.IsNull()) {
+          if (!in.IsMap()) {
+            Error(ValuePos(n, "inputs"), "'inputs' of " + what + " must be a mapping of name: value");
+          } else {
+            for (auto i = in.begin(); i != in.end(); ++i) {
+              if (!i->second.IsScalar())
+                Error(PosOf(i->first), "the value of input '" + i->first.Scalar() + "' must be a single value");
+              else
+                s->runbook_inputs.push_back({i->first.Scalar(), Text(i->second, false)});
+            }
+          }
+        }
+      }
+    }
+    if (found.empty())
+      Error(s->pos, what + " has no kind: add one of run, manual, decision, wait, runbook");
+  }
+
+  void DecisionFields(const YAML::Node& d, Pos pos, Step* s, const std::string& what) {
+    if (!CheckMap(d, pos, "decision", keys::kDecision)) return;
+    if (YAML::Node p = d["prompt"]; p.IsDefined()) s->decision.prompt = Text(p, false);
+    YAML::Node choices = d["choices"];
+    if (!choices.IsDefined()) {
+      Error(pos, "missing required key 'choices' in decision of " + what);
+    } else if (!choices.IsSequence() || choices.size() == 0) {
+      Error(ValuePos(d, "choices"), "'choices' of " + what + " must be a non-empty list");
+    } else {
+      for (const auto& c : choices) {
+        Choice ch;
+        ch.pos = PosOf(c);
+        if (!CheckMap(c, ch.pos, "choice", keys::kChoice)) continue;
+        if (auto v = Str(c, "value", "a choice"))
+          ch.value = *v;
+        else if (!c["value"].IsDefined())
+          Error(ch.pos, "missing required key 'value' in choice");
+        for (const auto& other : s->decision.choices)
+          if (!ch.value.empty() && other.value == ch.value)
+            Error(ValuePos(c, "value"), "duplicate choice value '" + ch.value + "' in " + what);
+        if (YAML::Node w = c["when"]; w.IsDefined()) ch.when = Expression(w, ValuePos(c, "when"));
+        ch.go_to = StrList(c, "goto", "a choice");
+        s->decision.choices.push_back(std::move(ch));
+      }
+    }
+    if (auto def = Str(d, "default", "a decision")) {
+      s->decision.default_choice = At<std::string>{*def, ValuePos(d, "default")};
+      std::vector<std::string> values;
+      for (auto& c : s->decision.choices) values.push_back(c.value);
+      if (std::find(values.begin(), values.end(), *def) == values.end())
+        Error(ValuePos(d, "default"), "default '" + *def + "' of " + what + " is not one of its choices" +
+                                          DidYouMean(*def, values));
+    }
+  }
+
+  void Verify(const YAML::Node& n, Step* s, const std::string& what) {
+    YAML::Node v = n["verify"];
+    if (!v.IsDefined() || v.IsNull()) return;
+    std::string w = "verification of " + what;
+    if (v.IsSequence()) {
+      for (const auto& c : v) s->verify.push_back(CheckItem(c, w));
+    } else {
+      s->verify.push_back(CheckItem(v, w));
+    }
+  }
+
+  void Rollback(const YAML::Node& n, Step* s, const std::string& what) {
+    YAML::Node r = n["rollback"];
+    if (!r.IsDefined() || r.IsNull()) return;
+    RollbackHook hook;
+    hook.pos = PosOf(r);
+    if (r.IsScalar()) {
+      hook.run = Text(r, true);
+    } else {
+      std::string w = "rollback of " + what;
+      if (!CheckMap(r, hook.pos, w, keys::kRollback)) return;
+      if (YAML::Node run = r["run"]; run.IsDefined() && run.IsScalar())
+        hook.run = Text(run, true);
+      else
+        Error(run.IsDefined() ? ValuePos(r, "run") : hook.pos, "'run' of " + w + " must be a command string");
+      hook.timeout = Dur(r, "timeout", w);
+    }
+    s->rollback = std::move(hook);
+  }
+
+  void Outputs(const YAML::Node& n, Step* s, const std::string& what) {
+    YAML::Node o = n["outputs"];
+    if (!o.IsDefined() || o.IsNull()) return;
+    if (!o.IsMap()) {
+      Error(ValuePos(n, "outputs"), "'outputs' of " + what + " must be a mapping of name: stdout | exit_code | {regex: ...}");
+      return;
+    }
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      OutputSpec spec;
+      spec.name = it->first.Scalar();
+      spec.pos = PosOf(it->first);
+      if (!std::regex_match(spec.name, kOutputNameRe))
+        Error(spec.pos, "invalid output name '" + spec.name + "': output names match ^[A-Za-z_][A-Za-z0-9_]*$");
+      const YAML::Node& v = it->second;
+      if (v.IsScalar() && (v.Scalar() == "stdout" || v.Scalar() == "exit_code")) {
+        spec.source = v.Scalar() == "stdout" ? OutputSpec::Source::kStdout : OutputSpec::Source::kExitCode;
+      } else if (v.IsMap()) {
+        if (!CheckMap(v, spec.pos, "output '" + spec.name + "'", keys::kOutput)) continue;
+        spec.source = OutputSpec::Source::kRegex;
+        if (auto re = Regex(v, "regex", "output '" + spec.name + "'"))
+          spec.regex = *re;
+        else if (!v["regex"].IsDefined())
+          Error(PosOf(v), "missing required key 'regex' in output '" + spec.name + "'");
+      } else {
+        Error(v.IsNull() ? spec.pos : PosOf(v), "output '" + spec.name +
+                                                    "' must be stdout, exit_code or {regex: \"...\"}");
+        continue;
+      }
+      s->outputs.push_back(spec);
+    }
+  }
+
+  Runbook* rb_;
+  const SourceFile& src_;
+  Diagnostics* diags_;
+  std::optional<Millis> default_timeout_;
+  RetryPolicy default_retry_;
+  std::string default_shell_ = "bash";
+  std::string default_workdir_ = ".";
+};
+
+}  // namespace
+
+bool IsValidRunbookName(const std::string& s) { return std::regex_match(s, kNameRe); }
+bool IsValidInputName(const std::string& s) { return std::regex_match(s, kInputNameRe); }
+
+Runbook ParseRunbook(SourceFile source, Diagnostics* diags) {
+  Runbook rb;
+  rb.source = std::move(source);
+  RunbookParser(&rb, diags).Parse();
+  return rb;
+}
+
+}  // namespace runbook

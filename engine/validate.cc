@@ -1,0 +1,272 @@
+#include "engine/validate.h"
+
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "engine/graph.h"
+#include "engine/suggest.h"
+
+namespace runbook {
+namespace {
+
+// Which steps an expression at some place may refer to.
+struct Scope {
+  const std::vector<bool>* allowed = nullptr;  // over the list's indexes; null: no steps
+  const StepGraph* graph = nullptr;
+  std::string self;          // may also refer to itself (verify, rollback, outputs)
+  bool any_main_step = false;  // finally steps may refer to any main step
+  std::string where;         // "step 'x'", "preflight", ...
+};
+
+class Validator {
+ public:
+  Validator(const Runbook& rb, Diagnostics* diags) : rb_(rb), diags_(diags) {
+    for (const auto* list : {&rb.steps, &rb.finally})
+      for (const auto& s : *list) all_ids_.push_back(s.id);
+    for (const auto& s : rb.steps) main_ids_.insert(s.id);
+    for (const auto& i : rb.inputs) input_names_.push_back(i.name);
+  }
+
+  void Run() {
+    NameMatchesFile();
+    DuplicateIds();
+    Inputs();
+    StepList(rb_.steps, false);
+    StepList(rb_.finally, true);
+    Scope none;
+    none.where = "preflight";
+    for (const auto& c : rb_.preflight) Command(c.run, none, "bash");
+    none.where = "the runbook's env";
+    for (const auto& e : rb_.env) TextRefs(e.value, none);
+  }
+
+ private:
+  void Error(Pos p, std::string m) { diags_->Error(p, std::move(m)); }
+
+  void NameMatchesFile() {
+    std::string stem = std::filesystem::path(rb_.source.path()).stem().string();
+    if (!rb_.name.empty() && !stem.empty() && rb_.name != stem)
+      diags_->Warning(rb_.name_pos, "runbook name '" + rb_.name + "' differs from the file name '" + stem +
+                                        "'; `runbook run " + stem + "` finds it by the file name");
+  }
+
+  void DuplicateIds() {
+    std::map<std::string, Pos> first;
+    for (const auto* list : {&rb_.steps, &rb_.finally})
+      for (const auto& s : *list) {
+        if (s.id.empty()) continue;
+        auto [it, inserted] = first.emplace(s.id, s.id_pos);
+        if (!inserted)
+          Error(s.id_pos, "duplicate step id '" + s.id + "' (first defined at line " +
+                              std::to_string(it->second.line) + ")");
+      }
+  }
+
+  void Inputs() {
+    for (const auto& in : rb_.inputs) {
+      for (const auto& v : in.enum_values) {
+        InputDecl no_enum = in;
+        no_enum.enum_values.clear();
+        if (auto why = CheckInputValue(no_enum, v))
+          Error(in.pos, "enum value '" + v + "' of input '" + in.name + "': " + *why);
+      }
+      if (in.default_value) {
+        if (auto why = CheckInputValue(in, *in.default_value))
+          Error(in.pos, "default of input '" + in.name + "': " + *why);
+      }
+    }
+  }
+
+  void StepList(const std::vector<Step>& steps, bool is_finally) {
+    StepGraph graph(steps);
+    std::vector<std::string> ids;
+    for (const auto& s : steps) ids.push_back(s.id);
+    for (const auto& s : steps) {
+      for (const auto& n : s.needs) {
+        if (graph.Index(n.value)) continue;
+        if (is_finally && main_ids_.count(n.value))
+          Error(n.pos, "finally step '" + s.id + "' cannot need '" + n.value +
+                           "': finally steps form their own graph and run after all steps");
+        else
+          Error(n.pos, "unknown step '" + n.value + "' in needs of '" + s.id + "'" + DidYouMean(n.value, ids));
+      }
+      if (s.kind == StepKind::kDecision) Decision(s, graph, ids);
+    }
+    auto cycles = graph.FindCycles();
+    for (const auto& c : cycles) Error(c.pos, "dependency cycle: " + c.ToString());
+
+    for (int v = 0; v < graph.size(); ++v) {
+      const Step& s = steps[v];
+      std::vector<bool> ancestors = graph.Ancestors(v);
+      Scope scope;
+      scope.allowed = &ancestors;
+      scope.graph = &graph;
+      scope.any_main_step = is_finally;
+      scope.where = "step '" + s.id + "'";
+      StepRefs(s, scope);
+    }
+  }
+
+  void Decision(const Step& s, const StepGraph& graph, const std::vector<std::string>& ids) {
+    const auto& d = s.decision;
+    bool unconditional = false;
+    for (const auto& c : d.choices) {
+      if (!c.when) unconditional = true;
+      for (const auto& t : c.go_to) {
+        if (!graph.Index(t.value))
+          Error(t.pos, "unknown step '" + t.value + "' in goto of choice '" + c.value + "'" +
+                           DidYouMean(t.value, ids));
+      }
+    }
+    if (!d.prompt && !d.default_choice && !unconditional && !d.choices.empty())
+      Error(s.kind_pos, "decision '" + s.id +
+                            "' could end with no branch: every choice has a 'when' and there is no "
+                            "'prompt' or 'default'");
+  }
+
+  void StepRefs(const Step& s, Scope scope) {
+    TextRefs(s.name, scope);
+    if (!s.name.raw.empty()) NoSecrets(s.name, "a step's name");
+    if (s.when) ExprRefs(*s.when, scope);
+    for (const auto& e : s.env) TextRefs(e.value, scope);
+    switch (s.kind) {
+      case StepKind::kRun: Command(s.run, scope, s.shell); break;
+      case StepKind::kManual:
+        TextRefs(s.manual, scope);
+        NoSecrets(s.manual, "manual text");
+        break;
+      case StepKind::kDecision:
+        if (s.decision.prompt) TextRefs(*s.decision.prompt, scope);
+        for (const auto& c : s.decision.choices)
+          if (c.when) ExprRefs(*c.when, scope);
+        break;
+      case StepKind::kRunbook:
+        for (const auto& [name, value] : s.runbook_inputs) TextRefs(value, scope);
+        break;
+      case StepKind::kWait: break;
+    }
+    scope.self = s.id;  // its own verify and rollback see its results
+    for (const auto& c : s.verify) Command(c.run, scope, s.shell);
+    if (s.rollback) Command(s.rollback->run, scope, s.shell);
+  }
+
+  void TextRefs(const Template& t, const Scope& scope) {
+    for (const auto& p : t.parts)
+      if (p.is_expr) ExprRefs(*p.expr, scope);
+  }
+
+  void ExprRefs(const Expr& e, const Scope& scope) {
+    std::vector<Ref> refs;
+    CollectRefs(e, &refs);
+    for (const auto& r : refs) CheckRef(r, scope);
+  }
+
+  void CheckRef(const Ref& r, const Scope& scope) {
+    if (r.scope == Ref::Scope::kInputs) {
+      if (!rb_.FindInput(r.field))
+        Error(r.pos, "unknown input '" + r.field + "'" + DidYouMean(r.field, input_names_));
+      return;
+    }
+    if (r.scope != Ref::Scope::kSteps) return;
+    if (!rb_.FindStep(r.step)) {
+      Error(r.pos, "unknown step '" + r.step + "'" + DidYouMean(r.step, all_ids_));
+      return;
+    }
+    if (!scope.allowed) {
+      Error(r.pos, scope.where + " runs before any step and cannot refer to step '" + r.step + "'");
+      return;
+    }
+    if (r.step == scope.self) return;
+    if (scope.any_main_step && main_ids_.count(r.step)) return;
+    auto v = scope.graph->Index(r.step);
+    if (!v || !(*scope.allowed)[*v]) {
+      Error(r.pos, scope.where + " refers to step '" + r.step +
+                       "', which is not among its transitive needs: add '" + r.step +
+                       "' to its needs so that the result is known before it runs");
+    }
+  }
+
+  // A command: escapable places, a shell that the escaping is for, and
+  // secrets only as a bare {{ inputs.S }} (rendered as "$RUNBOOK_INPUT_S").
+  void Command(const Template& t, const Scope& scope, const std::string& shell) {
+    TextRefs(t, scope);
+    bool posix = shell == "bash" || shell == "sh";
+    for (const auto& p : t.parts) {
+      if (!p.is_expr) continue;
+      if (!posix) {
+        Error(p.pos, "templates in commands need shell 'bash' or 'sh' to be escaped; with shell '" + shell +
+                         "' read the value from the environment instead (RUNBOOK_INPUT_<NAME>)");
+        continue;
+      }
+      if (p.context == ShellContext::kSingleQuoted || p.context == ShellContext::kQuotedHeredoc) {
+        Error(p.pos, std::string("template inside ") + ToString(p.context) +
+                         " cannot be escaped: close the quotes before '{{' (it becomes one quoted "
+                         "word) or use double quotes");
+        continue;
+      }
+      std::vector<Ref> refs;
+      CollectRefs(*p.expr, &refs);
+      bool bare = p.expr->kind == Expr::Kind::kRef;
+      for (const auto& r : refs) {
+        const InputDecl* in = r.scope == Ref::Scope::kInputs ? rb_.FindInput(r.field) : nullptr;
+        if (in && in->secret && !bare)
+          Error(r.pos, "secret input '" + in->name + "' may appear in a command only as {{ inputs." +
+                           in->name + " }} (passed through $RUNBOOK_INPUT_" + Upper(in->name) +
+                           "), not inside a larger expression");
+      }
+    }
+  }
+
+  void NoSecrets(const Template& t, const std::string& where) {
+    std::vector<Ref> refs;
+    for (const auto& p : t.parts)
+      if (p.is_expr) CollectRefs(*p.expr, &refs);
+    for (const auto& r : refs) {
+      const InputDecl* in = r.scope == Ref::Scope::kInputs ? rb_.FindInput(r.field) : nullptr;
+      if (in && in->secret)
+        Error(r.pos, "secret input '" + in->name + "' cannot appear in " + where +
+                         ": it would be shown in clear");
+    }
+  }
+
+  static std::string Upper(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+  }
+
+  const Runbook& rb_;
+  Diagnostics* diags_;
+  std::vector<std::string> all_ids_;
+  std::set<std::string> main_ids_;
+  std::vector<std::string> input_names_;
+};
+
+}  // namespace
+
+std::optional<std::string> CheckInputValue(const InputDecl& decl, const std::string& value) {
+  if (decl.type == InputDecl::Type::kNumber) {
+    static const std::regex kNumber("^-?[0-9]+(\\.[0-9]+)?$");
+    if (!std::regex_match(value, kNumber)) return "'" + value + "' is not a number";
+  }
+  if (decl.type == InputDecl::Type::kBoolean && value != "true" && value != "false")
+    return "'" + value + "' is not a boolean (true or false)";
+  if (!decl.enum_values.empty() &&
+      std::find(decl.enum_values.begin(), decl.enum_values.end(), value) == decl.enum_values.end()) {
+    std::string list;
+    for (const auto& v : decl.enum_values) list += (list.empty() ? "" : ", ") + v;
+    return "'" + value + "' is not one of the allowed values: " + list;
+  }
+  if (!decl.pattern.empty()) {
+    // The whole value must match: no multiline anchors here, or a second
+    // line could smuggle anything past a pattern.
+    if (!std::regex_match(value, std::regex(decl.pattern, std::regex::ECMAScript)))
+      return "'" + value + "' does not match the pattern " + decl.pattern;
+  }
+  return std::nullopt;
+}
+
+void ValidateRunbook(const Runbook& rb, Diagnostics* diags) { Validator(rb, diags).Run(); }
+
+}  // namespace runbook
