@@ -143,7 +143,9 @@ StepGraph::CriticalPath StepGraph::Critical(
       }
     }
     finish[v] = start + estimate(steps_[v]).value_or(Millis(0));
-    if (end == -1 || finish[v] > finish[end]) end = v;
+    // Ties go to the later step, so the path runs on through steps that
+    // have no estimate instead of stopping short of them.
+    if (end == -1 || finish[v] >= finish[end]) end = v;
   }
   for (int v = end; v != -1; v = prev[v]) {
     best.path.insert(best.path.begin(), v);

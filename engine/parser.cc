@@ -525,7 +525,7 @@ class RunbookParser {
       }
       found = key;
       s->kind_pos = PosOf(it->first);
-      const YAML::Node& v = it->second;
+      YAML::Node v = it->second;  // a copy: it->second is a temporary
       if (key == "run") {
         s->kind = StepKind::kRun;
         if (!v.IsScalar()) Error(ValuePos(n, key), "'run' of " + what + " must be a command string");
@@ -644,7 +644,7 @@ class RunbookParser {
       spec.pos = PosOf(it->first);
       if (!std::regex_match(spec.name, kOutputNameRe))
         Error(spec.pos, "invalid output name '" + spec.name + "': output names match ^[A-Za-z_][A-Za-z0-9_]*$");
-      const YAML::Node& v = it->second;
+      YAML::Node v = it->second;  // a copy: it->second is a temporary
       if (v.IsScalar() && (v.Scalar() == "stdout" || v.Scalar() == "exit_code")) {
         spec.source = v.Scalar() == "stdout" ? OutputSpec::Source::kStdout : OutputSpec::Source::kExitCode;
       } else if (v.IsMap()) {

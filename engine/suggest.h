@@ -8,11 +8,12 @@
 
 namespace runbook {
 
-// Levenshtein distance between a and b.
+// Edit distance between a and b, counting an adjacent transposition as one.
 int EditDistance(std::string_view a, std::string_view b);
 
 // The candidate closest to `word` when it is close enough to be a typo
-// (distance at most max(1, |word|/3)); ties go to the first candidate.
+// (distance at most max(1, (|word|+1)/3), and less than |word|); ties go
+// to the first candidate.
 std::optional<std::string> Closest(std::string_view word,
                                    const std::vector<std::string>& candidates);
 

@@ -108,7 +108,9 @@ class ShellScanner {
       ++i_;
     } else if (c == '#' && word_start) {
       while (i_ < t_.size() && t_[i_] != '\n') ++i_;
-    } else if (c == '<' && At(i_ + 1) == '<' && At(i_ + 2) != '<') {
+    } else if (c == '<' && At(i_ + 1) == '<' && At(i_ + 2) == '<') {
+      i_ += 3;  // a here-string: its word is quoted like any other
+    } else if (c == '<' && At(i_ + 1) == '<') {
       HeredocOperator();
     } else if (c == '\n' && !pending_.empty()) {
       ++i_;
