@@ -1,0 +1,14 @@
+#include "engine/backoff.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace runbook {
+
+Millis RetryDelay(const RetryPolicy& policy, int next_attempt) {
+  if (next_attempt < 2) return Millis(0);
+  double ms = static_cast<double>(policy.delay.count()) * std::pow(policy.backoff, next_attempt - 2);
+  return Millis(static_cast<long long>(std::min(ms, static_cast<double>(policy.max_delay.count()))));
+}
+
+}  // namespace runbook

@@ -1,0 +1,85 @@
+// Evaluating expressions (SPEC section 5) and rendering templates (section 4).
+//
+// Pure: every value comes from an EvalContext the executor implements over
+// its run state. An evaluation error (an output the step did not produce, a
+// value int() cannot convert, a bad regex) is returned, never thrown; the
+// executor fails the referring step with reason `error`.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/expr.h"
+#include "engine/model.h"
+#include "engine/template.h"
+
+namespace runbook {
+
+struct Value {
+  enum class Kind { kNull, kBool, kNumber, kString, kList };
+  Kind kind = Kind::kNull;
+  bool boolean = false;
+  double number = 0;
+  std::string text;
+  std::vector<Value> items;
+
+  static Value Null() { return {}; }
+  static Value Bool(bool b);
+  static Value Number(double n);
+  static Value String(std::string s);
+
+  bool Truthy() const;
+  // As a template prints it: numbers without a trailing ".0", null as "".
+  std::string ToText() const;
+};
+
+// What a step looks like to expressions.
+struct StepFacts {
+  std::string status = "pending";
+  std::optional<int> exit_code;
+  std::map<std::string, std::string> outputs;
+  std::vector<std::string> masked_outputs;  // held a secret: unusable until re-run (SPEC 6)
+};
+
+class EvalContext {
+ public:
+  virtual ~EvalContext() = default;
+  virtual std::optional<Value> Input(const std::string& name) const = 0;
+  virtual std::optional<std::string> Env(const std::string& name) const = 0;
+  virtual std::string RunField(const std::string& field) const = 0;  // id | status
+  virtual const StepFacts* Step(const std::string& id) const = 0;
+};
+
+struct EvalResult {
+  Value value;
+  std::optional<std::string> error;
+  bool ok() const { return !error; }
+};
+
+EvalResult Evaluate(const Expr& e, const EvalContext& ctx);
+
+struct RenderResult {
+  std::string text;
+  std::optional<std::string> error;
+  bool ok() const { return !error; }
+};
+
+// Plain text: name, manual, env values, sub-runbook inputs.
+RenderResult RenderText(const Template& t, const EvalContext& ctx);
+
+// A shell command (SPEC 4): each value escaped for its place, so that no
+// input can inject shell syntax; a bare {{ inputs.S }} of a secret input
+// becomes a quoted reference to $RUNBOOK_INPUT_S.
+RenderResult RenderCommand(const Template& t, const EvalContext& ctx,
+                           const std::vector<std::string>& secret_inputs);
+
+// The escaping itself, per ShellContext (kWord, kDoubleQuoted, kHeredoc).
+std::string ShellEscape(const std::string& value, ShellContext where);
+
+// "RUNBOOK_INPUT_" + upper-cased name.
+std::string InputEnvName(const std::string& input);
+
+}  // namespace runbook
