@@ -1,0 +1,124 @@
+// What the engine records about runs, and the interface of the store that
+// keeps it (implemented over SQLite in state/, by a fake in tests).
+//
+// Write-ahead: the executor commits a Batch describing a transition *before*
+// acting on it (a step is `running` before its process starts), and a step's
+// result before any dependent starts. A Batch is one transaction: it lands
+// whole or not at all.
+//
+// Times are milliseconds since the Unix epoch (UTC); 0 means "not yet".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/status.h"
+
+namespace runbook {
+
+struct RunRecord {
+  std::string id;
+  std::string parent_run;   // "" for a top-level run
+  std::string parent_step;
+  std::string runbook;      // its name
+  std::string path;         // the file, as given
+  std::string source;       // the file's full text when the run started
+  std::string sha256;       // of `source`
+  std::map<std::string, std::string> inputs;  // secrets already redacted as "***"
+  std::vector<std::string> secret_inputs;     // names, for masking on resume
+  std::string user, host, workdir;
+  int pid = 0;              // the engine driving it
+  std::string status = "running";
+  std::string reason;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+};
+
+struct StepRecord {
+  std::string run_id;
+  std::string step_id;
+  std::string phase = "main";  // main | finally
+  std::string status = "pending";
+  std::string reason;           // exit | timeout | verification | output | answer | error
+  int attempts = 0;
+  std::optional<int> exit_code;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+  std::map<std::string, std::string> outputs;  // secrets masked
+  std::vector<std::string> masked_outputs;     // outputs that held a secret
+  int64_t completed_seq = 0;  // order of completion, for rollback
+  std::string rollback;       // "" | succeeded | failed: its rollback hook
+};
+
+struct AttemptRecord {
+  std::string run_id;
+  std::string step_id;
+  std::string kind = "run";  // run | verify | rollback | preflight
+  int number = 1;            // 1-based within (step, kind)
+  std::string name;          // verify/preflight check name
+  std::string command;       // as run (secrets never appear: they are variables)
+  std::string status = "running";  // running | succeeded | failed | interrupted
+  std::string reason;
+  std::optional<int> exit_code;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+  std::string out;  // captured stdout (tail), secrets masked
+  std::string err;  // captured stderr (tail), secrets masked
+  bool truncated = false;
+};
+
+struct DecisionRecord {
+  std::string run_id;
+  std::string step_id;
+  std::string value;
+  std::string source;  // auto | default | answer | tty
+  std::string by;      // who answered (user@host for people, "runbook" otherwise)
+  int64_t at = 0;
+};
+
+struct EventRecord {
+  int64_t seq = 0;  // assigned by the store
+  std::string run_id;
+  int64_t at = 0;
+  std::string step_id;
+  std::string kind;     // run.started, step.running, step.succeeded, note, ...
+  std::string message;
+};
+
+// One transition, committed atomically.
+struct Batch {
+  std::optional<RunRecord> new_run;
+  std::optional<RunRecord> run;  // update of status, reason, finished_at, pid
+  std::vector<StepRecord> steps;
+  std::vector<AttemptRecord> attempts;
+  std::vector<DecisionRecord> decisions;
+  std::vector<EventRecord> events;
+  bool sync = false;  // fsync before returning, whatever the durability mode
+};
+
+struct RunFilter {
+  std::string runbook;
+  std::string status;
+  bool top_level_only = true;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  virtual Status Commit(const Batch& batch) = 0;
+
+  virtual Result<RunRecord> GetRun(const std::string& id) = 0;
+  // An id, a unique prefix of one, or "last" (the newest top-level run).
+  virtual Result<std::string> ResolveRun(const std::string& ref) = 0;
+  virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;  // newest first
+  virtual Result<std::vector<StepRecord>> GetSteps(const std::string& run_id) = 0;
+  virtual Result<std::vector<AttemptRecord>> GetAttempts(const std::string& run_id) = 0;
+  virtual Result<std::vector<DecisionRecord>> GetDecisions(const std::string& run_id) = 0;
+  virtual Result<std::vector<EventRecord>> GetEvents(const std::string& run_id) = 0;
+};
+
+}  // namespace runbook

@@ -1,0 +1,416 @@
+#include "state/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace runbook {
+namespace {
+
+using nlohmann::json;
+
+const char* kSchema = R"SQL(
+CREATE TABLE runs (
+  id TEXT PRIMARY KEY, parent_run TEXT NOT NULL DEFAULT '', parent_step TEXT NOT NULL DEFAULT '',
+  runbook TEXT NOT NULL, path TEXT NOT NULL, source TEXT NOT NULL, sha256 TEXT NOT NULL,
+  inputs TEXT NOT NULL, secret_inputs TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,
+  workdir TEXT NOT NULL, pid INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+  started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL);
+CREATE INDEX runs_by_runbook ON runs(runbook, started_at);
+CREATE TABLE steps (
+  run_id TEXT NOT NULL, step_id TEXT NOT NULL, phase TEXT NOT NULL, status TEXT NOT NULL,
+  reason TEXT NOT NULL, attempts INTEGER NOT NULL, exit_code INTEGER, started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL, outputs TEXT NOT NULL, masked_outputs TEXT NOT NULL,
+  completed_seq INTEGER NOT NULL, rollback TEXT NOT NULL, PRIMARY KEY (run_id, step_id));
+CREATE TABLE attempts (
+  run_id TEXT NOT NULL, step_id TEXT NOT NULL, kind TEXT NOT NULL, number INTEGER NOT NULL,
+  name TEXT NOT NULL, command TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+  exit_code INTEGER, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+  stdout BLOB NOT NULL, stderr BLOB NOT NULL, truncated INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step_id, kind, number));
+CREATE TABLE decisions (
+  run_id TEXT NOT NULL, step_id TEXT NOT NULL, value TEXT NOT NULL, source TEXT NOT NULL,
+  by TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at INTEGER NOT NULL,
+  step_id TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX events_by_run ON events(run_id, seq);
+)SQL";
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(const std::string& s) {
+    sqlite3_bind_text(stmt_, ++index_, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Blob(const std::string& s) {
+    sqlite3_bind_blob(stmt_, ++index_, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int64_t v) {
+    sqlite3_bind_int64(stmt_, ++index_, v);
+    return *this;
+  }
+  Stmt& Bind(std::optional<int> v) {
+    if (v)
+      sqlite3_bind_int64(stmt_, ++index_, *v);
+    else
+      sqlite3_bind_null(stmt_, ++index_);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return rc_ = sqlite3_step(stmt_); }
+  std::string Text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<int> OptInt(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return static_cast<int>(sqlite3_column_int64(stmt_, col));
+  }
+  Status Error(const std::string& what) const {
+    return Status::Error(what + ": " + sqlite3_errmsg(db_) + Hint(rc_));
+  }
+  static std::string Hint(int rc) {
+    switch (rc & 0xff) {
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED: return " (another process holds the state database; retried for 5s)";
+      case SQLITE_FULL: return " (the disk is full)";
+      case SQLITE_IOERR: return " (an I/O error writing the state database)";
+      case SQLITE_READONLY: return " (the state database is read-only)";
+      default: return "";
+    }
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+  int index_ = 0;
+};
+
+std::string ToJson(const std::map<std::string, std::string>& m) { return json(m).dump(); }
+std::string ToJson(const std::vector<std::string>& v) { return json(v).dump(); }
+template <class T>
+T FromJson(const std::string& s) {
+  if (s.empty()) return T{};
+  try {
+    return json::parse(s).get<T>();
+  } catch (const json::exception&) {
+    return T{};
+  }
+}
+
+bool IsSqliteFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char header[16] = {};
+  in.read(header, sizeof header);
+  return in.gcount() == 0 || std::memcmp(header, "SQLite format 3", 16) == 0;
+}
+
+}  // namespace
+
+std::string StatePath(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("RUNBOOK_STATE");
+  if (env && *env) return env;
+  return ".runbook/state.db";
+}
+
+SqliteStore::SqliteStore(sqlite3* db, std::string path, Durability durability)
+    : db_(db), path_(std::move(path)), durability_(durability) {}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, Durability durability) {
+  namespace fs = std::filesystem;
+  std::string where = "state database " + path;
+  fs::path parent = fs::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !fs::exists(parent, ec)) {
+    fs::create_directories(parent, ec);
+    if (ec) return Status::Error(where + ": cannot create " + parent.string() + ": " + ec.message());
+    ::chmod(parent.c_str(), 0700);  // it will hold command output
+  }
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Error(where + ": " + std::strerror(errno));
+  ::close(fd);
+  if (!IsSqliteFile(path))
+    return Status::Error(where + ": not a runbook state database (not SQLite); refusing to touch it");
+
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::Error(where + ": " + msg);
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, durability));
+  sqlite3_busy_timeout(db, 5000);
+  Status s = store->Exec("PRAGMA journal_mode=WAL");
+  if (s.ok())
+    s = store->Exec(durability == Durability::kPower ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  if (s.ok()) s = store->Migrate();
+  if (!s.ok()) return s.Prefixed(where);
+  return store;
+}
+
+Status SqliteStore::Exec(const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string msg = err ? err : sqlite3_errstr(rc);
+  sqlite3_free(err);
+  if ((rc & 0xff) == SQLITE_NOTADB) msg = "not a runbook state database (" + msg + "); refusing to touch it";
+  return Status::Error(msg + Stmt::Hint(rc));
+}
+
+Status SqliteStore::Migrate() {
+  Stmt version(db_, "PRAGMA user_version");
+  if (!version.ok() || version.Step() != SQLITE_ROW) return version.Error("reading the schema version");
+  int v = static_cast<int>(version.Int(0));
+  if (v > kSchemaVersion)
+    return Status::Error("written by a newer runbook (schema version " + std::to_string(v) + ", this one knows " +
+                         std::to_string(kSchemaVersion) + "); refusing to touch it");
+  if (v == kSchemaVersion) return Status::Ok();
+  Status s = Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  s = Exec(kSchema);
+  if (s.ok()) s = Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+  if (s.ok()) return Exec("COMMIT");
+  Exec("ROLLBACK");
+  return s;
+}
+
+Status SqliteStore::Commit(const Batch& batch) {
+  bool raise = batch.sync && durability_ == Durability::kCrash;
+  if (raise) {
+    Status s = Exec("PRAGMA synchronous=FULL");
+    if (!s.ok()) return s.Prefixed("state database " + path_);
+  }
+  Status s = Exec("BEGIN IMMEDIATE");
+  if (s.ok()) {
+    s = WriteBatch(batch);
+    s = s.ok() ? Exec("COMMIT") : s;
+    if (!s.ok()) Exec("ROLLBACK");
+  }
+  if (raise) Exec("PRAGMA synchronous=NORMAL");
+  return s.Prefixed("state database " + path_);
+}
+
+Status SqliteStore::WriteBatch(const Batch& b) {
+  if (b.new_run) {
+    const RunRecord& r = *b.new_run;
+    Stmt st(db_,
+            "INSERT INTO runs (id, parent_run, parent_step, runbook, path, source, sha256, inputs, secret_inputs, "
+            "user, host, workdir, pid, status, reason, started_at, finished_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    st.Bind(r.id).Bind(r.parent_run).Bind(r.parent_step).Bind(r.runbook).Bind(r.path).Bind(r.source).Bind(r.sha256)
+        .Bind(ToJson(r.inputs)).Bind(ToJson(r.secret_inputs)).Bind(r.user).Bind(r.host).Bind(r.workdir)
+        .Bind(int64_t{r.pid}).Bind(r.status).Bind(r.reason).Bind(r.started_at).Bind(r.finished_at);
+    if (st.Step() != SQLITE_DONE) return st.Error("recording run " + r.id);
+  }
+  if (b.run) {
+    const RunRecord& r = *b.run;
+    Stmt st(db_, "UPDATE runs SET status=?, reason=?, finished_at=?, pid=?, user=?, host=? WHERE id=?");
+    st.Bind(r.status).Bind(r.reason).Bind(r.finished_at).Bind(int64_t{r.pid}).Bind(r.user).Bind(r.host).Bind(r.id);
+    if (st.Step() != SQLITE_DONE) return st.Error("updating run " + r.id);
+  }
+  for (const auto& s : b.steps) {
+    Stmt st(db_,
+            "INSERT OR REPLACE INTO steps (run_id, step_id, phase, status, reason, attempts, exit_code, started_at, "
+            "finished_at, outputs, masked_outputs, completed_seq, rollback) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    st.Bind(s.run_id).Bind(s.step_id).Bind(s.phase).Bind(s.status).Bind(s.reason).Bind(int64_t{s.attempts})
+        .Bind(s.exit_code).Bind(s.started_at).Bind(s.finished_at).Bind(ToJson(s.outputs))
+        .Bind(ToJson(s.masked_outputs)).Bind(s.completed_seq).Bind(s.rollback);
+    if (st.Step() != SQLITE_DONE) return st.Error("recording step " + s.step_id);
+  }
+  for (const auto& a : b.attempts) {
+    Stmt st(db_,
+            "INSERT OR REPLACE INTO attempts (run_id, step_id, kind, number, name, command, status, reason, "
+            "exit_code, started_at, finished_at, stdout, stderr, truncated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    st.Bind(a.run_id).Bind(a.step_id).Bind(a.kind).Bind(int64_t{a.number}).Bind(a.name).Bind(a.command)
+        .Bind(a.status).Bind(a.reason).Bind(a.exit_code).Bind(a.started_at).Bind(a.finished_at).Blob(a.out)
+        .Blob(a.err).Bind(int64_t{a.truncated});
+    if (st.Step() != SQLITE_DONE) return st.Error("recording an attempt of " + a.step_id);
+  }
+  for (const auto& d : b.decisions) {
+    Stmt st(db_, "INSERT INTO decisions (run_id, step_id, value, source, by, at) VALUES (?,?,?,?,?,?)");
+    st.Bind(d.run_id).Bind(d.step_id).Bind(d.value).Bind(d.source).Bind(d.by).Bind(d.at);
+    if (st.Step() != SQLITE_DONE) return st.Error("recording the answer of " + d.step_id);
+  }
+  for (const auto& e : b.events) {
+    Stmt st(db_, "INSERT INTO events (run_id, at, step_id, kind, message) VALUES (?,?,?,?,?)");
+    st.Bind(e.run_id).Bind(e.at).Bind(e.step_id).Bind(e.kind).Bind(e.message);
+    if (st.Step() != SQLITE_DONE) return st.Error("recording an event");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+const char* kRunColumns =
+    "id, parent_run, parent_step, runbook, path, source, sha256, inputs, secret_inputs, user, host, workdir, pid, "
+    "status, reason, started_at, finished_at";
+
+RunRecord ReadRun(const Stmt& st) {
+  RunRecord r;
+  r.id = st.Text(0);
+  r.parent_run = st.Text(1);
+  r.parent_step = st.Text(2);
+  r.runbook = st.Text(3);
+  r.path = st.Text(4);
+  r.source = st.Text(5);
+  r.sha256 = st.Text(6);
+  r.inputs = FromJson<std::map<std::string, std::string>>(st.Text(7));
+  r.secret_inputs = FromJson<std::vector<std::string>>(st.Text(8));
+  r.user = st.Text(9);
+  r.host = st.Text(10);
+  r.workdir = st.Text(11);
+  r.pid = static_cast<int>(st.Int(12));
+  r.status = st.Text(13);
+  r.reason = st.Text(14);
+  r.started_at = st.Int(15);
+  r.finished_at = st.Int(16);
+  return r;
+}
+
+}  // namespace
+
+Result<RunRecord> SqliteStore::GetRun(const std::string& id) {
+  Stmt st(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());
+  st.Bind(id);
+  int rc = st.Step();
+  if (rc == SQLITE_ROW) return ReadRun(st);
+  if (rc == SQLITE_DONE) return Status::Error("no run " + id);
+  return st.Error("reading run " + id);
+}
+
+Result<std::string> SqliteStore::ResolveRun(const std::string& ref) {
+  if (ref == "last") {
+    Stmt st(db_, "SELECT id FROM runs WHERE parent_run='' ORDER BY started_at DESC, rowid DESC LIMIT 1");
+    if (st.Step() == SQLITE_ROW) return st.Text(0);
+    return Status::Error("no runs yet in " + path_);
+  }
+  Stmt st(db_, "SELECT id FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY started_at DESC LIMIT 3");
+  st.Bind(ref);
+  std::vector<std::string> ids;
+  while (st.Step() == SQLITE_ROW) ids.push_back(st.Text(0));
+  if (ids.empty()) return Status::Error("no run matches '" + ref + "' in " + path_ + " (see: runbook runs)");
+  for (const auto& id : ids)
+    if (id == ref) return id;
+  if (ids.size() > 1)
+    return Status::Error("'" + ref + "' matches several runs (" + ids[0] + ", " + ids[1] + ", ...): give more of the id");
+  return ids[0];
+}
+
+Result<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& f) {
+  std::string sql = std::string("SELECT ") + kRunColumns +
+                    " FROM runs WHERE (?1 = '' OR runbook = ?1) AND (?2 = '' OR status = ?2)" +
+                    (f.top_level_only ? " AND parent_run = ''" : "") + " ORDER BY started_at DESC, rowid DESC";
+  Stmt st(db_, sql.c_str());
+  st.Bind(f.runbook).Bind(f.status);
+  std::vector<RunRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadRun(st));
+  if (rc != SQLITE_DONE) return st.Error("listing runs");
+  return out;
+}
+
+Result<std::vector<StepRecord>> SqliteStore::GetSteps(const std::string& run_id) {
+  Stmt st(db_,
+          "SELECT run_id, step_id, phase, status, reason, attempts, exit_code, started_at, finished_at, outputs, "
+          "masked_outputs, completed_seq, rollback FROM steps WHERE run_id=? ORDER BY rowid");
+  st.Bind(run_id);
+  std::vector<StepRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    StepRecord s;
+    s.run_id = st.Text(0);
+    s.step_id = st.Text(1);
+    s.phase = st.Text(2);
+    s.status = st.Text(3);
+    s.reason = st.Text(4);
+    s.attempts = static_cast<int>(st.Int(5));
+    s.exit_code = st.OptInt(6);
+    s.started_at = st.Int(7);
+    s.finished_at = st.Int(8);
+    s.outputs = FromJson<std::map<std::string, std::string>>(st.Text(9));
+    s.masked_outputs = FromJson<std::vector<std::string>>(st.Text(10));
+    s.completed_seq = st.Int(11);
+    s.rollback = st.Text(12);
+    out.push_back(std::move(s));
+  }
+  if (rc != SQLITE_DONE) return st.Error("reading steps of " + run_id);
+  return out;
+}
+
+Result<std::vector<AttemptRecord>> SqliteStore::GetAttempts(const std::string& run_id) {
+  Stmt st(db_,
+          "SELECT run_id, step_id, kind, number, name, command, status, reason, exit_code, started_at, finished_at, "
+          "stdout, stderr, truncated FROM attempts WHERE run_id=? ORDER BY started_at, rowid");
+  st.Bind(run_id);
+  std::vector<AttemptRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    AttemptRecord a;
+    a.run_id = st.Text(0);
+    a.step_id = st.Text(1);
+    a.kind = st.Text(2);
+    a.number = static_cast<int>(st.Int(3));
+    a.name = st.Text(4);
+    a.command = st.Text(5);
+    a.status = st.Text(6);
+    a.reason = st.Text(7);
+    a.exit_code = st.OptInt(8);
+    a.started_at = st.Int(9);
+    a.finished_at = st.Int(10);
+    a.out = st.Text(11);
+    a.err = st.Text(12);
+    a.truncated = st.Int(13) != 0;
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return st.Error("reading attempts of " + run_id);
+  return out;
+}
+
+Result<std::vector<DecisionRecord>> SqliteStore::GetDecisions(const std::string& run_id) {
+  Stmt st(db_, "SELECT run_id, step_id, value, source, by, at FROM decisions WHERE run_id=? ORDER BY rowid");
+  st.Bind(run_id);
+  std::vector<DecisionRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW)
+    out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Int(5)});
+  if (rc != SQLITE_DONE) return st.Error("reading decisions of " + run_id);
+  return out;
+}
+
+Result<std::vector<EventRecord>> SqliteStore::GetEvents(const std::string& run_id) {
+  Stmt st(db_, "SELECT seq, run_id, at, step_id, kind, message FROM events WHERE run_id=? ORDER BY seq");
+  st.Bind(run_id);
+  std::vector<EventRecord> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW)
+    out.push_back({st.Int(0), st.Text(1), st.Int(2), st.Text(3), st.Text(4), st.Text(5)});
+  if (rc != SQLITE_DONE) return st.Error("reading events of " + run_id);
+  return out;
+}
+
+}  // namespace runbook

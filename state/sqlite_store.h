@@ -1,0 +1,76 @@
+// The state database: one SQLite file holding every run (SPEC section 7).
+//
+// Location: .runbook/state.db under the working directory, --state PATH, or
+// $RUNBOOK_STATE. The folder is created 0700 and the file 0600: it holds
+// command output. Journal: WAL. Durability (SPEC 7, --durability):
+//   crash  synchronous=NORMAL: every commit survives the engine's death; an
+//          OS crash or power loss may lose the last few commits.
+//   power  synchronous=FULL: every commit is fsynced.
+// A Batch with `sync` set is committed with synchronous=FULL in either mode
+// (the start of an idempotent: false step).
+//
+// Schema, version 1 (PRAGMA user_version). Times are ms since the epoch.
+//
+//   runs(id PK, parent_run, parent_step, runbook, path, source, sha256,
+//        inputs JSON {name: value, secrets "***"}, secret_inputs JSON [names],
+//        user, host, workdir, pid, status, reason, started_at, finished_at)
+//   steps(run_id, step_id, phase main|finally, status, reason, attempts,
+//         exit_code, started_at, finished_at, outputs JSON, masked_outputs
+//         JSON, completed_seq, rollback; PK (run_id, step_id))
+//   attempts(run_id, step_id, kind run|verify|rollback|preflight, number,
+//            name, command, status, reason, exit_code, started_at,
+//            finished_at, stdout, stderr, truncated;
+//            PK (run_id, step_id, kind, number))
+//   decisions(run_id, step_id, value, source auto|default|answer|tty, by, at)
+//   events(seq INTEGER PK AUTOINCREMENT, run_id, at, step_id, kind, message):
+//          append-only; never updated or deleted but with its run (prune).
+//
+// A database that is not SQLite, or whose user_version is newer than this
+// binary knows, is refused with a message and never written to.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/store.h"
+
+struct sqlite3;
+
+namespace runbook {
+
+enum class Durability { kCrash, kPower };
+
+class SqliteStore : public StateStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating if needed) the database at `path`.
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, Durability durability);
+  ~SqliteStore() override;
+
+  Status Commit(const Batch& batch) override;
+  Result<RunRecord> GetRun(const std::string& id) override;
+  Result<std::string> ResolveRun(const std::string& ref) override;
+  Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
+  Result<std::vector<StepRecord>> GetSteps(const std::string& run_id) override;
+  Result<std::vector<AttemptRecord>> GetAttempts(const std::string& run_id) override;
+  Result<std::vector<DecisionRecord>> GetDecisions(const std::string& run_id) override;
+  Result<std::vector<EventRecord>> GetEvents(const std::string& run_id) override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  SqliteStore(sqlite3* db, std::string path, Durability durability);
+  Status Exec(const std::string& sql);
+  Status Migrate();
+  Status WriteBatch(const Batch& batch);
+
+  sqlite3* db_;
+  std::string path_;
+  Durability durability_;
+};
+
+// The database path from --state, $RUNBOOK_STATE, or the default.
+std::string StatePath(const std::string& flag);
+
+}  // namespace runbook
