@@ -1,0 +1,242 @@
+#include "steps/posix_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+
+namespace bp = boost::process;
+
+namespace runbook {
+namespace {
+
+int g_wake_pipe[2] = {-1, -1};
+
+void EnsureWakePipe() {
+  if (g_wake_pipe[0] >= 0) return;
+  if (::pipe2(g_wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) g_wake_pipe[0] = g_wake_pipe[1] = -1;
+}
+
+// The bounded tail of one output stream.
+struct Tail {
+  std::string data;
+  bool truncated = false;
+  void Append(const char* p, size_t n, size_t limit) {
+    data.append(p, n);
+    if (data.size() > 2 * limit) {
+      data.erase(0, data.size() - limit);
+      truncated = true;
+    }
+  }
+  std::string Take(size_t limit) {
+    if (data.size() > limit) {
+      data.erase(0, data.size() - limit);
+      truncated = true;
+    }
+    return std::move(data);
+  }
+};
+
+}  // namespace
+
+int64_t SystemClock::Now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t SystemClock::WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct PosixRunner::Proc {
+  pid_t pid = -1;
+  int pidfd = -1;
+  int out = -1, err = -1;
+  size_t limit = 0;
+  Tail out_tail, err_tail;
+  ~Proc() {
+    for (int fd : {pidfd, out, err})
+      if (fd >= 0) ::close(fd);
+  }
+};
+
+PosixRunner::PosixRunner(Clock* clock) : clock_(clock) { EnsureWakePipe(); }
+
+PosixRunner::~PosixRunner() {
+  // No step process outlives the engine.
+  for (auto& [handle, p] : procs_) {
+    ::kill(-p->pid, SIGKILL);
+    ::waitpid(p->pid, nullptr, 0);
+  }
+}
+
+void PosixRunner::Interrupt() {
+  if (g_wake_pipe[1] >= 0) {
+    char c = 1;
+    [[maybe_unused]] ssize_t n = ::write(g_wake_pipe[1], &c, 1);
+  }
+}
+
+Result<int> PosixRunner::Start(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return Status::Error("nothing to run");
+  std::string exe = spec.argv[0];
+  if (exe.find('/') == std::string::npos) {
+    auto found = bp::search_path(exe);
+    if (found.empty()) return Status::Error("command not found: " + exe);
+    exe = found.string();
+  }
+  if (!boost::filesystem::is_directory(spec.workdir))
+    return Status::Error("working directory " + spec.workdir + " does not exist");
+  std::vector<std::string> args(spec.argv.begin() + 1, spec.argv.end());
+  bp::environment env;
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  bp::pipe out_pipe, err_pipe;
+  pid_t parent = ::getpid();
+  std::error_code ec;
+  bp::child child;
+  try {
+    child = bp::child(
+        bp::exe = exe, bp::args = args, env, bp::start_dir = spec.workdir, bp::std_in < bp::null,
+        bp::std_out > out_pipe, bp::std_err > err_pipe, ec,
+        bp::extend::on_exec_setup = [parent](auto&) {
+          ::setpgid(0, 0);
+          ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+          if (::getppid() != parent) ::_exit(137);  // the engine died before we got here
+          ::signal(SIGPIPE, SIG_DFL);
+        });
+  } catch (const std::exception& e) {
+    return Status::Error(std::string("cannot start ") + exe + ": " + e.what());
+  }
+  if (ec) return Status::Error("cannot start " + exe + " in " + spec.workdir + ": " + ec.message());
+
+  auto p = std::make_unique<Proc>();
+  p->pid = child.id();
+  child.detach();  // reaped here, through the pidfd
+  ::setpgid(p->pid, p->pid);  // also from this side: no window where a kill misses the group
+  p->limit = spec.output_limit;
+  for (auto [pipe, fd] : {std::pair{&out_pipe, &p->out}, std::pair{&err_pipe, &p->err}}) {
+    *fd = pipe->native_source();
+    pipe->assign_source(-1);
+    ::close(pipe->native_sink());
+    pipe->assign_sink(-1);
+    ::fcntl(*fd, F_SETFD, FD_CLOEXEC);
+    ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
+  }
+  p->pidfd = static_cast<int>(::syscall(SYS_pidfd_open, p->pid, 0));
+  if (p->pidfd < 0) {
+    ::kill(-p->pid, SIGKILL);
+    ::waitpid(p->pid, nullptr, 0);
+    return Status::Error(std::string("pidfd_open: ") + std::strerror(errno));
+  }
+  int handle = next_handle_++;
+  procs_[handle] = std::move(p);
+  return handle;
+}
+
+void PosixRunner::Terminate(int handle) {
+  auto it = procs_.find(handle);
+  if (it != procs_.end()) ::kill(-it->second->pid, SIGTERM);
+}
+
+void PosixRunner::Kill(int handle) {
+  auto it = procs_.find(handle);
+  if (it != procs_.end()) ::kill(-it->second->pid, SIGKILL);
+}
+
+void PosixRunner::Drain(int handle, Proc& p, std::vector<RunnerEvent>* events) {
+  char buf[65536];
+  for (int* fd : {&p.out, &p.err}) {
+    if (*fd < 0) continue;
+    while (true) {
+      ssize_t n = ::read(*fd, buf, sizeof buf);
+      if (n > 0) {
+        (fd == &p.out ? p.out_tail : p.err_tail).Append(buf, static_cast<size_t>(n), p.limit);
+        if (events) {
+          RunnerEvent e;
+          e.kind = RunnerEvent::Kind::kOutput;
+          e.handle = handle;
+          e.is_stderr = fd == &p.err;
+          e.data.assign(buf, static_cast<size_t>(n));
+          events->push_back(std::move(e));
+        }
+        continue;
+      }
+      if (n == 0) {  // EOF
+        ::close(*fd);
+        *fd = -1;
+      }
+      break;  // EAGAIN: nothing more for now
+    }
+  }
+}
+
+RunnerEvent PosixRunner::Reap(int handle, Proc& p) {
+  int status = 0;
+  ::waitpid(p.pid, &status, 0);
+  // Whatever the step left in its group goes with it.
+  ::kill(-p.pid, SIGKILL);
+  RunnerEvent e;
+  e.kind = RunnerEvent::Kind::kExit;
+  e.handle = handle;
+  if (WIFEXITED(status)) {
+    e.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    e.signal = WTERMSIG(status);
+    e.exit_code = 128 + e.signal;
+  }
+  return e;
+}
+
+std::vector<RunnerEvent> PosixRunner::Wait(std::optional<int64_t> deadline) {
+  std::vector<RunnerEvent> events;
+  std::vector<pollfd> fds;
+  std::vector<std::pair<int, int>> owners;  // (handle, 0 out | 1 err | 2 pidfd)
+  fds.push_back({g_wake_pipe[0], POLLIN, 0});
+  owners.push_back({0, -1});
+  for (auto& [handle, p] : procs_) {
+    if (p->out >= 0) fds.push_back({p->out, POLLIN, 0}), owners.push_back({handle, 0});
+    if (p->err >= 0) fds.push_back({p->err, POLLIN, 0}), owners.push_back({handle, 1});
+    fds.push_back({p->pidfd, POLLIN, 0});
+    owners.push_back({handle, 2});
+  }
+  int timeout = -1;
+  if (deadline) timeout = static_cast<int>(std::max<int64_t>(0, *deadline - clock_->Now()));
+  int n = ::poll(fds.data(), fds.size(), timeout);
+  if (n <= 0) return events;  // timeout, or EINTR: the caller looks at its clock and flags
+  if (fds[0].revents) {
+    char buf[64];
+    while (::read(g_wake_pipe[0], buf, sizeof buf) > 0) {
+    }
+  }
+  std::set<int> readable, exited;
+  for (size_t i = 1; i < fds.size(); ++i) {
+    if (!fds[i].revents) continue;
+    auto [handle, what] = owners[i];
+    (what == 2 ? exited : readable).insert(handle);
+  }
+  for (int handle : readable) Drain(handle, *procs_[handle], &events);
+  for (int handle : exited) {
+    Proc& p = *procs_[handle];
+    RunnerEvent e = Reap(handle, p);
+    Drain(handle, p, &events);  // what it wrote before exiting is still in the pipes
+    e.out = p.out_tail.Take(p.limit);
+    e.err = p.err_tail.Take(p.limit);
+    e.truncated = p.out_tail.truncated || p.err_tail.truncated;
+    events.push_back(std::move(e));
+    procs_.erase(handle);
+  }
+  return events;
+}
+
+}  // namespace runbook

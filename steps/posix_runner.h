@@ -1,0 +1,51 @@
+// Runs step processes with Boost.Process (v1). The only code that includes it.
+//
+// Each process is the leader of a new process group, so that a timeout or an
+// interrupt reaches everything the step started (SIGTERM, then SIGKILL to the
+// group). Its exit is noticed through a pidfd, not through EOF on its pipes,
+// so a backgrounded grandchild holding the pipes cannot hang the engine.
+// When the leader exits, anything left in its group is killed. The leader
+// gets SIGKILL if the engine dies (PR_SET_PDEATHSIG). Destroying the runner
+// kills every group still running.
+//
+// Interrupt(): an async-signal-safe way to wake Wait() from a signal handler.
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "engine/runner.h"
+
+namespace runbook {
+
+class SystemClock : public Clock {
+ public:
+  int64_t Now() override;
+  int64_t WallMs() override;
+};
+
+class PosixRunner : public ProcessRunner {
+ public:
+  explicit PosixRunner(Clock* clock);
+  ~PosixRunner() override;
+
+  Result<int> Start(const ProcessSpec& spec) override;
+  void Terminate(int handle) override;
+  void Kill(int handle) override;
+  std::vector<RunnerEvent> Wait(std::optional<int64_t> deadline) override;
+  int running() const override { return static_cast<int>(procs_.size()); }
+
+  // Wakes Wait(); safe to call from a signal handler.
+  static void Interrupt();
+
+ private:
+  struct Proc;
+  void Drain(int handle, Proc& p, std::vector<RunnerEvent>* events);
+  RunnerEvent Reap(int handle, Proc& p);
+
+  Clock* clock_;
+  std::map<int, std::unique_ptr<Proc>> procs_;
+  int next_handle_ = 1;
+};
+
+}  // namespace runbook
