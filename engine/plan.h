@@ -1,0 +1,67 @@
+// Which steps of one step list (the main steps, or finally) can start, as
+// ninja's Plan does for edges. Pure: no processes, clock or SQL.
+//
+// SPEC 3.4: a step is ready when every one of its needs is finished
+// (succeeded, failed, skipped). Then, in this order:
+//   - a target of a decision's untaken choice is skipped, whatever its when;
+//   - a step with its own `when` is decided by its `when` alone;
+//   - a step every one of whose needs was skipped *by propagation* (by `when`
+//     or an untaken branch) is skipped too;
+//   - otherwise it runs. A manual step a person answered `skip` is skipped
+//     without propagating: it counts as finished for the steps after it.
+// After Halt() (a failure with on_failure: fail, an interrupt) nothing new
+// is ready.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/model.h"
+
+namespace runbook {
+
+enum class StepState { kPending, kRunning, kWaiting, kSucceeded, kFailed, kSkipped, kInterrupted };
+const char* ToString(StepState s);
+
+class Plan {
+ public:
+  explicit Plan(const std::vector<Step>& steps);
+
+  const StepGraph& graph() const { return graph_; }
+  int size() const { return graph_.size(); }
+  StepState state(int v) const { return state_[v]; }
+
+  // Pending steps whose needs are all finished, in file order.
+  std::vector<int> Ready() const;
+
+  enum class Gate { kRun, kEvaluateWhen, kSkipUntakenBranch, kSkipNeedsSkipped };
+  Gate GateOf(int v) const;
+
+  void Start(int v) { state_[v] = StepState::kRunning; }
+  void Wait(int v) { state_[v] = StepState::kWaiting; }
+  // `propagates`: only for kSkipped; false for a person's `skip`.
+  void Finish(int v, StepState s, bool propagates = true);
+  // Restores a state recorded earlier (resume).
+  void Restore(int v, StepState s, bool propagating_skip) { Finish(v, s, propagating_skip); }
+  // The decision `v` took `value`: targets of the other choices will be skipped.
+  void Choose(int v, const std::string& value);
+
+  void Halt() { halted_ = true; }
+  bool halted() const { return halted_; }
+  // Every step succeeded, failed or was skipped.
+  bool Done() const;
+  std::vector<int> InState(StepState s) const;
+
+ private:
+  StepGraph graph_;
+  std::vector<StepState> state_;
+  std::vector<bool> untaken_;
+  std::vector<bool> propagating_skip_;
+  std::vector<std::vector<int>> needs_;  // step -> the steps it needs
+  bool halted_ = false;
+};
+
+bool IsFinished(StepState s);
+
+}  // namespace runbook
