@@ -1,0 +1,105 @@
+#include "engine/step_io.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "engine/regex.h"
+
+namespace runbook {
+
+void Masker::Add(const std::string& secret) {
+  if (secret.empty()) return;
+  secrets_.push_back(secret);
+  std::sort(secrets_.begin(), secrets_.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
+}
+
+std::string Masker::Mask(const std::string& text) const {
+  std::string out = text;
+  for (const auto& s : secrets_) {
+    size_t at = 0;
+    while ((at = out.find(s, at)) != std::string::npos) {
+      out.replace(at, s.size(), "***");
+      at += 3;
+    }
+  }
+  return out;
+}
+
+bool Masker::Contains(const std::string& text) const {
+  return std::any_of(secrets_.begin(), secrets_.end(), [&](auto& s) { return text.find(s) != std::string::npos; });
+}
+
+std::vector<std::string> ShellArgv(const std::string& shell, const std::string& script) {
+  if (shell == "bash") return {"bash", "-c", "set -eo pipefail\n" + script};
+  if (shell == "sh") return {"/bin/sh", "-c", script};
+  std::vector<std::string> argv;
+  std::istringstream words(shell);
+  for (std::string w; words >> w;) argv.push_back(w);
+  argv.push_back("-c");
+  argv.push_back(script);
+  return argv;
+}
+
+std::map<std::string, std::string> ParseOutputFile(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t eq = line.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+namespace {
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+}  // namespace
+
+ExtractedOutputs ExtractOutputs(const Step& step, const std::string& out, int exit_code,
+                                const std::map<std::string, std::string>& from_file) {
+  ExtractedOutputs r;
+  r.values = from_file;
+  for (const auto& o : step.outputs) {
+    switch (o.source) {
+      case OutputSpec::Source::kStdout: r.values[o.name] = Trim(out); break;
+      case OutputSpec::Source::kExitCode: r.values[o.name] = std::to_string(exit_code); break;
+      case OutputSpec::Source::kRegex: {
+        std::smatch m;
+        if (!std::regex_search(out, m, CompileRegex(o.regex))) {
+          r.error = "output '" + o.name + "': /" + o.regex + "/ matched nothing in stdout";
+          return r;
+        }
+        r.values[o.name] = m.size() > 1 ? m[1].str() : m[0].str();
+        break;
+      }
+    }
+  }
+  return r;
+}
+
+std::optional<std::string> CheckExpectation(const Expectation& e, int exit_code, const std::string& out,
+                                            const std::string& err) {
+  if (e.exit_code && exit_code != *e.exit_code)
+    return "exit code " + std::to_string(exit_code) + ", expected " + std::to_string(*e.exit_code);
+  if (!e.stdout_regex.empty() && !std::regex_search(out, CompileRegex(e.stdout_regex)))
+    return "stdout does not match /" + e.stdout_regex + "/";
+  if (!e.stderr_regex.empty() && !std::regex_search(err, CompileRegex(e.stderr_regex)))
+    return "stderr does not match /" + e.stderr_regex + "/";
+  return std::nullopt;
+}
+
+std::string TailLines(const std::string& text, int lines) {
+  std::string t = text;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  size_t at = t.size();
+  for (int i = 0; i < lines && at != std::string::npos && at > 0; ++i) at = t.rfind('\n', at - 1);
+  return at == std::string::npos || at == t.size() ? t : t.substr(at + 1);
+}
+
+}  // namespace runbook

@@ -1,0 +1,48 @@
+// What goes into a step's process and what comes out of it: pure helpers of
+// the executor, tested on their own.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+
+namespace runbook {
+
+// Replaces every occurrence of every secret value with "***".
+class Masker {
+ public:
+  void Add(const std::string& secret);
+  std::string Mask(const std::string& text) const;
+  bool Contains(const std::string& text) const;
+
+ private:
+  std::vector<std::string> secrets_;  // longest first
+};
+
+// argv for a script under `shell`: bash gets `set -eo pipefail` first
+// (SPEC 3); sh is /bin/sh; any other shell is split on spaces and given -c.
+std::vector<std::string> ShellArgv(const std::string& shell, const std::string& script);
+
+// "k=v" lines of a $RUNBOOK_OUTPUT file; later lines win; others ignored.
+std::map<std::string, std::string> ParseOutputFile(const std::string& text);
+
+struct ExtractedOutputs {
+  std::map<std::string, std::string> values;
+  std::optional<std::string> error;  // a regex output that matched nothing
+};
+// The declared outputs of `step` from a finished attempt, merged over the
+// lines the command wrote to $RUNBOOK_OUTPUT.
+ExtractedOutputs ExtractOutputs(const Step& step, const std::string& out, int exit_code,
+                                const std::map<std::string, std::string>& from_file);
+
+// Why a check's result does not meet its expectation, or nullopt.
+std::optional<std::string> CheckExpectation(const Expectation& e, int exit_code, const std::string& out,
+                                            const std::string& err);
+
+// The last `lines` lines of `text` (for failure messages).
+std::string TailLines(const std::string& text, int lines);
+
+}  // namespace runbook
