@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/run_command.h"
 #include "engine/loader.h"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,42 @@ int main(int argc, char** argv) {
 
   std::string state;
   app.add_option("--state", state, "state database (default .runbook/state.db)")->envname("RUNBOOK_STATE");
+
+  RunArgs run_args;
+  auto* run = app.add_subcommand("run", "run a runbook; every transition is recorded");
+  run->add_option("runbook", run_args.target, "file or name on RUNBOOK_PATH")->required();
+  run->add_option("--input", run_args.inputs, "input value K=V (repeatable)");
+  run->add_option("--inputs-file", run_args.inputs_file, "YAML map of input values");
+  run->add_option("--answer", run_args.answers, "answer ID=VALUE for a manual step or decision (repeatable)");
+  run->add_option("--answers-file", run_args.answers_file, "YAML map of answers");
+  run->add_option("--jobs,-j", run_args.jobs, "steps at once (default: number of processors)");
+  run->add_flag("--dry-run", run_args.dry_run, "show what would run, with templates resolved; run nothing");
+  run->add_option("--output", run_args.output, "text (default) or json: one JSON event per line")
+      ->check(CLI::IsMember({"text", "json"}));
+  run->add_option("--grace", run_args.grace, "SIGTERM to SIGKILL delay when stopping steps (default 10s)");
+  run->add_option("--durability", run_args.durability, "crash (default) or power: fsync every commit")
+      ->check(CLI::IsMember({"crash", "power"}));
+  run->add_option("--run-id", run_args.run_id)->group("");  // set by a parent run
+  run->add_option("--parent", run_args.parent)->group("");
+
+  auto* runs = app.add_subcommand("runs", "runs in the state database, newest first");
+  std::string runs_runbook, runs_status;
+  bool runs_json = false;
+  runs->add_option("--runbook", runs_runbook, "only runs of this runbook");
+  runs->add_option("--status", runs_status, "only runs with this status");
+  runs->add_flag("--json", runs_json, "a JSON list");
+
+  ShowArgs show_args;
+  auto* show = app.add_subcommand("show", "one run: steps, statuses, durations");
+  show->add_option("run", show_args.run, "run id, unique prefix, or last")->required();
+  show->add_flag("--json", show_args.json, "as JSON");
+
+  auto* logs = app.add_subcommand("logs", "captured output of a run's steps");
+  std::string logs_run, logs_step;
+  int logs_attempt = 0;
+  logs->add_option("run", logs_run, "run id, unique prefix, or last")->required();
+  logs->add_option("step", logs_step, "only this step");
+  logs->add_option("--attempt", logs_attempt, "only this attempt");
 
   auto* validate = app.add_subcommand("validate", "check runbooks; all errors as FILE:LINE:COL: message");
   std::vector<std::string> validate_targets;
@@ -46,6 +83,16 @@ int main(int argc, char** argv) {
   }
 
   Context ctx{runbook::RunbookPath(std::getenv("RUNBOOK_PATH")), &std::cout, &std::cerr};
+  if (*run) {
+    run_args.state = state;
+    return RunRunbook(ctx, run_args);
+  }
+  if (*runs) return Runs(ctx, state, runs_runbook, runs_status, runs_json);
+  if (*show) {
+    show_args.state = state;
+    return Show(ctx, show_args);
+  }
+  if (*logs) return Logs(ctx, state, logs_run, logs_step, logs_attempt);
   if (*validate) return Validate(ctx, validate_targets);
   if (*plan) return Plan(ctx, plan_target, plan_inputs);
   if (*graph) return Graph(ctx, graph_target, graph_format);

@@ -677,6 +677,33 @@ class RunbookParser {
 bool IsValidRunbookName(const std::string& s) { return std::regex_match(s, kNameRe); }
 bool IsValidInputName(const std::string& s) { return std::regex_match(s, kInputNameRe); }
 
+std::optional<std::map<std::string, std::string>> ParseValuesFile(const std::string& path, const std::string& text,
+                                                                  std::string* error) {
+  auto at = [&](const YAML::Mark& m) {
+    return path + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": ";
+  };
+  try {
+    YAML::Node root = YAML::Load(text);
+    std::map<std::string, std::string> out;
+    if (root.IsNull()) return out;
+    if (!root.IsMap()) {
+      *error = at(root.Mark()) + "expected a mapping of name: value";
+      return std::nullopt;
+    }
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      if (!it->second.IsScalar()) {
+        *error = at(it->first.Mark()) + "the value of '" + it->first.Scalar() + "' must be a single value";
+        return std::nullopt;
+      }
+      out[it->first.Scalar()] = it->second.Scalar();
+    }
+    return out;
+  } catch (const YAML::Exception& e) {
+    *error = at(e.mark) + "invalid YAML: " + e.msg;
+    return std::nullopt;
+  }
+}
+
 Runbook ParseRunbook(SourceFile source, Diagnostics* diags) {
   Runbook rb;
   rb.source = std::move(source);

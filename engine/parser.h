@@ -10,6 +10,10 @@
 // yaml-cpp exceptions never leave this file.
 #pragma once
 
+#include <map>
+#include <optional>
+#include <string>
+
 #include "engine/diagnostic.h"
 #include "engine/model.h"
 
@@ -18,6 +22,11 @@ namespace runbook {
 // Parses `source`. The returned model holds whatever could be read; use it
 // only if `diags` has no errors.
 Runbook ParseRunbook(SourceFile source, Diagnostics* diags);
+
+// A YAML mapping of name to scalar value (--inputs-file, --answers-file).
+// Returns nullopt and sets `error` ("file:line:col: message") otherwise.
+std::optional<std::map<std::string, std::string>> ParseValuesFile(const std::string& path, const std::string& text,
+                                                                  std::string* error);
 
 // Name rules of SPEC section 1.
 bool IsValidRunbookName(const std::string& s);  // also step ids

@@ -97,6 +97,11 @@ struct Batch {
   std::vector<DecisionRecord> decisions;
   std::vector<EventRecord> events;
   bool sync = false;  // fsync before returning, whatever the durability mode
+
+  Batch& Add(const StepRecord& r) { steps.push_back(r); return *this; }
+  Batch& Add(const AttemptRecord& a) { attempts.push_back(a); return *this; }
+  Batch& Add(const DecisionRecord& d) { decisions.push_back(d); return *this; }
+  Batch& Add(const EventRecord& e) { events.push_back(e); return *this; }
 };
 
 struct RunFilter {

@@ -1,0 +1,177 @@
+#include "cli/console.h"
+
+#include <ctime>
+#include <istream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <sstream>
+
+namespace runbook::cli {
+
+std::string Rfc3339(int64_t wall_ms) {
+  if (wall_ms <= 0) return "";
+  std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(wall_ms % 1000));
+  return out;
+}
+
+std::string HumanDuration(int64_t ms) {
+  if (ms < 0) return "-";
+  char buf[32];
+  if (ms < 60000) {
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  } else if (ms < 3600000) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(ms / 60000),
+                  static_cast<long long>(ms / 1000 % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(ms / 3600000),
+                  static_cast<long long>(ms / 60000 % 60));
+  }
+  return buf;
+}
+
+TextReporter::TextReporter(std::ostream* out, bool live, bool color, std::optional<int64_t> rto_ms)
+    : out_(out), live_(live), color_(color), rto_ms_(rto_ms) {}
+
+std::string TextReporter::Paint(const std::string& text, const char* code) const {
+  return color_ ? std::string("\033[") + code + "m" + text + "\033[0m" : text;
+}
+
+void TextReporter::Line(const std::string& text) {
+  if (status_shown_) {
+    *out_ << "\r\033[K";
+    status_shown_ = false;
+  }
+  *out_ << text << "\n" << std::flush;
+}
+
+void TextReporter::Event(const ReportEvent& e) {
+  const std::string& k = e.kind;
+  std::string dur = e.duration_ms >= 0 ? " (" + HumanDuration(e.duration_ms) + ")" : "";
+  auto indent = [](const std::string& text) {
+    std::string out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out += "\n      " + line;
+    return out;
+  };
+  if (k == "run.started") {
+    run_started_ = e.at;
+    Line("runbook: run " + e.run_id + " of " + e.message + " started");
+  } else if (k == "step.started") {
+    running_[e.step] = e.at;
+    std::string attempt = e.attempt > 1 ? " (attempt " + std::to_string(e.attempt) + ")" : "";
+    Line("  " + Paint("start", "36") + "  " + e.step + attempt + (e.message.empty() || e.message == e.step ? "" : ": " + e.message));
+  } else if (k == "step.output") {
+    std::string& buf = partial_[e.step + "/" + e.stream];
+    buf += e.data;
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      Line("    " + Paint(e.step + " |", "2") + " " + buf.substr(0, nl));
+      buf.erase(0, nl + 1);
+    }
+  } else if (k == "step.finished") {
+    running_.erase(e.step);
+    for (const char* stream : {"/stdout", "/stderr"}) {
+      auto it = partial_.find(e.step + stream);
+      if (it != partial_.end() && !it->second.empty()) Line("    " + Paint(e.step + " |", "2") + " " + it->second);
+      if (it != partial_.end()) partial_.erase(it);
+    }
+    if (e.status == "succeeded") {
+      Line("  " + Paint("ok", "32") + "     " + e.step + dur);
+    } else if (e.status == "skipped") {
+      Line("  " + Paint("skip", "33") + "   " + e.step + (e.message.empty() ? "" : ": " + e.message));
+    } else if (e.status == "interrupted") {
+      Line("  " + Paint("stop", "33") + "   " + e.step + " interrupted" + dur);
+    } else {
+      Line("  " + Paint("FAIL", "31;1") + "   " + e.step + " failed (" + e.reason + ")" + dur + indent(e.message));
+    }
+  } else if (k == "step.retry") {
+    Line("  " + Paint("retry", "33") + "  " + e.step + ": " + e.message);
+  } else if (k == "step.waiting") {
+    running_.erase(e.step);
+    Line("  " + Paint("wait", "35") + "   " + e.step + " needs a person: " + e.message);
+  } else if (k == "decision") {
+    Line("  " + Paint("answer", "35") + " " + e.step + " = " + e.message + " (" + e.reason + ")");
+  } else if (k == "verify") {
+    Line("  " + Paint(e.status == "succeeded" ? "check" : "check!", e.status == "succeeded" ? "32" : "33") + "  " +
+         e.step + ": " + e.message);
+  } else if (k == "preflight") {
+    Line("  " + Paint(e.status == "succeeded" ? "pre" : "PRE!", e.status == "succeeded" ? "32" : "31;1") + "    " +
+         e.step + (e.message.empty() ? "" : indent(e.message)));
+  } else if (k == "rollback.started") {
+    Line(Paint("rolling back: ", "33;1") + e.message);
+  } else if (k == "rollback") {
+    Line("  " + Paint(e.status == "succeeded" ? "undo" : "UNDO!", e.status == "succeeded" ? "33" : "31;1") + "   " +
+         e.step + dur + indent(e.message));
+  } else if (k == "run.finished") {
+    std::string color = e.status == "succeeded" ? "32;1" : e.status == "waiting" ? "35;1" : "31;1";
+    Line("run " + e.run_id + " " + Paint(e.status, color.c_str()) + (e.reason.empty() ? "" : " (" + e.reason + ")") +
+         " in " + HumanDuration(e.duration_ms));
+  }
+}
+
+void TextReporter::Tick(int64_t wall_ms) {
+  if (!live_ || running_.empty()) return;
+  std::string text = "  running:";
+  for (const auto& [step, started] : running_) text += " " + step + " " + HumanDuration(wall_ms - started);
+  if (rto_ms_ && run_started_) {
+    int64_t left = *rto_ms_ - (wall_ms - run_started_);
+    text += left >= 0 ? " | RTO left " + HumanDuration(left) : " | RTO exceeded by " + HumanDuration(-left);
+  }
+  *out_ << "\r\033[K" << Paint(text, "2") << std::flush;
+  status_shown_ = true;
+}
+
+void JsonReporter::Event(const ReportEvent& e) {
+  nlohmann::json j;
+  j["event"] = e.kind;
+  j["run"] = e.run_id;
+  j["at"] = Rfc3339(e.at);
+  if (!e.step.empty()) j["step"] = e.step;
+  if (!e.status.empty()) j["status"] = e.status;
+  if (!e.reason.empty()) j["reason"] = e.reason;
+  if (!e.message.empty()) j["message"] = e.message;
+  if (!e.stream.empty()) j["stream"] = e.stream;
+  if (e.kind == "step.output") j["data"] = e.data;
+  if (e.attempt) j["attempt"] = e.attempt;
+  if (e.exit_code) j["exit_code"] = *e.exit_code;
+  if (e.duration_ms >= 0) j["duration_ms"] = e.duration_ms;
+  // Invalid UTF-8 in a command's output must not break the stream.
+  *out_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush;
+}
+
+std::optional<std::string> TtyAsker::Ask(const std::string& step, const std::string& text,
+                                         const std::vector<std::string>& checklist,
+                                         const std::vector<std::string>& choices) {
+  *out_ << "\n== " << step << " ==\n" << text << (text.empty() || text.back() == '\n' ? "" : "\n");
+  for (const auto& item : checklist) *out_ << "  [ ] " << item << "\n";
+  while (true) {
+    *out_ << "Answer (";
+    for (size_t i = 0; i < choices.size(); ++i) *out_ << (i ? "/" : "") << choices[i];
+    *out_ << "): " << std::flush;
+    std::string line;
+    if (!std::getline(*in_, line)) return std::nullopt;
+    line.erase(0, line.find_first_not_of(" \t"));
+    line.erase(line.find_last_not_of(" \t\r") + 1);
+    for (const auto& c : choices)
+      if (c == line) return line;
+    *out_ << "'" << line << "' is not one of the answers.\n";
+  }
+}
+
+std::optional<std::string> DryRunAsker::Ask(const std::string& step, const std::string& text,
+                                            const std::vector<std::string>&, const std::vector<std::string>& choices) {
+  std::string answer = choices.empty() ? "done" : choices[0];
+  if (const Step* s = rb_->FindStep(step); s && s->kind == StepKind::kDecision && s->decision.default_choice)
+    answer = s->decision.default_choice->value;
+  *out_ << "would ask a person (" << step << "): " << text << (text.empty() || text.back() == '\n' ? "" : "\n")
+        << "    assuming: " << answer << "\n";
+  return answer;
+}
+
+}  // namespace runbook::cli

@@ -1,0 +1,178 @@
+// `runbook runs`, `show` and `logs`: read-only views of the state database.
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "cli/console.h"
+#include "cli/run_command.h"
+#include "state/sqlite_store.h"
+
+namespace runbook::cli {
+namespace {
+
+using nlohmann::json;
+
+std::unique_ptr<SqliteStore> OpenStore(const Context& ctx, const std::string& state) {
+  std::string path = StatePath(state);
+  if (!std::filesystem::exists(path)) {
+    *ctx.err << "runbook: no state database at " << path << " (no run has been recorded here; see --state)\n";
+    return nullptr;
+  }
+  auto s = SqliteStore::Open(path, Durability::kCrash);
+  if (!s.ok()) {
+    *ctx.err << "runbook: " << s.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(s.value());
+}
+
+json RunJson(const RunRecord& r) {
+  json j = {{"id", r.id},
+            {"runbook", r.runbook},
+            {"status", r.status},
+            {"started_at", Rfc3339(r.started_at)},
+            {"finished_at", r.finished_at ? json(Rfc3339(r.finished_at)) : json(nullptr)},
+            {"user", r.user},
+            {"host", r.host},
+            {"path", r.path},
+            {"workdir", r.workdir},
+            {"sha256", r.sha256},
+            {"inputs", r.inputs}};
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  if (!r.parent_run.empty()) j["parent"] = r.parent_run + ":" + r.parent_step;
+  return j;
+}
+
+json StepJson(const StepRecord& s) {
+  return {{"id", s.step_id},
+          {"phase", s.phase},
+          {"status", s.status},
+          {"reason", s.reason.empty() ? json(nullptr) : json(s.reason)},
+          {"attempts", s.attempts},
+          {"exit_code", s.exit_code ? json(*s.exit_code) : json(nullptr)},
+          {"started_at", s.started_at ? json(Rfc3339(s.started_at)) : json(nullptr)},
+          {"finished_at", s.finished_at ? json(Rfc3339(s.finished_at)) : json(nullptr)},
+          {"duration_ms", s.started_at && s.finished_at ? json(s.finished_at - s.started_at) : json(nullptr)},
+          {"outputs", s.outputs},
+          {"rollback", s.rollback.empty() ? json(nullptr) : json(s.rollback)}};
+}
+
+std::string Dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace
+
+int Runs(const Context& ctx, const std::string& state, const std::string& runbook, const std::string& status,
+         bool as_json) {
+  auto store = OpenStore(ctx, state);
+  if (!store) return as_json && !std::filesystem::exists(StatePath(state)) ? (*ctx.out << "[]\n", kExitOk) : kExitFailed;
+  auto runs = store->ListRuns({runbook, status, true});
+  if (!runs.ok()) {
+    *ctx.err << "runbook: " << runs.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (as_json) {
+    json list = json::array();
+    for (const auto& r : *runs) list.push_back(RunJson(r));
+    *ctx.out << Dump(list) << "\n";
+    return kExitOk;
+  }
+  if (runs->empty()) {
+    *ctx.out << "no runs\n";
+    return kExitOk;
+  }
+  *ctx.out << std::left << std::setw(24) << "RUN" << std::setw(24) << "RUNBOOK" << std::setw(17) << "STATUS"
+           << std::setw(26) << "STARTED" << std::setw(10) << "DURATION" << "BY\n";
+  for (const auto& r : *runs) {
+    *ctx.out << std::setw(24) << r.id << std::setw(24) << r.runbook << std::setw(17) << r.status << std::setw(26)
+             << Rfc3339(r.started_at) << std::setw(10)
+             << (r.finished_at ? HumanDuration(r.finished_at - r.started_at) : "-") << r.user << "@" << r.host << "\n";
+  }
+  return kExitOk;
+}
+
+int Show(const Context& ctx, const ShowArgs& args) {
+  auto store = OpenStore(ctx, args.state);
+  if (!store) return kExitFailed;
+  auto id = store->ResolveRun(args.run);
+  if (!id.ok()) {
+    *ctx.err << "runbook: " << id.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto run = store->GetRun(*id);
+  auto steps = store->GetSteps(*id);
+  if (!run.ok() || !steps.ok()) {
+    *ctx.err << "runbook: " << (run.ok() ? steps.status() : run.status()).message() << "\n";
+    return kExitFailed;
+  }
+  if (args.json) {
+    json j = RunJson(*run);
+    j["steps"] = json::array();
+    for (const auto& s : *steps) j["steps"].push_back(StepJson(s));
+    auto decisions = store->GetDecisions(*id);
+    j["decisions"] = json::array();
+    if (decisions.ok())
+      for (const auto& d : *decisions)
+        j["decisions"].push_back({{"step", d.step_id}, {"value", d.value}, {"source", d.source}, {"by", d.by},
+                                  {"at", Rfc3339(d.at)}});
+    *ctx.out << Dump(j) << "\n";
+    return kExitOk;
+  }
+  const RunRecord& r = *run;
+  *ctx.out << "run      " << r.id << "\nrunbook  " << r.runbook << " (" << r.path << ")\nstatus   " << r.status
+           << (r.reason.empty() ? "" : " (" + r.reason + ")") << "\nby       " << r.user << "@" << r.host
+           << " in " << r.workdir << "\nstarted  " << Rfc3339(r.started_at) << "\nfinished "
+           << (r.finished_at ? Rfc3339(r.finished_at) + " (" + HumanDuration(r.finished_at - r.started_at) + ")" : "-")
+           << "\n";
+  if (!r.inputs.empty()) {
+    *ctx.out << "inputs  ";
+    for (const auto& [k, v] : r.inputs) *ctx.out << " " << k << "=" << v;
+    *ctx.out << "\n";
+  }
+  *ctx.out << "\n" << std::left << std::setw(26) << "STEP" << std::setw(13) << "STATUS" << std::setw(14) << "REASON"
+           << std::setw(10) << "ATTEMPTS" << std::setw(6) << "EXIT" << "DURATION\n";
+  for (const auto& s : *steps) {
+    *ctx.out << std::setw(26) << (s.phase == "finally" ? s.step_id + " (finally)" : s.step_id) << std::setw(13)
+             << s.status << std::setw(14) << (s.reason.empty() ? "-" : s.reason) << std::setw(10) << s.attempts
+             << std::setw(6) << (s.exit_code ? std::to_string(*s.exit_code) : "-")
+             << (s.started_at && s.finished_at ? HumanDuration(s.finished_at - s.started_at) : "-") << "\n";
+  }
+  return kExitOk;
+}
+
+int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt) {
+  auto store = OpenStore(ctx, state);
+  if (!store) return kExitFailed;
+  auto id = store->ResolveRun(run);
+  if (!id.ok()) {
+    *ctx.err << "runbook: " << id.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto attempts = store->GetAttempts(*id);
+  if (!attempts.ok()) {
+    *ctx.err << "runbook: " << attempts.status().message() << "\n";
+    return kExitFailed;
+  }
+  bool any = false;
+  for (const auto& a : *attempts) {
+    if (!step.empty() && a.step_id != step) continue;
+    if (attempt > 0 && !(a.kind == "run" && a.number == attempt)) continue;
+    any = true;
+    *ctx.out << "== " << a.step_id << " " << a.kind << (a.kind == "run" ? " attempt " + std::to_string(a.number) : "")
+             << (a.name.empty() ? "" : " (" + a.name + ")") << ": " << a.status
+             << (a.exit_code ? " exit " + std::to_string(*a.exit_code) : "") << "\n$ " << a.command << "\n";
+    if (a.truncated) *ctx.out << "[output truncated: the tail is kept]\n";
+    *ctx.out << a.out;
+    if (!a.out.empty() && a.out.back() != '\n') *ctx.out << "\n";
+    if (!a.err.empty()) {
+      *ctx.out << "-- stderr --\n" << a.err;
+      if (a.err.back() != '\n') *ctx.out << "\n";
+    }
+  }
+  if (!any && !step.empty()) {
+    *ctx.err << "runbook: no output recorded for step '" << step << "' in run " << *id << "\n";
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
+}  // namespace runbook::cli

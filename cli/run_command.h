@@ -1,0 +1,40 @@
+// `runbook run` (SPEC 9) and the read-only views of the state database:
+// `runs`, `show`, `logs`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace runbook::cli {
+
+struct RunArgs {
+  std::string target;
+  std::vector<std::string> inputs;    // K=V
+  std::string inputs_file;
+  std::vector<std::string> answers;   // ID=V
+  std::string answers_file;
+  int jobs = 0;                       // 0: number of processors
+  bool dry_run = false;
+  std::string state;
+  std::string output = "text";
+  std::string grace = "10s";
+  std::string durability = "crash";
+  // Set by a parent run for a `runbook:` step.
+  std::string run_id;
+  std::string parent;  // RUN:STEP
+};
+
+int RunRunbook(const Context& ctx, const RunArgs& args);
+
+struct ShowArgs {
+  std::string state;
+  std::string run;
+  bool json = false;
+};
+int Runs(const Context& ctx, const std::string& state, const std::string& runbook, const std::string& status, bool json);
+int Show(const Context& ctx, const ShowArgs& args);
+int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt);
+
+}  // namespace runbook::cli

@@ -1,0 +1,1298 @@
+#include "engine/executor.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/backoff.h"
+#include "engine/eval.h"
+#include "engine/plan.h"
+#include "engine/step_io.h"
+
+namespace runbook {
+
+int ExitCodeOf(const std::string& s) {
+  if (s == "succeeded") return 0;
+  if (s == "waiting") return 3;
+  if (s == "interrupted") return 130;
+  return 1;
+}
+
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+
+}  // namespace
+
+class Executor::Impl : public EvalContext {
+ public:
+  Impl(const Runbook& rb, ExecOptions o, StateStore* store, ProcessRunner* runner, Clock* clock,
+       Reporter* reporter, Asker* asker)
+      : rb_(rb), o_(std::move(o)), store_(store), runner_(runner), clock_(clock), reporter_(reporter),
+        asker_(asker) {
+    for (const auto& d : rb_.inputs) {
+      auto it = o_.inputs.find(d.name);
+      if (d.secret) {
+        secret_names_.push_back(d.name);
+        if (it != o_.inputs.end()) masker_.Add(it->second);
+      }
+    }
+  }
+
+  RunOutcome Run();
+
+  // ---- EvalContext ----------------------------------------------------------
+  std::optional<Value> Input(const std::string& name) const override {
+    auto it = o_.inputs.find(name);
+    if (it == o_.inputs.end()) return Value::Null();
+    const InputDecl* d = rb_.FindInput(name);
+    if (d && d->type == InputDecl::Type::kNumber) return Value::Number(std::strtod(it->second.c_str(), nullptr));
+    if (d && d->type == InputDecl::Type::kBoolean) return Value::Bool(it->second == "true");
+    return Value::String(it->second);
+  }
+  std::optional<std::string> Env(const std::string& name) const override {
+    auto it = run_env_.find(name);
+    if (it != run_env_.end()) return it->second;
+    auto b = o_.base_env.find(name);
+    if (b != o_.base_env.end()) return b->second;
+    return std::nullopt;
+  }
+  std::string RunField(const std::string& field) const override { return field == "id" ? o_.run_id : run_status_; }
+  const StepFacts* Step(const std::string& id) const override {
+    auto it = facts_.find(id);
+    return it == facts_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  struct Task {
+    enum class Phase { kCommand, kVerify, kRetryDelay, kVerifyDelay, kWaitStep, kChild };
+    int v = 0;
+    Phase phase = Phase::kCommand;
+    int attempt = 1;
+    size_t check = 0;
+    int check_try = 1;
+    int handle = -1;
+    std::optional<int64_t> timeout_at, kill_at, timer_at;
+    bool timed_out = false;
+    bool interrupted = false;
+    AttemptRecord rec;
+    std::string output_file;
+    std::string child_run;
+  };
+  enum class PhaseEnd { kDone, kHalted, kWaiting, kInterrupted, kStoreFailed };
+
+  // ---- records ---------------------------------------------------------------
+  int64_t Wall() { return clock_->WallMs(); }
+  StepRecord& Rec(const runbook::Step& s) {
+    auto [it, inserted] = records_.try_emplace(s.id);
+    if (inserted) {
+      it->second.run_id = o_.run_id;
+      it->second.step_id = s.id;
+      it->second.phase = s.in_finally ? "finally" : "main";
+    }
+    return it->second;
+  }
+  EventRecord Ev(const std::string& kind, const std::string& step, const std::string& message) {
+    return {0, o_.run_id, Wall(), step, kind, message};
+  }
+  bool Commit(Batch b) {
+    if (store_failed_) return false;
+    Status s = store_->Commit(b);
+    if (!s.ok()) {
+      store_failed_ = true;
+      store_error_ = s.message();
+      return false;
+    }
+    return true;
+  }
+  void Report(ReportEvent e) {
+    e.run_id = o_.run_id;
+    if (!e.at) e.at = Wall();
+    reporter_->Event(e);
+  }
+  void SyncFacts(const StepRecord& r) {
+    StepFacts& f = facts_[r.step_id];
+    f.status = r.status;
+    f.exit_code = r.exit_code;
+    f.outputs = r.outputs;
+    f.masked_outputs = r.masked_outputs;
+  }
+
+  const runbook::Step& S(int v) const { return plan_->graph().step(v); }
+  std::string NameOf(const runbook::Step& s) {
+    if (s.name.raw.empty()) return s.id;
+    auto r = RenderText(s.name, *this);
+    return r.ok() ? r.text : s.name.raw;
+  }
+
+  // ---- phases ---------------------------------------------------------------
+  bool Start();
+  bool Preflight();
+  PhaseEnd RunSteps(const std::vector<runbook::Step>& steps);
+  std::string Rollback();
+  void Finish(const std::string& status, const std::string& reason);
+
+  // ---- the loop's handlers ---------------------------------------------------
+  void StartReady();
+  void Launch(int v);
+  void StartCommand(Task& t);
+  void StartCheck(Task& t);
+  void StartChild(Task& t);
+  void ResolvePerson(int v, const std::string& value, const std::string& source);
+  bool PersonStep(int v, bool may_ask);
+  void Decide(int v, bool may_ask);
+  void OnExit(Task& t, const RunnerEvent& e);
+  void OnCommandExit(Task& t, const RunnerEvent& e);
+  void OnCheckExit(Task& t, const RunnerEvent& e);
+  void OnChildExit(Task& t, const RunnerEvent& e);
+  void AttemptFailed(Task& t, const std::string& reason, const std::string& message);
+  void Timers(int64_t now);
+  void Succeed(int v, std::map<std::string, std::string> outputs = {});
+  void Fail(int v, const std::string& reason, const std::string& message);
+  void Skip(int v, bool propagates, const std::string& why);
+  void BeginStop(bool interrupt, bool kill_now);
+  std::optional<int64_t> NextDeadline() const;
+  void RemoveTask(int v);
+  Task* TaskOf(int handle);
+  int Processes() const;
+
+  // ---- building commands ----------------------------------------------------
+  std::map<std::string, std::string> EnvFor(const runbook::Step* s, int attempt, const std::string& output_file,
+                                            std::string* error);
+  std::string WorkdirOf(const runbook::Step& s) const;
+  std::string NewOutputFile(const std::string& step, const std::string& kind, int n);
+  // Runs one command to its end (preflight, rollback), honouring `timeout`,
+  // the grace period and interrupts.
+  RunnerEvent RunToEnd(const ProcessSpec& spec, std::optional<Millis> timeout, std::string* start_error);
+
+  const Runbook& rb_;
+  ExecOptions o_;
+  StateStore* store_;
+  ProcessRunner* runner_;
+  Clock* clock_;
+  Reporter* reporter_;
+  Asker* asker_;
+
+  Masker masker_;
+  std::vector<std::string> secret_names_;
+  std::map<std::string, std::string> run_env_;
+  std::map<std::string, StepRecord> records_;
+  std::map<std::string, StepFacts> facts_;
+  std::string run_status_ = "running";
+  RunRecord run_;
+
+  Plan* plan_ = nullptr;
+  std::map<int, Task> tasks_;  // by plan index
+  int64_t completed_seq_ = 0;
+  bool failed_ = false;      // a step failed with on_failure: fail
+  bool timed_out_ = false;   // the run timeout expired
+  bool stopping_ = false;    // interrupt or run timeout: terminating what runs
+  bool interrupted_ = false;
+  bool store_failed_ = false;
+  std::string store_error_;
+  std::optional<int64_t> run_deadline_;
+  int64_t next_tick_ = 0;
+  std::vector<std::string> waiting_lines_;
+  bool in_finally_ = false;
+  bool failed_in_finally_ = false;
+  std::map<std::string, std::map<std::string, std::string>> pending_outputs_;  // until verified
+};
+
+// ---- the run ------------------------------------------------------------------
+
+RunOutcome Executor::Impl::Run() {
+  RunOutcome out;
+  if (!Start()) {
+    out.status = "failed";
+    out.exit_code = 1;
+    out.error = store_error_;
+    return out;
+  }
+  if (!Preflight()) {
+    Finish(interrupted_ ? "interrupted" : "preflight_failed", interrupted_ ? "" : "a preflight check failed");
+  } else {
+    PhaseEnd end = RunSteps(rb_.steps);
+    if (end == PhaseEnd::kStoreFailed) {
+      out.status = "failed";
+      out.exit_code = 1;
+      out.error = store_error_;
+      return out;
+    }
+    if (end == PhaseEnd::kInterrupted) {
+      Finish("interrupted", "");
+    } else if (end == PhaseEnd::kWaiting) {
+      Finish("waiting", "waiting for a person");
+    } else {
+      std::string status = "succeeded";
+      if (failed_ || timed_out_) status = rb_.rollback_on_failure ? Rollback() : "failed";
+      if (status != "failed" && !interrupted_ && !store_failed_) {
+        run_status_ = status;
+        PhaseEnd fin = RunSteps(rb_.finally);
+        if (fin == PhaseEnd::kInterrupted) status = "interrupted";
+        else if (failed_in_finally_ && status == "succeeded") status = "finally_failed";
+      }
+      Finish(status, timed_out_ ? "the run timed out" : "");
+    }
+  }
+  out.status = run_status_;
+  out.exit_code = ExitCodeOf(run_status_);
+  out.error = store_error_;
+  out.waiting_commands = waiting_lines_;
+  if (!store_error_.empty()) out.exit_code = 1;
+  return out;
+}
+
+bool Executor::Impl::Start() {
+  run_.id = o_.run_id;
+  run_.parent_run = o_.parent_run;
+  run_.parent_step = o_.parent_step;
+  run_.runbook = rb_.name;
+  run_.path = rb_.source.path();
+  run_.source = rb_.source.text();
+  run_.sha256 = o_.source_sha256;
+  run_.user = o_.user;
+  run_.host = o_.host;
+  run_.workdir = o_.workdir;
+  run_.pid = o_.pid;
+  run_.started_at = Wall();
+  run_.secret_inputs = secret_names_;
+  for (const auto& [k, v] : o_.inputs)
+    run_.inputs[k] = std::find(secret_names_.begin(), secret_names_.end(), k) != secret_names_.end() ? "***" : v;
+  if (rb_.timeout) run_deadline_ = clock_->Now() + rb_.timeout->count();
+  Batch b;
+  b.new_run = run_;
+  b.events.push_back(Ev("run.started", "", "run of " + rb_.name + " started by " + o_.user + "@" + o_.host));
+  for (const auto* list : {&rb_.steps, &rb_.finally})
+    for (const auto& s : *list) {
+      b.steps.push_back(Rec(s));
+      SyncFacts(Rec(s));
+    }
+  if (!Commit(std::move(b))) return false;
+  ReportEvent e;
+  e.kind = "run.started";
+  e.message = rb_.name;
+  e.at = run_.started_at;
+  Report(e);
+  for (const auto& var : rb_.env) {
+    auto r = RenderText(var.value, *this);
+    run_env_[var.name] = r.ok() ? r.text : "";
+  }
+  return true;
+}
+
+void Executor::Impl::Finish(const std::string& status, const std::string& reason) {
+  run_status_ = status;
+  run_.status = status;
+  run_.reason = reason;
+  run_.finished_at = status == "waiting" ? 0 : Wall();
+  Batch b;
+  b.run = run_;
+  b.events.push_back(Ev("run." + status, "", reason.empty() ? "run " + status : "run " + status + ": " + reason));
+  Commit(std::move(b));
+  ReportEvent e;
+  e.kind = "run.finished";
+  e.status = status;
+  e.reason = reason;
+  e.duration_ms = Wall() - run_.started_at;
+  Report(e);
+}
+
+bool Executor::Impl::Preflight() {
+  int n = 0;
+  for (const auto& check : rb_.preflight) {
+    ++n;
+    std::string error;
+    auto cmd = RenderCommand(check.run, *this, secret_names_);
+    AttemptRecord a;
+    a.run_id = o_.run_id;
+    a.step_id = "preflight";
+    a.kind = "preflight";
+    a.number = n;
+    a.name = check.name;
+    a.command = cmd.text;
+    a.started_at = Wall();
+    if (!Commit(Batch().Add(a).Add(Ev("preflight.started", "", check.name)))) return false;
+    RunnerEvent e;
+    std::optional<std::string> why;
+    if (!cmd.ok()) {
+      why = *cmd.error;
+    } else {
+      ProcessSpec spec;
+      spec.argv = ShellArgv("bash", cmd.text);
+      spec.env = EnvFor(nullptr, 1, "", &error);
+      spec.workdir = o_.workdir;
+      e = RunToEnd(spec, check.timeout, &error);
+      if (!error.empty()) why = error;
+      else why = CheckExpectation(check.expect, e.exit_code, e.out, e.err);
+    }
+    a.finished_at = Wall();
+    a.exit_code = e.exit_code;
+    a.out = masker_.Mask(e.out);
+    a.err = masker_.Mask(e.err);
+    a.status = why ? "failed" : "succeeded";
+    a.reason = why ? "verification" : "";
+    Commit(Batch().Add(a).Add(Ev(why ? "preflight.failed" : "preflight.passed", "",
+                                               check.name + (why ? ": " + *why : ""))));
+    ReportEvent r;
+    r.kind = "preflight";
+    r.step = check.name;
+    r.status = a.status;
+    r.message = why ? *why + (a.err.empty() && a.out.empty() ? "" : "\n" + TailLines(a.err.empty() ? a.out : a.err, 5)) : "";
+    Report(r);
+    if (interrupted_ || why) return false;
+  }
+  return true;
+}
+
+Executor::Impl::PhaseEnd Executor::Impl::RunSteps(const std::vector<runbook::Step>& steps) {
+  if (steps.empty()) return PhaseEnd::kDone;
+  Plan plan(steps);
+  plan_ = &plan;
+  in_finally_ = !steps.empty() && steps[0].in_finally;
+  while (true) {
+    if (o_.interrupt && *o_.interrupt && !interrupted_) BeginStop(true, *o_.interrupt > 1);
+    if (o_.interrupt && *o_.interrupt > 1 && interrupted_) {
+      for (auto& [v, t] : tasks_)
+        if (t.handle >= 0) runner_->Kill(t.handle);
+    }
+    if (store_failed_ && !stopping_) BeginStop(false, true);
+    if (!stopping_) StartReady();
+    if (tasks_.empty()) {
+      plan_ = nullptr;
+      if (store_failed_) return PhaseEnd::kStoreFailed;
+      if (interrupted_) return PhaseEnd::kInterrupted;
+      auto waiting = plan.InState(StepState::kWaiting);
+      if (!waiting.empty() && !plan.halted()) {
+        plan_ = &plan;
+        if (asker_->available()) {
+          for (int v : waiting) {
+            bool answered = PersonStep(v, true);
+            if (!answered) return PhaseEnd::kWaiting;
+          }
+          continue;
+        }
+        for (int v : waiting) {
+          const auto& s = S(v);
+          std::string values = s.kind == StepKind::kManual ? "done|skip|fail" : "";
+          if (s.kind == StepKind::kDecision)
+            for (const auto& c : s.decision.choices) values += (values.empty() ? "" : "|") + c.value;
+          waiting_lines_.push_back("runbook resume " + o_.run_id + " --answer " + s.id + "=" + values);
+        }
+        plan_ = nullptr;
+        return PhaseEnd::kWaiting;
+      }
+      return plan.halted() ? PhaseEnd::kHalted : PhaseEnd::kDone;
+    }
+    auto events = runner_->Wait(NextDeadline());
+    for (auto& e : events) {
+      Task* t = TaskOf(e.handle);
+      if (!t) continue;
+      if (e.kind == RunnerEvent::Kind::kOutput) {
+        ReportEvent r;
+        r.kind = "step.output";
+        r.step = S(t->v).id;
+        r.stream = e.is_stderr ? "stderr" : "stdout";
+        r.data = masker_.Mask(e.data);
+        r.attempt = t->attempt;
+        Report(r);
+      } else {
+        OnExit(*t, e);
+      }
+    }
+    Timers(clock_->Now());
+    if (Wall() >= next_tick_) {
+      next_tick_ = Wall() + 1000;
+      reporter_->Tick(Wall());
+    }
+  }
+}
+
+// ---- starting steps -------------------------------------------------------------
+
+int Executor::Impl::Processes() const {
+  int n = 0;
+  for (const auto& [v, t] : tasks_) n += t.handle >= 0 || t.phase == Task::Phase::kRetryDelay;
+  return n;
+}
+
+void Executor::Impl::StartReady() {
+  bool progress = true;
+  while (progress && !stopping_ && !store_failed_) {
+    progress = false;
+    for (int v : plan_->Ready()) {
+      const auto& s = S(v);
+      bool needs_slot = s.kind == StepKind::kRun || s.kind == StepKind::kRunbook;
+      if (needs_slot && Processes() >= o_.jobs) continue;
+      switch (plan_->GateOf(v)) {
+        case Plan::Gate::kSkipUntakenBranch: Skip(v, true, "branch not taken"); break;
+        case Plan::Gate::kSkipNeedsSkipped: Skip(v, true, "every step it needs was skipped"); break;
+        case Plan::Gate::kEvaluateWhen: {
+          EvalResult r = Evaluate(*s.when, *this);
+          if (!r.ok()) {
+            plan_->Start(v);
+            Fail(v, "error", "when: " + *r.error);
+          } else if (!r.value.Truthy()) {
+            Skip(v, true, "when is false: " + ToString(*s.when));
+          } else {
+            Launch(v);
+          }
+          break;
+        }
+        case Plan::Gate::kRun: Launch(v); break;
+      }
+      progress = true;
+      if (stopping_ || store_failed_) break;
+    }
+  }
+}
+
+void Executor::Impl::Launch(int v) {
+  const auto& s = S(v);
+  plan_->Start(v);
+  Task t;
+  t.v = v;
+  switch (s.kind) {
+    case StepKind::kRun:
+      tasks_[v] = t;
+      StartCommand(tasks_[v]);
+      break;
+    case StepKind::kRunbook:
+      tasks_[v] = t;
+      StartChild(tasks_[v]);
+      break;
+    case StepKind::kManual:
+    case StepKind::kDecision:
+      PersonStep(v, Processes() == 0 && tasks_.empty());
+      break;
+    case StepKind::kWait: {
+      StepRecord& r = Rec(s);
+      r.status = "running";
+      r.started_at = Wall();
+      r.attempts = 1;
+      t.phase = Task::Phase::kWaitStep;
+      t.timer_at = clock_->Now() + s.wait.count();
+      tasks_[v] = t;
+      Commit(Batch().Add(r).Add(Ev("step.running", s.id, "waiting " + FormatDuration(s.wait))));
+      ReportEvent e;
+      e.kind = "step.started";
+      e.step = s.id;
+      e.message = "wait " + FormatDuration(s.wait);
+      Report(e);
+      break;
+    }
+  }
+}
+
+std::string Executor::Impl::WorkdirOf(const runbook::Step& s) const {
+  std::filesystem::path w(s.workdir);
+  if (w.is_absolute()) return w.string();
+  return (std::filesystem::path(o_.workdir) / w).lexically_normal().string();
+}
+
+std::string Executor::Impl::NewOutputFile(const std::string& step, const std::string& kind, int n) {
+  std::string path = o_.tmp_dir + "/" + o_.run_id + "-" + step + "-" + kind + "-" + std::to_string(n);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
+  return path;
+}
+
+std::map<std::string, std::string> Executor::Impl::EnvFor(const runbook::Step* s, int attempt,
+                                                          const std::string& output_file, std::string* error) {
+  std::map<std::string, std::string> env = o_.base_env;
+  for (const auto& [k, v] : run_env_) env[k] = v;
+  if (s) {
+    for (const auto& var : s->env) {
+      auto r = RenderText(var.value, *this);
+      if (!r.ok()) *error = "env " + var.name + ": " + *r.error;
+      env[var.name] = r.text;
+    }
+    env["RUNBOOK_STEP_ID"] = s->id;
+  }
+  env["RUNBOOK_RUN_ID"] = o_.run_id;
+  env["RUNBOOK_ATTEMPT"] = std::to_string(attempt);
+  env["RUNBOOK_OUTPUT"] = output_file;
+  for (const auto& d : rb_.inputs) {
+    auto it = o_.inputs.find(d.name);
+    env[InputEnvName(d.name)] = it == o_.inputs.end() ? "" : it->second;
+  }
+  return env;
+}
+
+void Executor::Impl::StartCommand(Task& t) {
+  const auto& s = S(t.v);
+  t.phase = Task::Phase::kCommand;
+  t.timed_out = false;
+  auto cmd = RenderCommand(s.run, *this, secret_names_);
+  StepRecord& r = Rec(s);
+  if (!cmd.ok()) {
+    RemoveTask(t.v);
+    Fail(t.v, "error", *cmd.error);
+    return;
+  }
+  std::string env_error;
+  t.output_file = NewOutputFile(s.id, "run", t.attempt);
+  ProcessSpec spec;
+  spec.argv = ShellArgv(s.shell, cmd.text);
+  spec.env = EnvFor(&s, t.attempt, t.output_file, &env_error);
+  spec.workdir = WorkdirOf(s);
+  spec.display = cmd.text;
+  if (!env_error.empty()) {
+    RemoveTask(t.v);
+    Fail(t.v, "error", env_error);
+    return;
+  }
+  t.rec = AttemptRecord{};
+  t.rec.run_id = o_.run_id;
+  t.rec.step_id = s.id;
+  t.rec.kind = "run";
+  t.rec.number = t.attempt;
+  t.rec.command = cmd.text;
+  t.rec.started_at = Wall();
+  r.status = "running";
+  r.attempts = t.attempt;
+  if (!r.started_at) r.started_at = t.rec.started_at;
+  // Write-ahead: the step is recorded running before its process exists.
+  Batch b;
+  b.Add(r).Add(t.rec).Add(Ev("step.running", s.id, "attempt " + std::to_string(t.attempt) + ": " + cmd.text));
+  b.sync = !s.idempotent;
+  if (!Commit(std::move(b))) {
+    RemoveTask(t.v);
+    return;
+  }
+  SyncFacts(r);
+  ReportEvent e;
+  e.kind = "step.started";
+  e.step = s.id;
+  e.attempt = t.attempt;
+  e.message = NameOf(s);
+  Report(e);
+  auto h = runner_->Start(spec);
+  if (!h.ok()) {
+    AttemptFailed(t, "error", h.status().message());
+    return;
+  }
+  t.handle = *h;
+  if (s.timeout) t.timeout_at = clock_->Now() + s.timeout->count();
+}
+
+void Executor::Impl::StartCheck(Task& t) {
+  const auto& s = S(t.v);
+  const Check& c = s.verify[t.check];
+  t.phase = Task::Phase::kVerify;
+  t.timed_out = false;
+  auto cmd = RenderCommand(c.run, *this, secret_names_);
+  if (!cmd.ok()) {
+    AttemptFailed(t, "error", "verify " + c.name + ": " + *cmd.error);
+    return;
+  }
+  int number = static_cast<int>(t.check) * 1000 + (t.attempt - 1) * 100 + t.check_try;
+  std::string env_error;
+  ProcessSpec spec;
+  spec.argv = ShellArgv(s.shell, cmd.text);
+  spec.env = EnvFor(&s, t.attempt, NewOutputFile(s.id, "verify", number), &env_error);
+  spec.workdir = WorkdirOf(s);
+  spec.display = cmd.text;
+  t.rec = AttemptRecord{};
+  t.rec.run_id = o_.run_id;
+  t.rec.step_id = s.id;
+  t.rec.kind = "verify";
+  t.rec.number = number;
+  t.rec.name = c.name;
+  t.rec.command = cmd.text;
+  t.rec.started_at = Wall();
+  if (!Commit(Batch().Add(t.rec).Add(Ev("verify.running", s.id, c.name)))) return;
+  auto h = runner_->Start(spec);
+  if (!h.ok()) {
+    AttemptFailed(t, "error", h.status().message());
+    return;
+  }
+  t.handle = *h;
+  t.timeout_at.reset();
+  if (c.timeout) t.timeout_at = clock_->Now() + c.timeout->count();
+}
+
+void Executor::Impl::StartChild(Task& t) {
+  const auto& s = S(t.v);
+  StepRecord& r = Rec(s);
+  // Found beside the parent's file first, then on RUNBOOK_PATH.
+  std::vector<std::string> search = {std::filesystem::path(rb_.source.path()).parent_path().string()};
+  search.insert(search.end(), o_.runbook_path.begin(), o_.runbook_path.end());
+  std::string file;
+  for (const auto& dir : search) {
+    for (const char* ext : {".yaml", ".yml"}) {
+      auto p = std::filesystem::path(dir.empty() ? "." : dir) / (s.runbook.value + ext);
+      if (file.empty() && std::filesystem::is_regular_file(p)) file = p.string();
+    }
+  }
+  if (file.empty()) {
+    RemoveTask(t.v);
+    Fail(t.v, "error", "child runbook '" + s.runbook.value + "' not found beside " + rb_.source.path() +
+                           " or on RUNBOOK_PATH");
+    return;
+  }
+  // Inputs go through a private file, not argv: they may hold secrets.
+  std::string inputs_file = NewOutputFile(s.id, "inputs", t.attempt);
+  std::ofstream in(inputs_file);
+  for (const auto& [name, value] : s.runbook_inputs) {
+    auto v = RenderText(value, *this);
+    if (!v.ok()) {
+      RemoveTask(t.v);
+      Fail(t.v, "error", "input " + name + ": " + *v.error);
+      return;
+    }
+    std::string quoted = "'";
+    for (char c : v.text) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    in << name << ": " << quoted << "'\n";
+  }
+  in.close();
+  t.child_run = o_.run_id + "." + s.id + (t.attempt > 1 ? "." + std::to_string(t.attempt) : "");
+  t.phase = Task::Phase::kChild;
+  ProcessSpec spec;
+  spec.argv = {o_.self_exe, "run", file, "--state", o_.state_path, "--inputs-file", inputs_file,
+               "--run-id", t.child_run, "--parent", o_.run_id + ":" + s.id, "--jobs", std::to_string(o_.jobs)};
+  for (const auto& f : o_.child_flags) spec.argv.push_back(f);
+  std::string prefix = s.id + ".";
+  for (const auto& [k, v] : o_.answers)
+    if (k.rfind(prefix, 0) == 0) {
+      spec.argv.push_back("--answer");
+      spec.argv.push_back(k.substr(prefix.size()) + "=" + v);
+    }
+  std::string env_error;
+  spec.env = EnvFor(&s, t.attempt, "", &env_error);
+  spec.workdir = o_.workdir;
+  spec.display = "runbook run " + file;
+  t.rec = AttemptRecord{};
+  t.rec.run_id = o_.run_id;
+  t.rec.step_id = s.id;
+  t.rec.kind = "run";
+  t.rec.number = t.attempt;
+  t.rec.command = spec.display + " (run " + t.child_run + ")";
+  t.rec.started_at = Wall();
+  r.status = "running";
+  r.attempts = t.attempt;
+  if (!r.started_at) r.started_at = t.rec.started_at;
+  if (!Commit(Batch().Add(r).Add(t.rec).Add(Ev("step.running", s.id, t.rec.command)))) {
+    RemoveTask(t.v);
+    return;
+  }
+  ReportEvent e;
+  e.kind = "step.started";
+  e.step = s.id;
+  e.attempt = t.attempt;
+  e.message = "child run " + t.child_run + " of " + s.runbook.value;
+  Report(e);
+  auto h = runner_->Start(spec);
+  if (!h.ok()) {
+    AttemptFailed(t, "error", h.status().message());
+    return;
+  }
+  t.handle = *h;
+  if (s.timeout) t.timeout_at = clock_->Now() + s.timeout->count();
+}
+
+// ---- people -------------------------------------------------------------------
+
+// Resolves a manual step or decision now if it can: from an --answer, by its
+// automatic choices, or (may_ask) from the person at the terminal. Otherwise
+// it becomes `waiting`. Returns whether it was resolved.
+bool Executor::Impl::PersonStep(int v, bool may_ask) {
+  const auto& s = S(v);
+  if (s.kind == StepKind::kDecision) {
+    Decide(v, may_ask);
+    return plan_->state(v) != StepState::kWaiting;
+  }
+  auto answer = o_.answers.find(s.id);
+  if (answer != o_.answers.end()) {
+    ResolvePerson(v, answer->second, "answer");
+    return true;
+  }
+  if (may_ask && asker_->available()) {
+    auto text = RenderText(s.manual, *this);
+    auto a = asker_->Ask(s.id, text.ok() ? text.text : s.manual.raw, s.checklist, {"done", "skip", "fail"});
+    if (a) {
+      ResolvePerson(v, *a, "tty");
+      return true;
+    }
+  }
+  if (plan_->state(v) != StepState::kWaiting) {
+    plan_->Wait(v);
+    StepRecord& r = Rec(s);
+    r.status = "waiting";
+    if (!r.started_at) r.started_at = Wall();
+    SyncFacts(r);
+    Commit(Batch().Add(r).Add(Ev("step.waiting", s.id, "waiting for a person")));
+    ReportEvent e;
+    e.kind = "step.waiting";
+    e.step = s.id;
+    e.message = NameOf(s);
+    Report(e);
+  }
+  return false;
+}
+
+void Executor::Impl::Decide(int v, bool may_ask) {
+  const auto& s = S(v);
+  const Decision& d = s.decision;
+  std::optional<std::string> value;
+  std::string source = "auto";
+  for (const auto& c : d.choices) {
+    if (!c.when) {
+      if (!d.prompt) {  // without a prompt, a choice with no `when` is the catch-all
+        value = c.value;
+        break;
+      }
+      continue;
+    }
+    EvalResult r = Evaluate(*c.when, *this);
+    if (!r.ok()) {
+      Fail(v, "error", "choice " + c.value + ": " + *r.error);
+      return;
+    }
+    if (r.value.Truthy()) {
+      value = c.value;
+      break;
+    }
+  }
+  if (!value && d.prompt) {
+    auto answer = o_.answers.find(s.id);
+    std::vector<std::string> values;
+    for (const auto& c : d.choices) values.push_back(c.value);
+    if (answer != o_.answers.end()) {
+      value = answer->second;
+      source = "answer";
+    } else if (may_ask && asker_->available()) {
+      auto text = RenderText(*d.prompt, *this);
+      value = asker_->Ask(s.id, text.ok() ? text.text : d.prompt->raw, {}, values);
+      source = "tty";
+    }
+    if (!value) {
+      PersonStep(v, false);  // records waiting
+      return;
+    }
+  } else if (!value && d.default_choice) {
+    value = d.default_choice->value;
+    source = "default";
+  }
+  if (!value) {
+    Fail(v, "error", "no choice applies and there is no prompt or default");
+    return;
+  }
+  ResolvePerson(v, *value, source);
+}
+
+void Executor::Impl::ResolvePerson(int v, const std::string& value, const std::string& source) {
+  const auto& s = S(v);
+  DecisionRecord d{o_.run_id, s.id, value, source,
+                   source == "answer" || source == "tty" ? o_.user + "@" + o_.host : "runbook", Wall()};
+  StepRecord& r = Rec(s);
+  if (!r.started_at) r.started_at = d.at;
+  r.attempts = 1;
+  Commit(Batch().Add(d).Add(Ev("decision", s.id, value + " (" + source + ", " + d.by + ")")));
+  ReportEvent e;
+  e.kind = "decision";
+  e.step = s.id;
+  e.message = value;
+  e.reason = source;
+  Report(e);
+  if (s.kind == StepKind::kDecision) {
+    plan_->Choose(v, value);
+    Succeed(v, {{"choice", value}});
+  } else if (value == "done") {
+    Succeed(v);
+  } else if (value == "skip") {
+    Skip(v, false, "skipped by " + d.by);
+  } else {
+    Fail(v, "answer", "a person answered fail");
+  }
+}
+
+// ---- results --------------------------------------------------------------------
+
+void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs) {
+  const auto& s = S(v);
+  StepRecord& r = Rec(s);
+  r.status = "succeeded";
+  r.reason.clear();
+  r.finished_at = Wall();
+  if (!r.started_at) r.started_at = r.finished_at;
+  r.completed_seq = ++completed_seq_;
+  r.masked_outputs.clear();
+  for (auto& [k, val] : outputs) {
+    if (masker_.Contains(val)) {
+      r.masked_outputs.push_back(k);
+      val = masker_.Mask(val);
+    }
+  }
+  r.outputs = std::move(outputs);
+  Commit(Batch().Add(r).Add(Ev("step.succeeded", s.id, "succeeded")));
+  SyncFacts(r);
+  // Facts keep the clear values for this engine's own later steps.
+  plan_->Finish(v, StepState::kSucceeded);
+  ReportEvent e;
+  e.kind = "step.finished";
+  e.step = s.id;
+  e.status = "succeeded";
+  e.attempt = r.attempts;
+  e.exit_code = r.exit_code;
+  e.duration_ms = r.finished_at - r.started_at;
+  Report(e);
+}
+
+void Executor::Impl::Fail(int v, const std::string& reason, const std::string& message) {
+  const auto& s = S(v);
+  StepRecord& r = Rec(s);
+  r.status = "failed";
+  r.reason = reason;
+  r.finished_at = Wall();
+  if (!r.started_at) r.started_at = r.finished_at;
+  r.completed_seq = ++completed_seq_;
+  Commit(Batch().Add(r).Add(Ev("step.failed", s.id, reason + ": " + masker_.Mask(message))));
+  SyncFacts(r);
+  plan_->Finish(v, StepState::kFailed);
+  if (!s.continue_on_failure && !s.in_finally) {
+    plan_->Halt();
+    failed_ = true;
+  }
+  if (s.in_finally) failed_in_finally_ = true;
+  ReportEvent e;
+  e.kind = "step.finished";
+  e.step = s.id;
+  e.status = "failed";
+  e.reason = reason;
+  e.message = masker_.Mask(message);
+  e.attempt = r.attempts;
+  e.exit_code = r.exit_code;
+  e.duration_ms = r.finished_at - r.started_at;
+  Report(e);
+}
+
+void Executor::Impl::Skip(int v, bool propagates, const std::string& why) {
+  const auto& s = S(v);
+  StepRecord& r = Rec(s);
+  r.status = "skipped";
+  r.reason.clear();
+  r.finished_at = Wall();
+  if (!r.started_at) r.started_at = r.finished_at;
+  Commit(Batch().Add(r).Add(Ev("step.skipped", s.id, why)));
+  SyncFacts(r);
+  plan_->Finish(v, StepState::kSkipped, propagates);
+  ReportEvent e;
+  e.kind = "step.finished";
+  e.step = s.id;
+  e.status = "skipped";
+  e.message = why;
+  Report(e);
+}
+
+// ---- process exits and timers ----------------------------------------------------
+
+Executor::Impl::Task* Executor::Impl::TaskOf(int handle) {
+  for (auto& [v, t] : tasks_)
+    if (t.handle == handle) return &t;
+  return nullptr;
+}
+
+void Executor::Impl::RemoveTask(int v) { tasks_.erase(v); }
+
+void Executor::Impl::OnExit(Task& t, const RunnerEvent& e) {
+  t.handle = -1;
+  t.timeout_at.reset();
+  t.kill_at.reset();
+  t.rec.finished_at = Wall();
+  t.rec.exit_code = e.exit_code;
+  t.rec.out = masker_.Mask(e.out);
+  t.rec.err = masker_.Mask(e.err);
+  t.rec.truncated = e.truncated;
+  if (t.interrupted) {
+    const auto& s = S(t.v);
+    t.rec.status = "interrupted";
+    StepRecord& r = Rec(s);
+    r.status = "interrupted";
+    r.exit_code = e.exit_code;
+    Commit(Batch().Add(r).Add(t.rec).Add(Ev("step.interrupted", s.id, "interrupted")));
+    SyncFacts(r);
+    plan_->Finish(t.v, StepState::kInterrupted);
+    ReportEvent ev;
+    ev.kind = "step.finished";
+    ev.step = s.id;
+    ev.status = "interrupted";
+    Report(ev);
+    RemoveTask(t.v);
+    return;
+  }
+  switch (t.phase) {
+    case Task::Phase::kCommand: OnCommandExit(t, e); break;
+    case Task::Phase::kVerify: OnCheckExit(t, e); break;
+    case Task::Phase::kChild: OnChildExit(t, e); break;
+    default: break;
+  }
+}
+
+void Executor::Impl::OnCommandExit(Task& t, const RunnerEvent& e) {
+  const auto& s = S(t.v);
+  StepRecord& r = Rec(s);
+  r.exit_code = e.exit_code;
+  std::map<std::string, std::string> from_file = ParseOutputFile(ReadFile(t.output_file));
+  std::filesystem::remove(t.output_file);
+  if (t.timed_out) {
+    AttemptFailed(t, "timeout", "timed out after " + FormatDuration(*s.timeout));
+    return;
+  }
+  if (e.exit_code != 0) {
+    std::string tail = TailLines(t.rec.err.empty() ? t.rec.out : t.rec.err, 5);
+    AttemptFailed(t, "exit", "exit code " + std::to_string(e.exit_code) + (tail.empty() ? "" : "\n" + tail));
+    return;
+  }
+  auto outputs = ExtractOutputs(s, e.out, e.exit_code, from_file);
+  if (e.simulated) {  // a dry run: show where each value would go
+    outputs.error.reset();
+    for (const auto& o : s.outputs) outputs.values[o.name] = "<steps." + s.id + ".outputs." + o.name + ">";
+  }
+  if (outputs.error) {
+    AttemptFailed(t, "output", *outputs.error);
+    return;
+  }
+  t.rec.status = "succeeded";
+  Commit(Batch().Add(r).Add(t.rec));
+  // Its own verification sees its results.
+  StepFacts& f = facts_[s.id];
+  f.exit_code = e.exit_code;
+  f.outputs = outputs.values;
+  pending_outputs_[s.id] = outputs.values;
+  if (!s.verify.empty()) {
+    t.check = 0;
+    t.check_try = 1;
+    StartCheck(t);
+    return;
+  }
+  RemoveTask(t.v);
+  Succeed(t.v, outputs.values);
+}
+
+void Executor::Impl::OnCheckExit(Task& t, const RunnerEvent& e) {
+  const auto& s = S(t.v);
+  const Check& c = s.verify[t.check];
+  std::optional<std::string> why;
+  if (t.timed_out)
+    why = "timed out after " + FormatDuration(*c.timeout);
+  else if (!e.simulated)
+    why = CheckExpectation(c.expect, e.exit_code, e.out, e.err);
+  t.rec.status = why ? "failed" : "succeeded";
+  t.rec.reason = why ? "verification" : "";
+  Commit(Batch().Add(t.rec).Add(Ev(why ? "verify.failed" : "verify.passed", s.id,
+                                               c.name + (why ? ": " + *why : ""))));
+  ReportEvent ev;
+  ev.kind = "verify";
+  ev.step = s.id;
+  ev.status = t.rec.status;
+  ev.message = c.name + (why ? ": " + *why : "");
+  Report(ev);
+  if (!why) {
+    if (++t.check < s.verify.size()) {
+      t.check_try = 1;
+      StartCheck(t);
+      return;
+    }
+    RemoveTask(t.v);
+    Succeed(t.v, pending_outputs_[s.id]);
+    return;
+  }
+  if (t.check_try <= c.retries) {
+    ++t.check_try;
+    t.phase = Task::Phase::kVerifyDelay;
+    t.timer_at = clock_->Now() + c.interval.count();
+    return;
+  }
+  // The step's own retries re-run the command, then the verification.
+  t.rec = AttemptRecord{};
+  AttemptFailed(t, "verification", "verification '" + c.name + "' failed: " + *why);
+}
+
+void Executor::Impl::OnChildExit(Task& t, const RunnerEvent& e) {
+  const auto& s = S(t.v);
+  StepRecord& r = Rec(s);
+  r.exit_code = e.exit_code;
+  if (t.timed_out) {
+    AttemptFailed(t, "timeout", "timed out after " + FormatDuration(*s.timeout));
+    return;
+  }
+  if (e.exit_code != 0) {
+    AttemptFailed(t, "exit", "child run " + t.child_run + " ended with exit code " + std::to_string(e.exit_code));
+    return;
+  }
+  std::map<std::string, std::string> outputs;
+  auto steps = store_->GetSteps(t.child_run);
+  if (!steps.ok()) {
+    AttemptFailed(t, "error", steps.status().message());
+    return;
+  }
+  for (const auto& cs : *steps) {
+    for (const auto& [k, v] : cs.outputs) {
+      if (outputs.count(k)) {
+        AttemptFailed(t, "error", "output '" + k + "' is produced by two steps of child run " + t.child_run);
+        return;
+      }
+      outputs[k] = v;
+    }
+  }
+  t.rec.status = "succeeded";
+  Commit(Batch().Add(r).Add(t.rec));
+  RemoveTask(t.v);
+  Succeed(t.v, outputs);
+}
+
+void Executor::Impl::AttemptFailed(Task& t, const std::string& reason, const std::string& message) {
+  const auto& s = S(t.v);
+  StepRecord& r = Rec(s);
+  if (!t.rec.step_id.empty() && t.rec.kind == "run") {
+    t.rec.status = "failed";
+    t.rec.reason = reason;
+    if (!t.rec.finished_at) t.rec.finished_at = Wall();
+    Commit(Batch().Add(r).Add(t.rec));
+  }
+  t.handle = -1;
+  if (t.attempt < s.retry.attempts && !stopping_) {
+    Millis delay = RetryDelay(s.retry, t.attempt + 1);
+    Commit(Batch().Add(Ev("step.retry", s.id, reason + ": " + masker_.Mask(message) + "; attempt " +
+                                                  std::to_string(t.attempt + 1) + " in " + FormatDuration(delay))));
+    ReportEvent e;
+    e.kind = "step.retry";
+    e.step = s.id;
+    e.reason = reason;
+    e.attempt = t.attempt;
+    e.message = masker_.Mask(message) + "; attempt " + std::to_string(t.attempt + 1) + "/" +
+                std::to_string(s.retry.attempts) + " in " + FormatDuration(delay);
+    Report(e);
+    ++t.attempt;
+    t.phase = Task::Phase::kRetryDelay;
+    t.timer_at = clock_->Now() + delay.count();
+    return;
+  }
+  RemoveTask(t.v);
+  Fail(t.v, reason, message);
+}
+
+std::optional<int64_t> Executor::Impl::NextDeadline() const {
+  std::optional<int64_t> d;
+  auto take = [&](std::optional<int64_t> x) {
+    if (x && (!d || *x < *d)) d = x;
+  };
+  for (const auto& [v, t] : tasks_) {
+    take(t.kill_at);
+    if (!t.timed_out && !t.interrupted) take(t.timeout_at);
+    take(t.timer_at);
+  }
+  if (!stopping_) take(run_deadline_);
+  if (!tasks_.empty()) take(clock_->Now() + 1000);  // the live display's tick
+  return d;
+}
+
+void Executor::Impl::Timers(int64_t now) {
+  if (run_deadline_ && now >= *run_deadline_ && !stopping_) {
+    timed_out_ = true;
+    failed_ = true;
+    Commit(Batch().Add(Ev("run.timeout", "", "the run timeout of " + FormatDuration(*rb_.timeout) + " expired")));
+    BeginStop(false, false);
+  }
+  std::vector<int> due;
+  for (auto& [v, t] : tasks_) {
+    if (t.kill_at && now >= *t.kill_at && t.handle >= 0) {
+      runner_->Kill(t.handle);
+      t.kill_at.reset();
+    }
+    if (t.timeout_at && now >= *t.timeout_at && t.handle >= 0 && !t.timed_out) {
+      t.timed_out = true;
+      runner_->Terminate(t.handle);
+      t.kill_at = now + o_.grace_ms;
+    }
+    if (t.timer_at && now >= *t.timer_at) due.push_back(v);
+  }
+  for (int v : due) {
+    auto it = tasks_.find(v);
+    if (it == tasks_.end()) continue;
+    Task& t = it->second;
+    t.timer_at.reset();
+    switch (t.phase) {
+      case Task::Phase::kRetryDelay: StartCommand(t); break;
+      case Task::Phase::kVerifyDelay: StartCheck(t); break;
+      case Task::Phase::kWaitStep:
+        RemoveTask(v);
+        Succeed(v);
+        break;
+      default: break;
+    }
+  }
+}
+
+// Interrupt (a signal) or the run timeout: nothing new starts, running
+// processes get SIGTERM and, after the grace period, SIGKILL; steps waiting
+// on a timer end at once.
+void Executor::Impl::BeginStop(bool interrupt, bool kill_now) {
+  stopping_ = true;
+  if (interrupt) interrupted_ = true;
+  if (plan_) plan_->Halt();
+  int64_t now = clock_->Now();
+  std::vector<int> timers;
+  for (auto& [v, t] : tasks_) {
+    if (t.handle >= 0) {
+      if (interrupt)
+        t.interrupted = true;
+      else
+        t.timed_out = true;
+      if (kill_now) {
+        runner_->Kill(t.handle);
+      } else {
+        runner_->Terminate(t.handle);
+        t.kill_at = now + o_.grace_ms;
+      }
+    } else {
+      timers.push_back(v);
+    }
+  }
+  for (int v : timers) {
+    RemoveTask(v);
+    if (interrupt) {
+      StepRecord& r = Rec(S(v));
+      r.status = "interrupted";
+      Commit(Batch().Add(r).Add(Ev("step.interrupted", r.step_id, "interrupted")));
+      plan_->Finish(v, StepState::kInterrupted);
+    } else {
+      Fail(v, "timeout", "the run timed out");
+    }
+  }
+  if (interrupt) Commit(Batch().Add(Ev("run.interrupt", "", "interrupted: stopping running steps")));
+}
+
+// ---- rollback -------------------------------------------------------------------
+
+RunnerEvent Executor::Impl::RunToEnd(const ProcessSpec& spec, std::optional<Millis> timeout, std::string* error) {
+  RunnerEvent result;
+  auto h = runner_->Start(spec);
+  if (!h.ok()) {
+    *error = h.status().message();
+    result.exit_code = 127;
+    return result;
+  }
+  std::optional<int64_t> timeout_at, kill_at;
+  if (timeout) timeout_at = clock_->Now() + timeout->count();
+  bool timed_out = false;
+  while (true) {
+    if (o_.interrupt && *o_.interrupt && !interrupted_) {
+      interrupted_ = true;
+      runner_->Terminate(*h);
+      kill_at = clock_->Now() + o_.grace_ms;
+    }
+    if (o_.interrupt && *o_.interrupt > 1) runner_->Kill(*h);
+    std::optional<int64_t> d = kill_at ? kill_at : timeout_at;
+    for (auto& e : runner_->Wait(d)) {
+      if (e.handle != *h) continue;
+      if (e.kind == RunnerEvent::Kind::kOutput) {
+        ReportEvent r;
+        r.kind = "step.output";
+        r.stream = e.is_stderr ? "stderr" : "stdout";
+        r.data = masker_.Mask(e.data);
+        Report(r);
+        continue;
+      }
+      if (timed_out) *error = "timed out after " + FormatDuration(*timeout);
+      return e;
+    }
+    int64_t now = clock_->Now();
+    if (kill_at && now >= *kill_at) {
+      runner_->Kill(*h);
+      kill_at.reset();
+    }
+    if (timeout_at && now >= *timeout_at && !timed_out) {
+      timed_out = true;
+      runner_->Terminate(*h);
+      kill_at = now + o_.grace_ms;
+      timeout_at.reset();
+    }
+  }
+}
+
+// SPEC 3.3: the rollback hook of every step that ran (succeeded, or failed
+// after starting its command), in reverse order of completion; a failing hook
+// is recorded and the others still run.
+std::string Executor::Impl::Rollback() {
+  std::vector<const runbook::Step*> ran;
+  for (const auto& s : rb_.steps) {
+    const StepRecord& r = Rec(s);
+    bool started = r.status == "succeeded" || (r.status == "failed" && r.attempts > 0 && r.reason != "answer");
+    if (s.rollback && started) ran.push_back(&s);
+  }
+  std::sort(ran.begin(), ran.end(), [&](auto* a, auto* b) { return Rec(*a).completed_seq > Rec(*b).completed_seq; });
+  Commit(Batch().Add(Ev("rollback.started", "", std::to_string(ran.size()) + " rollback hook(s) to run")));
+  ReportEvent start;
+  start.kind = "rollback.started";
+  start.message = std::to_string(ran.size()) + " hook(s)";
+  Report(start);
+  bool all_ok = true;
+  for (const auto* s : ran) {
+    if (interrupted_) break;
+    StepRecord& r = Rec(*s);
+    auto cmd = RenderCommand(s->rollback->run, *this, secret_names_);
+    AttemptRecord a;
+    a.run_id = o_.run_id;
+    a.step_id = s->id;
+    a.kind = "rollback";
+    a.number = 1;
+    a.command = cmd.text;
+    a.started_at = Wall();
+    Commit(Batch().Add(a).Add(Ev("rollback.running", s->id, cmd.text)));
+    std::string error;
+    RunnerEvent e;
+    if (!cmd.ok()) {
+      error = *cmd.error;
+    } else {
+      std::string env_error;
+      ProcessSpec spec;
+      spec.argv = ShellArgv(s->shell, cmd.text);
+      spec.env = EnvFor(s, 1, "", &env_error);
+      spec.workdir = WorkdirOf(*s);
+      e = RunToEnd(spec, s->rollback->timeout ? s->rollback->timeout : s->timeout, &error);
+    }
+    bool ok = error.empty() && e.exit_code == 0;
+    a.finished_at = Wall();
+    a.exit_code = e.exit_code;
+    a.out = masker_.Mask(e.out);
+    a.err = masker_.Mask(e.err);
+    a.status = ok ? "succeeded" : "failed";
+    a.reason = ok ? "" : error.empty() ? "exit" : "error";
+    r.rollback = a.status;
+    if (ok) r.status = "rolled_back";
+    std::string message = ok ? "rolled back" : "rollback failed: " + (error.empty() ? "exit code " + std::to_string(e.exit_code) : error);
+    Commit(Batch().Add(r).Add(a).Add(Ev(ok ? "rollback.succeeded" : "rollback.failed", s->id, message)));
+    ReportEvent ev;
+    ev.kind = "rollback";
+    ev.step = s->id;
+    ev.status = a.status;
+    ev.message = ok ? "" : message + "\n" + TailLines(a.err.empty() ? a.out : a.err, 5);
+    ev.duration_ms = a.finished_at - a.started_at;
+    Report(ev);
+    all_ok = all_ok && ok;
+  }
+  return all_ok ? "rolled_back" : "rollback_failed";
+}
+
+// ---- the facade -------------------------------------------------------------------
+
+Executor::Executor(const Runbook& rb, ExecOptions options, StateStore* store, ProcessRunner* runner, Clock* clock,
+                   Reporter* reporter, Asker* asker)
+    : impl_(std::make_unique<Impl>(rb, std::move(options), store, runner, clock, reporter, asker)) {}
+
+Executor::~Executor() = default;
+
+RunOutcome Executor::Run() { return impl_->Run(); }
+
+}  // namespace runbook

@@ -1,0 +1,118 @@
+// The conductor: runs one runbook with a Plan, a ProcessRunner, a Clock and
+// a StateStore (SPEC sections 3, 3.3, 4, 7, 8).
+//
+// One thread, one loop per phase (main steps, then finally):
+//
+//   loop:
+//     start what is ready, up to --jobs processes: evaluate `when`, render
+//       the command, commit "running" (write-ahead), then start the process
+//     if nothing runs: ask a person (TTY) or stop as `waiting`; or finish
+//     wait for one event: output, a process exit, or the nearest deadline
+//       (a timeout, the grace before SIGKILL, a retry delay, a verification
+//       interval, a wait step, the run timeout)
+//     hand it to a small handler, which commits the result before the plan
+//       lets any dependent start
+//
+// Rollback is a second pass over the steps that ran, in reverse order of
+// completion, by the same runner. A failure of the engine itself (the store
+// cannot write) stops the run: running steps are killed, nothing new starts.
+#pragma once
+
+#include <csignal>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/runner.h"
+#include "engine/store.h"
+
+namespace runbook {
+
+// Everything the console and JSON output show; one per transition or chunk.
+struct ReportEvent {
+  std::string kind;  // run.started step.started step.output step.retry step.waiting step.finished
+                     // decision rollback.started run.finished escalation ...
+  std::string run_id;
+  std::string step;
+  std::string status;
+  std::string reason;
+  std::string message;
+  std::string stream;  // step.output: stdout | stderr
+  std::string data;    // step.output
+  int attempt = 0;
+  std::optional<int> exit_code;
+  int64_t at = 0;           // wall ms
+  int64_t duration_ms = -1;
+};
+
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void Event(const ReportEvent& e) = 0;
+  // Called about once a second while steps run (live displays).
+  virtual void Tick(int64_t /*wall_ms*/) {}
+};
+
+// A person at a terminal. available() is false without a TTY: then a step
+// that needs a person makes the run `waiting`.
+class Asker {
+ public:
+  virtual ~Asker() = default;
+  virtual bool available() const = 0;
+  // Shows `text` (and `checklist`) and returns one of `choices`, or nullopt
+  // if the person gave up (end of input).
+  virtual std::optional<std::string> Ask(const std::string& step, const std::string& text,
+                                         const std::vector<std::string>& checklist,
+                                         const std::vector<std::string>& choices) = 0;
+};
+
+struct ExecOptions {
+  std::string run_id;
+  std::string parent_run, parent_step;
+  std::string workdir;  // absolute: where commands run unless a step says otherwise
+  std::string user, host;
+  int pid = 0;
+  std::map<std::string, std::string> inputs;   // resolved, secrets in clear (never stored)
+  std::map<std::string, std::string> answers;  // --answer ID=VALUE
+  std::map<std::string, std::string> base_env; // the engine's own environment
+  int jobs = 2;
+  int64_t grace_ms = 10000;
+  bool sync_every_commit = false;  // --durability power (the store does it; kept for the record)
+  // Sub-runbooks run as child processes of this same binary.
+  std::string self_exe;
+  std::string state_path;
+  std::vector<std::string> child_flags;  // --durability, --grace ... passed on
+  std::vector<std::string> runbook_path;
+  // Set by signal handlers: 1 = interrupt (grace), 2 = again (kill now).
+  const volatile std::sig_atomic_t* interrupt = nullptr;
+  std::string tmp_dir;  // for $RUNBOOK_OUTPUT files
+  std::string source_sha256;  // of the runbook's text, recorded with the run
+};
+
+struct RunOutcome {
+  std::string status;  // final run status (SPEC 9)
+  int exit_code = 0;   // SPEC 9 exit code
+  std::string error;   // the engine itself failed (store), if set
+  std::vector<std::string> waiting_commands;  // `runbook resume RUN --answer ...` lines
+};
+
+class Executor {
+ public:
+  Executor(const Runbook& rb, ExecOptions options, StateStore* store, ProcessRunner* runner, Clock* clock,
+           Reporter* reporter, Asker* asker);
+  ~Executor();
+
+  RunOutcome Run();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Exit code of a final run status (SPEC 9).
+int ExitCodeOf(const std::string& run_status);
+
+}  // namespace runbook

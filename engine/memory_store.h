@@ -1,0 +1,90 @@
+// A StateStore that keeps everything in memory: what a dry run records
+// (nothing that outlives it), and the store double of executor tests.
+// Fault injection: fail_commit_after = N makes the (N+1)th Commit fail, as a
+// full disk would (leveldb's ErrorEnv).
+#pragma once
+
+#include <algorithm>
+#include <map>
+
+#include "engine/store.h"
+
+namespace runbook {
+
+class MemoryStore : public StateStore {
+ public:
+  int commits = 0;
+  int fail_commit_after = -1;
+  std::map<std::string, RunRecord> runs;
+  std::map<std::string, std::vector<StepRecord>> steps;  // in first-write order
+  std::map<std::string, std::vector<AttemptRecord>> attempts;
+  std::map<std::string, std::vector<DecisionRecord>> decisions;
+  std::vector<EventRecord> events;
+  std::vector<bool> synced;  // per commit
+
+  Status Commit(const Batch& b) override {
+    if (fail_commit_after >= 0 && commits >= fail_commit_after)
+      return Status::Error("injected write failure (disk full)");
+    ++commits;
+    synced.push_back(b.sync);
+    if (b.new_run) runs[b.new_run->id] = *b.new_run;
+    if (b.run) {
+      RunRecord& r = runs[b.run->id];
+      r.status = b.run->status;
+      r.reason = b.run->reason;
+      r.finished_at = b.run->finished_at;
+    }
+    for (const auto& s : b.steps) Upsert(steps[s.run_id], s, [&](const StepRecord& x) { return x.step_id == s.step_id; });
+    for (const auto& a : b.attempts)
+      Upsert(attempts[a.run_id], a, [&](const AttemptRecord& x) {
+        return x.step_id == a.step_id && x.kind == a.kind && x.number == a.number;
+      });
+    for (const auto& d : b.decisions) decisions[d.run_id].push_back(d);
+    for (auto e : b.events) {
+      e.seq = static_cast<int64_t>(events.size()) + 1;
+      events.push_back(e);
+    }
+    return Status::Ok();
+  }
+  Result<RunRecord> GetRun(const std::string& id) override {
+    auto it = runs.find(id);
+    if (it == runs.end()) return Status::Error("no run " + id);
+    return it->second;
+  }
+  Result<std::string> ResolveRun(const std::string& ref) override {
+    if (runs.count(ref)) return ref;
+    return Status::Error("no run matches '" + ref + "'");
+  }
+  Result<std::vector<RunRecord>> ListRuns(const RunFilter&) override {
+    std::vector<RunRecord> out;
+    for (auto& [id, r] : runs) out.push_back(r);
+    return out;
+  }
+  Result<std::vector<StepRecord>> GetSteps(const std::string& id) override { return steps[id]; }
+  Result<std::vector<AttemptRecord>> GetAttempts(const std::string& id) override { return attempts[id]; }
+  Result<std::vector<DecisionRecord>> GetDecisions(const std::string& id) override { return decisions[id]; }
+  Result<std::vector<EventRecord>> GetEvents(const std::string& id) override {
+    std::vector<EventRecord> out;
+    for (auto& e : events)
+      if (e.run_id == id) out.push_back(e);
+    return out;
+  }
+
+  const StepRecord* Step(const std::string& run, const std::string& step) {
+    for (auto& s : steps[run])
+      if (s.step_id == step) return &s;
+    return nullptr;
+  }
+
+ private:
+  template <class T, class F>
+  static void Upsert(std::vector<T>& v, const T& x, F same) {
+    auto it = std::find_if(v.begin(), v.end(), same);
+    if (it == v.end())
+      v.push_back(x);
+    else
+      *it = x;
+  }
+};
+
+}  // namespace runbook
