@@ -150,6 +150,8 @@ class Executor::Impl : public EvalContext {
   void StartChild(Task& t);
   void ResolvePerson(int v, const std::string& value, const std::string& source);
   bool PersonStep(int v, bool may_ask);
+  void MarkWaiting(int v);
+  void EmitOutput(int handle, const std::string& step, bool is_stderr, const std::string& data, bool flush);
   void Decide(int v, bool may_ask);
   void OnExit(Task& t, const RunnerEvent& e);
   void OnCommandExit(Task& t, const RunnerEvent& e);
@@ -173,7 +175,8 @@ class Executor::Impl : public EvalContext {
   std::string NewOutputFile(const std::string& step, const std::string& kind, int n);
   // Runs one command to its end (preflight, rollback), honouring `timeout`,
   // the grace period and interrupts.
-  RunnerEvent RunToEnd(const ProcessSpec& spec, std::optional<Millis> timeout, std::string* start_error);
+  RunnerEvent RunToEnd(const std::string& step, const ProcessSpec& spec, std::optional<Millis> timeout,
+                       std::string* start_error);
 
   const Runbook& rb_;
   ExecOptions o_;
@@ -206,6 +209,7 @@ class Executor::Impl : public EvalContext {
   bool in_finally_ = false;
   bool failed_in_finally_ = false;
   std::map<std::string, std::map<std::string, std::string>> pending_outputs_;  // until verified
+  std::map<std::pair<int, bool>, std::string> partial_output_;                 // (handle, stderr) -> unended line
 };
 
 // ---- the run ------------------------------------------------------------------
@@ -331,7 +335,7 @@ bool Executor::Impl::Preflight() {
       spec.argv = ShellArgv("bash", cmd.text);
       spec.env = EnvFor(nullptr, 1, "", &error);
       spec.workdir = o_.workdir;
-      e = RunToEnd(spec, check.timeout, &error);
+      e = RunToEnd("preflight", spec, check.timeout, &error);
       if (!error.empty()) why = error;
       else why = CheckExpectation(check.expect, e.exit_code, e.out, e.err);
     }
@@ -398,14 +402,10 @@ Executor::Impl::PhaseEnd Executor::Impl::RunSteps(const std::vector<runbook::Ste
       Task* t = TaskOf(e.handle);
       if (!t) continue;
       if (e.kind == RunnerEvent::Kind::kOutput) {
-        ReportEvent r;
-        r.kind = "step.output";
-        r.step = S(t->v).id;
-        r.stream = e.is_stderr ? "stderr" : "stdout";
-        r.data = masker_.Mask(e.data);
-        r.attempt = t->attempt;
-        Report(r);
+        EmitOutput(e.handle, S(t->v).id, e.is_stderr, e.data, false);
       } else {
+        EmitOutput(e.handle, S(t->v).id, false, "", true);
+        EmitOutput(e.handle, S(t->v).id, true, "", true);
         OnExit(*t, e);
       }
     }
@@ -415,6 +415,27 @@ Executor::Impl::PhaseEnd Executor::Impl::RunSteps(const std::vector<runbook::Ste
       reporter_->Tick(Wall());
     }
   }
+}
+
+// Streams output by whole lines, so that a secret split across two reads is
+// still masked; the rest is flushed when the process exits.
+void Executor::Impl::EmitOutput(int handle, const std::string& step, bool is_stderr, const std::string& data,
+                                bool flush) {
+  std::string& buf = partial_output_[{handle, is_stderr}];
+  buf += data;
+  size_t end = flush ? buf.size() : buf.rfind('\n');
+  if (end == std::string::npos) return;
+  if (!flush) ++end;  // include the newline
+  std::string chunk = buf.substr(0, end);
+  buf.erase(0, end);
+  if (flush) partial_output_.erase({handle, is_stderr});
+  if (chunk.empty()) return;
+  ReportEvent r;
+  r.kind = "step.output";
+  r.step = step;
+  r.stream = is_stderr ? "stderr" : "stdout";
+  r.data = masker_.Mask(chunk);
+  Report(r);
 }
 
 // ---- starting steps -------------------------------------------------------------
@@ -724,6 +745,12 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
       return true;
     }
   }
+  MarkWaiting(v);
+  return false;
+}
+
+void Executor::Impl::MarkWaiting(int v) {
+  const auto& s = S(v);
   if (plan_->state(v) != StepState::kWaiting) {
     plan_->Wait(v);
     StepRecord& r = Rec(s);
@@ -737,7 +764,6 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
     e.message = NameOf(s);
     Report(e);
   }
-  return false;
 }
 
 void Executor::Impl::Decide(int v, bool may_ask) {
@@ -776,7 +802,7 @@ void Executor::Impl::Decide(int v, bool may_ask) {
       source = "tty";
     }
     if (!value) {
-      PersonStep(v, false);  // records waiting
+      MarkWaiting(v);
       return;
     }
   } else if (!value && d.default_choice) {
@@ -1063,14 +1089,15 @@ void Executor::Impl::AttemptFailed(Task& t, const std::string& reason, const std
   t.handle = -1;
   if (t.attempt < s.retry.attempts && !stopping_) {
     Millis delay = RetryDelay(s.retry, t.attempt + 1);
-    Commit(Batch().Add(Ev("step.retry", s.id, reason + ": " + masker_.Mask(message) + "; attempt " +
+    std::string first_line = masker_.Mask(message.substr(0, message.find('\n')));
+    Commit(Batch().Add(Ev("step.retry", s.id, reason + ": " + first_line + "; attempt " +
                                                   std::to_string(t.attempt + 1) + " in " + FormatDuration(delay))));
     ReportEvent e;
     e.kind = "step.retry";
     e.step = s.id;
     e.reason = reason;
     e.attempt = t.attempt;
-    e.message = masker_.Mask(message) + "; attempt " + std::to_string(t.attempt + 1) + "/" +
+    e.message = first_line + "; attempt " + std::to_string(t.attempt + 1) + "/" +
                 std::to_string(s.retry.attempts) + " in " + FormatDuration(delay);
     Report(e);
     ++t.attempt;
@@ -1175,7 +1202,8 @@ void Executor::Impl::BeginStop(bool interrupt, bool kill_now) {
 
 // ---- rollback -------------------------------------------------------------------
 
-RunnerEvent Executor::Impl::RunToEnd(const ProcessSpec& spec, std::optional<Millis> timeout, std::string* error) {
+RunnerEvent Executor::Impl::RunToEnd(const std::string& step, const ProcessSpec& spec, std::optional<Millis> timeout,
+                                     std::string* error) {
   RunnerEvent result;
   auto h = runner_->Start(spec);
   if (!h.ok()) {
@@ -1197,13 +1225,11 @@ RunnerEvent Executor::Impl::RunToEnd(const ProcessSpec& spec, std::optional<Mill
     for (auto& e : runner_->Wait(d)) {
       if (e.handle != *h) continue;
       if (e.kind == RunnerEvent::Kind::kOutput) {
-        ReportEvent r;
-        r.kind = "step.output";
-        r.stream = e.is_stderr ? "stderr" : "stdout";
-        r.data = masker_.Mask(e.data);
-        Report(r);
+        EmitOutput(e.handle, step, e.is_stderr, e.data, false);
         continue;
       }
+      EmitOutput(e.handle, step, false, "", true);
+      EmitOutput(e.handle, step, true, "", true);
       if (timed_out) *error = "timed out after " + FormatDuration(*timeout);
       return e;
     }
@@ -1260,7 +1286,7 @@ std::string Executor::Impl::Rollback() {
       spec.argv = ShellArgv(s->shell, cmd.text);
       spec.env = EnvFor(s, 1, "", &env_error);
       spec.workdir = WorkdirOf(*s);
-      e = RunToEnd(spec, s->rollback->timeout ? s->rollback->timeout : s->timeout, &error);
+      e = RunToEnd(s->id, spec, s->rollback->timeout ? s->rollback->timeout : s->timeout, &error);
     }
     bool ok = error.empty() && e.exit_code == 0;
     a.finished_at = Wall();

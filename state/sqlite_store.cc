@@ -235,8 +235,12 @@ Status SqliteStore::WriteBatch(const Batch& b) {
   }
   for (const auto& s : b.steps) {
     Stmt st(db_,
-            "INSERT OR REPLACE INTO steps (run_id, step_id, phase, status, reason, attempts, exit_code, started_at, "
-            "finished_at, outputs, masked_outputs, completed_seq, rollback) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            "INSERT INTO steps (run_id, step_id, phase, status, reason, attempts, exit_code, started_at, "
+            "finished_at, outputs, masked_outputs, completed_seq, rollback) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (run_id, step_id) DO UPDATE SET phase=excluded.phase, status=excluded.status, "
+            "reason=excluded.reason, attempts=excluded.attempts, exit_code=excluded.exit_code, "
+            "started_at=excluded.started_at, finished_at=excluded.finished_at, outputs=excluded.outputs, "
+            "masked_outputs=excluded.masked_outputs, completed_seq=excluded.completed_seq, rollback=excluded.rollback");
     st.Bind(s.run_id).Bind(s.step_id).Bind(s.phase).Bind(s.status).Bind(s.reason).Bind(int64_t{s.attempts})
         .Bind(s.exit_code).Bind(s.started_at).Bind(s.finished_at).Bind(ToJson(s.outputs))
         .Bind(ToJson(s.masked_outputs)).Bind(s.completed_seq).Bind(s.rollback);
@@ -244,8 +248,12 @@ Status SqliteStore::WriteBatch(const Batch& b) {
   }
   for (const auto& a : b.attempts) {
     Stmt st(db_,
-            "INSERT OR REPLACE INTO attempts (run_id, step_id, kind, number, name, command, status, reason, "
-            "exit_code, started_at, finished_at, stdout, stderr, truncated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            "INSERT INTO attempts (run_id, step_id, kind, number, name, command, status, reason, "
+            "exit_code, started_at, finished_at, stdout, stderr, truncated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (run_id, step_id, kind, number) DO UPDATE SET name=excluded.name, "
+            "command=excluded.command, status=excluded.status, reason=excluded.reason, "
+            "exit_code=excluded.exit_code, started_at=excluded.started_at, finished_at=excluded.finished_at, "
+            "stdout=excluded.stdout, stderr=excluded.stderr, truncated=excluded.truncated");
     st.Bind(a.run_id).Bind(a.step_id).Bind(a.kind).Bind(int64_t{a.number}).Bind(a.name).Bind(a.command)
         .Bind(a.status).Bind(a.reason).Bind(a.exit_code).Bind(a.started_at).Bind(a.finished_at).Blob(a.out)
         .Blob(a.err).Bind(int64_t{a.truncated});
