@@ -493,7 +493,9 @@ void Executor::Impl::Launch(int v) {
       break;
     case StepKind::kManual:
     case StepKind::kDecision:
-      PersonStep(v, Processes() == 0 && tasks_.empty());
+      // Answers and automatic choices resolve now; a person is asked only
+      // once nothing else runs, so a slow answer never holds back ready work.
+      PersonStep(v, false);
       break;
     case StepKind::kWait: {
       StepRecord& r = Rec(s);

@@ -1,0 +1,183 @@
+// The executor over a fake clock and a scripted runner: deadlines, retries,
+// backoff and ordering are exact, and a run of hours takes no time.
+#include "engine/executor.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/memory_store.h"
+#include "engine/test_util.h"
+#include "tests/fakes.h"
+
+namespace runbook {
+namespace {
+
+using testing::FakeClock;
+using testing::FakeCommand;
+using testing::FakeRunner;
+
+class ExecutorTest : public ::testing::Test {
+ protected:
+  ExecutorTest() : runner_(&clock_) {}
+
+  RunOutcome Run(const std::string& yaml, int jobs = 4) {
+    checked_ = testing::Check(yaml);
+    EXPECT_FALSE(checked_.diags.HasErrors()) << checked_.Text();
+    ExecOptions o;
+    o.run_id = "run-1";
+    o.workdir = "/tmp";
+    o.user = "ops";
+    o.host = "db1";
+    o.jobs = jobs;
+    o.grace_ms = 10'000;
+    o.tmp_dir = "/tmp";
+    o.answers = answers_;
+    Executor ex(checked_.runbook, o, &store_, &runner_, &clock_, &reporter_, &asker_);
+    return ex.Run();
+  }
+  const StepRecord& Step(const std::string& id) {
+    const StepRecord* s = store_.Step("run-1", id);
+    EXPECT_NE(s, nullptr) << id;
+    static StepRecord none;
+    return s ? *s : none;
+  }
+
+  FakeClock clock_;
+  FakeRunner runner_;
+  MemoryStore store_;
+  testing::RecordingReporter reporter_;
+  testing::ScriptedAsker asker_;
+  std::map<std::string, std::string> answers_;
+  testing::Checked checked_;
+};
+
+TEST_F(ExecutorTest, ATimeoutSendsTermAtTheDeadlineAndKillAfterTheGrace) {
+  runner_.script = {FakeCommand::Of("stuck").Hangs().IgnoresTerm()};
+  auto out = Run("name: t\non_failure: stop\nsteps:\n  - { id: s, run: stuck, timeout: 30s }\n");
+  EXPECT_EQ(out.status, "failed");
+  ASSERT_EQ(runner_.signals.size(), 2u);
+  EXPECT_EQ(runner_.signals[0], (std::pair<std::string, int64_t>{"TERM set -eo pipefail\nstuck", 30'000}));
+  EXPECT_EQ(runner_.signals[1].second, 40'000);
+  EXPECT_EQ(Step("s").reason, "timeout");
+  EXPECT_EQ(Step("s").exit_code, 137);
+}
+
+TEST_F(ExecutorTest, RetriesWaitTheBackoffDelaysExactly) {
+  runner_.script = {FakeCommand::Of("flaky").Exit(1).Takes(500).Times(3), FakeCommand::Of("flaky")};
+  auto out = Run("name: t\nsteps:\n  - id: f\n    run: flaky\n    retry: { attempts: 5, delay: 1s, backoff: 2, max_delay: 3s }\n");
+  EXPECT_EQ(out.status, "succeeded");
+  // Each try lasts 0.5s; then 1s, 2s, 3s (capped) before the next.
+  EXPECT_EQ(runner_.StartTimes("flaky"), (std::vector<int64_t>{0, 1'500, 4'000, 7'500}));
+  EXPECT_EQ(Step("f").attempts, 4);
+}
+
+TEST_F(ExecutorTest, AStepFailsWhenItsRetriesAreSpent) {
+  runner_.script = {FakeCommand::Of("bad").Exit(3)};
+  auto out = Run("name: t\non_failure: stop\nsteps:\n  - { id: b, run: bad, retry: { attempts: 3, delay: 10s } }\n");
+  EXPECT_EQ(out.status, "failed");
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_EQ(runner_.StartTimes("bad"), (std::vector<int64_t>{0, 10'000, 20'000}));
+  EXPECT_EQ(Step("b").reason, "exit");
+  EXPECT_EQ(Step("b").exit_code, 3);
+}
+
+TEST_F(ExecutorTest, VerificationPollsAtItsIntervalThenRetriesTheStep) {
+  runner_.script = {FakeCommand::Of("probe").Prints("not yet\n").Times(4), FakeCommand::Of("probe").Prints("ok\n"),
+                    FakeCommand::Of("deploy").Takes(100)};
+  auto out = Run(R"Y(name: t
+steps:
+  - id: d
+    run: deploy
+    retry: { attempts: 2, delay: 1m }
+    verify: { run: probe, expect: { stdout: "^ok$" }, retries: 2, interval: 5s }
+)Y");
+  EXPECT_EQ(out.status, "succeeded");
+  // Attempt 1: deploy at 0, probes at 0.1, 5.1, 10.1 (1 + 2 retries), all "not yet";
+  // attempt 2 one minute later: deploy at 70.1, probes at 70.2 (not yet), 75.2 (ok).
+  EXPECT_EQ(runner_.StartTimes("deploy"), (std::vector<int64_t>{0, 70'100}));
+  EXPECT_EQ(runner_.StartTimes("probe"), (std::vector<int64_t>{100, 5'100, 10'100, 70'200, 75'200}));
+}
+
+TEST_F(ExecutorTest, NoMoreThanJobsProcessesRunAtOnce) {
+  runner_.script = {FakeCommand::Of("work").Takes(10'000)};
+  auto out = Run("name: t\nsteps:\n  - { id: a, run: work a }\n  - { id: b, run: work b }\n  - { id: c, run: work c }\n", 2);
+  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(runner_.StartTimes("work"), (std::vector<int64_t>{0, 0, 10'000}));
+}
+
+TEST_F(ExecutorTest, TheRunTimeoutFailsRunningStepsAndRollsBack) {
+  runner_.script = {FakeCommand::Of("long").Hangs(), FakeCommand::Of("undo")};
+  auto out = Run("name: t\ntimeout: 1h\nsteps:\n  - { id: a, run: 'true', rollback: undo }\n  - { id: l, run: long, needs: a }\n");
+  EXPECT_EQ(out.status, "rolled_back");
+  EXPECT_EQ(runner_.signals[0].second, 3'600'000);
+  EXPECT_EQ(Step("l").reason, "timeout");
+  EXPECT_EQ(Step("a").status, "rolled_back");
+}
+
+TEST_F(ExecutorTest, AWaitStepLastsExactlyItsDuration) {
+  auto out = Run("name: t\nsteps:\n  - { id: w, wait: 1h30m }\n  - { id: after, run: after, needs: w }\n");
+  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(runner_.StartTimes("after"), std::vector<int64_t>{5'400'000});
+}
+
+TEST_F(ExecutorTest, RunningIsCommittedBeforeTheProcessStarts) {
+  int checked = 0;
+  runner_.on_start = [&](const ProcessSpec& spec) {
+    const StepRecord* s = store_.Step("run-1", spec.env.at("RUNBOOK_STEP_ID"));
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->status, "running");
+    ++checked;
+  };
+  Run("name: t\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: y, needs: a }\n");
+  EXPECT_EQ(checked, 2);
+}
+
+TEST_F(ExecutorTest, ADependentStartsOnlyAfterItsNeedsResultIsCommitted) {
+  runner_.on_start = [&](const ProcessSpec& spec) {
+    if (spec.env.at("RUNBOOK_STEP_ID") == "b") {
+      EXPECT_EQ(store_.Step("run-1", "a")->status, "succeeded");
+    }
+  };
+  EXPECT_EQ(Run("name: t\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: y, needs: a }\n").status, "succeeded");
+}
+
+TEST_F(ExecutorTest, TheStartOfANonIdempotentStepIsSynced) {
+  Run("name: t\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: y, needs: a, idempotent: false }\n");
+  int synced = 0;
+  for (bool s : store_.synced) synced += s;
+  EXPECT_EQ(synced, 1);
+}
+
+TEST_F(ExecutorTest, AFailedWriteStopsTheRunAndKillsWhatRuns) {
+  runner_.script = {FakeCommand::Of("slow").Takes(60'000)};
+  store_.fail_commit_after = 4;  // run + its first transitions land, then the disk is full
+  auto out = Run("name: t\nsteps:\n  - { id: a, run: slow a }\n  - { id: b, run: slow b }\n  - { id: c, run: x, needs: [a, b] }\n");
+  EXPECT_FALSE(out.error.empty());
+  EXPECT_NE(out.error.find("disk full"), std::string::npos);
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_TRUE(runner_.StartTimes("x").empty());  // nothing new started
+  EXPECT_EQ(runner_.running(), 0);
+}
+
+TEST_F(ExecutorTest, APersonAtATerminalIsAskedOnlyWhenNothingElseRuns) {
+  asker_.tty = true;
+  asker_.answers = {"done"};
+  runner_.script = {FakeCommand::Of("slow").Takes(5'000)};
+  auto out = Run("name: t\nsteps:\n  - { id: m, manual: check }\n  - { id: s, run: slow }\n  - { id: after, run: x, needs: m }\n");
+  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(asker_.asked, std::vector<std::string>{"m"});
+  EXPECT_EQ(runner_.StartTimes("x"), std::vector<int64_t>{5'000});
+}
+
+TEST_F(ExecutorTest, WithoutATerminalOtherBranchesRunThenTheRunWaits) {
+  runner_.script = {FakeCommand::Of("other").Takes(1'000)};
+  auto out = Run("name: t\nsteps:\n  - { id: m, manual: check }\n  - { id: o, run: other }\n  - { id: after, run: x, needs: m }\n");
+  EXPECT_EQ(out.status, "waiting");
+  EXPECT_EQ(out.exit_code, 3);
+  EXPECT_EQ(Step("o").status, "succeeded");
+  EXPECT_EQ(Step("m").status, "waiting");
+  EXPECT_EQ(Step("after").status, "pending");
+  EXPECT_EQ(out.waiting_commands, std::vector<std::string>{"runbook resume run-1 --answer m=done|skip|fail"});
+}
+
+}  // namespace
+}  // namespace runbook
