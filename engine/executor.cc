@@ -164,7 +164,8 @@ class Executor::Impl : public EvalContext {
   void Skip(int v, bool propagates, const std::string& why);
   void BeginStop(bool interrupt, bool kill_now);
   std::optional<int64_t> NextDeadline() const;
-  void RemoveTask(int v);
+  // Erases the task and returns its step index: `t` is dangling afterwards.
+  int EndTask(Task& t);
   Task* TaskOf(int handle);
   int Processes() const;
 
@@ -558,8 +559,7 @@ void Executor::Impl::StartCommand(Task& t) {
   auto cmd = RenderCommand(s.run, *this, secret_names_);
   StepRecord& r = Rec(s);
   if (!cmd.ok()) {
-    RemoveTask(t.v);
-    Fail(t.v, "error", *cmd.error);
+    Fail(EndTask(t), "error", *cmd.error);
     return;
   }
   std::string env_error;
@@ -570,8 +570,7 @@ void Executor::Impl::StartCommand(Task& t) {
   spec.workdir = WorkdirOf(s);
   spec.display = cmd.text;
   if (!env_error.empty()) {
-    RemoveTask(t.v);
-    Fail(t.v, "error", env_error);
+    Fail(EndTask(t), "error", env_error);
     return;
   }
   t.rec = AttemptRecord{};
@@ -589,7 +588,7 @@ void Executor::Impl::StartCommand(Task& t) {
   b.Add(r).Add(t.rec).Add(Ev("step.running", s.id, "attempt " + std::to_string(t.attempt) + ": " + cmd.text));
   b.sync = !s.idempotent;
   if (!Commit(std::move(b))) {
-    RemoveTask(t.v);
+    EndTask(t);
     return;
   }
   SyncFacts(r);
@@ -658,8 +657,7 @@ void Executor::Impl::StartChild(Task& t) {
     }
   }
   if (file.empty()) {
-    RemoveTask(t.v);
-    Fail(t.v, "error", "child runbook '" + s.runbook.value + "' not found beside " + rb_.source.path() +
+    Fail(EndTask(t), "error", "child runbook '" + s.runbook.value + "' not found beside " + rb_.source.path() +
                            " or on RUNBOOK_PATH");
     return;
   }
@@ -669,8 +667,7 @@ void Executor::Impl::StartChild(Task& t) {
   for (const auto& [name, value] : s.runbook_inputs) {
     auto v = RenderText(value, *this);
     if (!v.ok()) {
-      RemoveTask(t.v);
-      Fail(t.v, "error", "input " + name + ": " + *v.error);
+      Fail(EndTask(t), "error", "input " + name + ": " + *v.error);
       return;
     }
     std::string quoted = "'";
@@ -705,7 +702,7 @@ void Executor::Impl::StartChild(Task& t) {
   r.attempts = t.attempt;
   if (!r.started_at) r.started_at = t.rec.started_at;
   if (!Commit(Batch().Add(r).Add(t.rec).Add(Ev("step.running", s.id, t.rec.command)))) {
-    RemoveTask(t.v);
+    EndTask(t);
     return;
   }
   ReportEvent e;
@@ -930,7 +927,11 @@ Executor::Impl::Task* Executor::Impl::TaskOf(int handle) {
   return nullptr;
 }
 
-void Executor::Impl::RemoveTask(int v) { tasks_.erase(v); }
+int Executor::Impl::EndTask(Task& t) {
+  int v = t.v;
+  tasks_.erase(v);
+  return v;
+}
 
 void Executor::Impl::OnExit(Task& t, const RunnerEvent& e) {
   t.handle = -1;
@@ -955,7 +956,7 @@ void Executor::Impl::OnExit(Task& t, const RunnerEvent& e) {
     ev.step = s.id;
     ev.status = "interrupted";
     Report(ev);
-    RemoveTask(t.v);
+    EndTask(t);
     return;
   }
   switch (t.phase) {
@@ -1003,8 +1004,7 @@ void Executor::Impl::OnCommandExit(Task& t, const RunnerEvent& e) {
     StartCheck(t);
     return;
   }
-  RemoveTask(t.v);
-  Succeed(t.v, outputs.values);
+  Succeed(EndTask(t), outputs.values);
 }
 
 void Executor::Impl::OnCheckExit(Task& t, const RunnerEvent& e) {
@@ -1031,8 +1031,7 @@ void Executor::Impl::OnCheckExit(Task& t, const RunnerEvent& e) {
       StartCheck(t);
       return;
     }
-    RemoveTask(t.v);
-    Succeed(t.v, pending_outputs_[s.id]);
+    Succeed(EndTask(t), pending_outputs_[s.id]);
     return;
   }
   if (t.check_try <= c.retries) {
@@ -1075,8 +1074,7 @@ void Executor::Impl::OnChildExit(Task& t, const RunnerEvent& e) {
   }
   t.rec.status = "succeeded";
   Commit(Batch().Add(r).Add(t.rec));
-  RemoveTask(t.v);
-  Succeed(t.v, outputs);
+  Succeed(EndTask(t), outputs);
 }
 
 void Executor::Impl::AttemptFailed(Task& t, const std::string& reason, const std::string& message) {
@@ -1107,8 +1105,7 @@ void Executor::Impl::AttemptFailed(Task& t, const std::string& reason, const std
     t.timer_at = clock_->Now() + delay.count();
     return;
   }
-  RemoveTask(t.v);
-  Fail(t.v, reason, message);
+  Fail(EndTask(t), reason, message);
 }
 
 std::optional<int64_t> Executor::Impl::NextDeadline() const {
@@ -1155,7 +1152,7 @@ void Executor::Impl::Timers(int64_t now) {
       case Task::Phase::kRetryDelay: StartCommand(t); break;
       case Task::Phase::kVerifyDelay: StartCheck(t); break;
       case Task::Phase::kWaitStep:
-        RemoveTask(v);
+        tasks_.erase(v);
         Succeed(v);
         break;
       default: break;
@@ -1189,7 +1186,7 @@ void Executor::Impl::BeginStop(bool interrupt, bool kill_now) {
     }
   }
   for (int v : timers) {
-    RemoveTask(v);
+    tasks_.erase(v);
     if (interrupt) {
       StepRecord& r = Rec(S(v));
       r.status = "interrupted";

@@ -99,17 +99,24 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
   if (!boost::filesystem::is_directory(spec.workdir))
     return Status::Error("working directory " + spec.workdir + " does not exist");
   std::vector<std::string> args(spec.argv.begin() + 1, spec.argv.end());
-  bp::environment env;
-  for (const auto& [k, v] : spec.env) env[k] = v;
+  // The environment is handed to execve directly: Boost 1.74's
+  // basic_environment::find reads past the end of shorter keys (ASan).
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& kv : env_strings) envp.push_back(kv.data());
+  envp.push_back(nullptr);
+  char** envp_data = envp.data();
   bp::pipe out_pipe, err_pipe;
   pid_t parent = ::getpid();
   std::error_code ec;
   bp::child child;
   try {
     child = bp::child(
-        bp::exe = exe, bp::args = args, env, bp::start_dir = spec.workdir, bp::std_in < bp::null,
+        bp::exe = exe, bp::args = args, bp::start_dir = spec.workdir, bp::std_in < bp::null,
         bp::std_out > out_pipe, bp::std_err > err_pipe, ec,
-        bp::extend::on_exec_setup = [parent](auto&) {
+        bp::extend::on_exec_setup = [parent, envp_data](auto& exec) {
+          exec.env = envp_data;
           ::setpgid(0, 0);
           ::prctl(PR_SET_PDEATHSIG, SIGKILL);
           if (::getppid() != parent) ::_exit(137);  // the engine died before we got here
