@@ -159,7 +159,7 @@ class Executor::Impl : public EvalContext {
   void OnChildExit(Task& t, const RunnerEvent& e);
   void AttemptFailed(Task& t, const std::string& reason, const std::string& message);
   void Timers(int64_t now);
-  void Succeed(int v, std::map<std::string, std::string> outputs = {});
+  void Succeed(int v, std::map<std::string, std::string> outputs = {}, const AttemptRecord* attempt = nullptr);
   void Fail(int v, const std::string& reason, const std::string& message);
   void Skip(int v, bool propagates, const std::string& why);
   void BeginStop(bool interrupt, bool kill_now);
@@ -843,7 +843,7 @@ void Executor::Impl::ResolvePerson(int v, const std::string& value, const std::s
 
 // ---- results --------------------------------------------------------------------
 
-void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs) {
+void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs, const AttemptRecord* attempt) {
   const auto& s = S(v);
   StepRecord& r = Rec(s);
   r.status = "succeeded";
@@ -859,7 +859,10 @@ void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs) 
     }
   }
   r.outputs = std::move(outputs);
-  Commit(Batch().Add(r).Add(Ev("step.succeeded", s.id, "succeeded")));
+  Batch b;
+  b.Add(r).Add(Ev("step.succeeded", s.id, "succeeded"));
+  if (attempt) b.Add(*attempt);
+  Commit(std::move(b));
   SyncFacts(r);
   // Facts keep the clear values for this engine's own later steps.
   plan_->Finish(v, StepState::kSucceeded);
@@ -992,19 +995,20 @@ void Executor::Impl::OnCommandExit(Task& t, const RunnerEvent& e) {
     return;
   }
   t.rec.status = "succeeded";
-  Commit(Batch().Add(r).Add(t.rec));
   // Its own verification sees its results.
   StepFacts& f = facts_[s.id];
   f.exit_code = e.exit_code;
   f.outputs = outputs.values;
   pending_outputs_[s.id] = outputs.values;
   if (!s.verify.empty()) {
+    Commit(Batch().Add(r).Add(t.rec));
     t.check = 0;
     t.check_try = 1;
     StartCheck(t);
     return;
   }
-  Succeed(EndTask(t), outputs.values);
+  AttemptRecord done = t.rec;  // committed with the step's result: one transaction
+  Succeed(EndTask(t), outputs.values, &done);
 }
 
 void Executor::Impl::OnCheckExit(Task& t, const RunnerEvent& e) {
@@ -1073,8 +1077,8 @@ void Executor::Impl::OnChildExit(Task& t, const RunnerEvent& e) {
     }
   }
   t.rec.status = "succeeded";
-  Commit(Batch().Add(r).Add(t.rec));
-  Succeed(EndTask(t), outputs);
+  AttemptRecord done = t.rec;
+  Succeed(EndTask(t), outputs, &done);
 }
 
 void Executor::Impl::AttemptFailed(Task& t, const std::string& reason, const std::string& message) {

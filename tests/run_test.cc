@@ -284,6 +284,25 @@ TEST_F(RunTest, ADecisionTakesTheFirstTrueChoiceAndSkipsTheOtherBranch) {
   EXPECT_EQ(run["decisions"][0]["source"], "auto");
 }
 
+TEST_F(RunTest, WithoutAPromptADecisionFallsToItsDefault) {
+  auto r = Run(R"Y(name: rb
+steps:
+  - id: d
+    decision:
+      choices:
+        - { value: a, when: "1 == 2", goto: [x] }
+        - { value: b, when: "1 == 3", goto: [y] }
+      default: b
+  - { id: x, run: echo x }
+  - { id: y, run: echo y }
+)Y");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json run = Show();
+  EXPECT_EQ(StepOf(run, "d")["outputs"]["choice"], "b");
+  EXPECT_EQ(run["decisions"][0]["source"], "default");
+  EXPECT_EQ(StepOf(run, "x")["status"], "skipped");
+}
+
 TEST_F(RunTest, APromptWithoutATtyOrAnswerWaitsAndPrintsTheResumeCommand) {
   auto r = Run(kDecision, {}, {{"PROBE", "0"}});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;

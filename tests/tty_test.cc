@@ -1,0 +1,79 @@
+// `runbook run` on a real terminal: util-linux `script` gives it a pty, so
+// the live display, colours and questions to a person are the real ones.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <regex>
+
+#include "tests/cli_harness.h"
+
+namespace runbook::testing {
+namespace {
+
+class TtyTest : public ::testing::Test {
+ protected:
+  // Runs `runbook ARGS` under a pty with `input` typed at it.
+  CliResult OnTty(const std::string& args, const std::string& input, const std::string& env = "") {
+    dir_.Write("input.txt", input);
+    std::string cmd = env + " " + std::string(RUNBOOK_BINARY) + " " + args;
+    return RunCliShell("script -qefc " + ShellQuote(cmd) + " /dev/null < input.txt");
+  }
+  CliResult RunCliShell(const std::string& shell) {
+    dir_.Write("tty.sh", shell + "\n");
+    CliResult r;
+    std::string full = "cd " + ShellQuote(dir_.path().string()) + " && bash tty.sh > out.txt 2> err.txt";
+    int status = std::system(full.c_str());
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = ReadAll(dir_.path() / "out.txt");
+    r.err = ReadAll(dir_.path() / "err.txt");
+    return r;
+  }
+  TempDir dir_;
+};
+
+TEST_F(TtyTest, APersonChoosesAtTheTerminalAndTheAnswerIsRecorded) {
+  dir_.Write("rb.yaml", R"Y(name: rb
+steps:
+  - id: assess
+    decision:
+      prompt: Fail over to the replica?
+      choices: [{ value: failover, goto: [promote] }, { value: wait, goto: [hold] }]
+  - { id: promote, run: echo promoting }
+  - { id: hold, run: echo holding }
+  - { id: check, manual: "Confirm traffic is back", checklist: [dashboards green] }
+)Y");
+  auto r = OnTty("run rb.yaml", "nonsense\nfailover\ndone\n");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Fail over to the replica?"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'nonsense' is not one of the answers."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[ ] dashboards green"), std::string::npos) << r.out;
+  auto show = RunCli({"show", "last", "--json"}, dir_.path());
+  auto run = nlohmann::json::parse(show.out);
+  EXPECT_EQ(run["decisions"][0]["value"], "failover");
+  EXPECT_EQ(run["decisions"][0]["source"], "tty");
+  EXPECT_EQ(run["decisions"][1]["value"], "done");
+}
+
+TEST_F(TtyTest, ALongStepShowsElapsedTimeAndTheRtoBudgetLive) {
+  dir_.Write("rb.yaml", "name: rb\ntargets: { rto: 1h }\nsteps:\n  - { id: slow, run: sleep 1.3 }\n");
+  auto r = OnTty("run rb.yaml", "");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("running: slow"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("RTO left 59m"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\033[32m"), std::string::npos) << "colour on a TTY";
+}
+
+TEST_F(TtyTest, NoColourWithNoColorSetOrWithoutATty) {
+  dir_.Write("rb.yaml", "name: rb\nsteps:\n  - { id: a, run: echo hi }\n");
+  const std::regex colour("\033\\[[0-9;]*m");  // SGR; ESC[K (clear line) is not colour
+  auto r = OnTty("run rb.yaml", "", "NO_COLOR=1");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_FALSE(std::regex_search(r.out, colour)) << r.out;
+  EXPECT_TRUE(std::regex_search(OnTty("run rb.yaml", "").out, colour));
+  auto plain = RunCli({"run", "rb.yaml"}, dir_.path());
+  EXPECT_EQ(plain.out.find("\033["), std::string::npos) << plain.out;
+  EXPECT_NE(plain.out.find("  ok     a"), std::string::npos) << plain.out;
+}
+
+}  // namespace
+}  // namespace runbook::testing
