@@ -97,6 +97,19 @@ steps:
   EXPECT_EQ(runner_.StartTimes("probe"), (std::vector<int64_t>{100, 5'100, 10'100, 70'200, 75'200}));
 }
 
+TEST_F(ExecutorTest, AVerificationTryHasItsOwnTimeout) {
+  runner_.script = {FakeCommand::Of("probe").Hangs(), FakeCommand::Of("deploy")};
+  auto out = Run("name: t\non_failure: stop\nsteps:\n  - id: d\n    run: deploy\n"
+                 "    verify: { run: probe, timeout: 2s, retries: 1, interval: 1s }\n");
+  EXPECT_EQ(out.status, "failed");
+  EXPECT_EQ(Step("d").reason, "verification");
+  // Try 1 at 0, TERM at 2s; try 2 after the 1s interval at 3s, TERM at 5s.
+  EXPECT_EQ(runner_.StartTimes("probe"), (std::vector<int64_t>{0, 3'000}));
+  ASSERT_EQ(runner_.signals.size(), 2u);
+  EXPECT_EQ(runner_.signals[0].second, 2'000);
+  EXPECT_EQ(runner_.signals[1].second, 5'000);
+}
+
 TEST_F(ExecutorTest, NoMoreThanJobsProcessesRunAtOnce) {
   runner_.script = {FakeCommand::Of("work").Takes(10'000)};
   auto out = Run("name: t\nsteps:\n  - { id: a, run: work a }\n  - { id: b, run: work b }\n  - { id: c, run: work c }\n", 2);

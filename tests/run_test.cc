@@ -39,6 +39,38 @@ class RunTest : public ::testing::Test {
   TempDir dir_;
 };
 
+TEST_F(RunTest, SigintStopsTheStepsTreeRecordsInterruptedAndExits130) {
+  dir_.Write("rb.yaml", R"Y(name: rb
+steps:
+  - id: long
+    run: |
+      sleep 300 & echo $! > child.pid
+      touch started
+      wait
+  - { id: after, run: touch after-ran, needs: long }
+)Y");
+  // The engine's own pid gets the signal, as an operator's kill would send it.
+  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run rb.yaml --grace 1s > out.txt 2>&1 &\n"
+             "pid=$!\nfor i in $(seq 1 1000); do [ -e started ] && break; sleep 0.01; done\n"
+             "kill -INT $pid\nwait $pid\necho $? > code.txt\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  EXPECT_EQ(Read("code.txt"), "130\n") << Read("out.txt");
+  json run = Show();
+  EXPECT_EQ(run["status"], "interrupted");
+  EXPECT_EQ(StepOf(run, "long")["status"], "interrupted");
+  EXPECT_EQ(StepOf(run, "after")["status"], "pending");
+  EXPECT_FALSE(Exists("after-ran"));
+  int pid = std::stoi(Read("child.pid"));
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string a, b, state;
+    gone = !(stat >> a >> b >> state) || state == "Z";
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone);
+}
+
 TEST_F(RunTest, ASuccessfulRunIsRecordedStepByStep) {
   auto r = Run("name: rb\nsteps:\n  - { id: a, run: echo hello }\n  - { id: b, run: echo world, needs: a }\n");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
