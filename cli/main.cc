@@ -34,8 +34,35 @@ int main(int argc, char** argv) {
   run->add_option("--grace", run_args.grace, "SIGTERM to SIGKILL delay when stopping steps (default 10s)");
   run->add_option("--durability", run_args.durability, "crash (default) or power: fsync every commit")
       ->check(CLI::IsMember({"crash", "power"}));
+  run->add_flag("--new", run_args.new_run, "start a new run even if one of this runbook is open");
   run->add_option("--run-id", run_args.run_id)->group("");  // set by a parent run
   run->add_option("--parent", run_args.parent)->group("");
+
+  RunArgs resume_args;
+  std::vector<std::string> rerun;
+  bool allow_changed = false;
+  auto* resume = app.add_subcommand("resume", "continue an interrupted, failed, waiting or orphaned run");
+  resume->add_option("run", resume_args.target, "run id, unique prefix, or last (default: the newest resumable run)");
+  resume->add_option("--answer", resume_args.answers, "ID=VALUE: a person's answer; rerun|done for an interrupted "
+                     "non-idempotent step; done for a failed step");
+  resume->add_option("--answers-file", resume_args.answers_file, "YAML map of answers");
+  resume->add_option("--input", resume_args.inputs, "SECRET=VALUE: secrets are never stored and must be given again");
+  resume->add_option("--rerun", rerun, "run this finished step and everything after it again (repeatable)");
+  resume->add_flag("--allow-changed", allow_changed, "resume even though the runbook file changed");
+  resume->add_option("--jobs,-j", resume_args.jobs, "steps at once (default: number of processors)");
+  resume->add_option("--output", resume_args.output, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
+  resume->add_option("--grace", resume_args.grace, "SIGTERM to SIGKILL delay when stopping steps (default 10s)");
+  resume->add_option("--durability", resume_args.durability, "crash (default) or power")
+      ->check(CLI::IsMember({"crash", "power"}));
+
+  std::string abandon_run;
+  auto* abandon = app.add_subcommand("abandon", "end a stopped run as abandoned, without rollback");
+  abandon->add_option("run", abandon_run, "run id, unique prefix, or last")->required();
+
+  std::string note_run, note_text;
+  auto* note = app.add_subcommand("note", "add a note to a run's timeline");
+  note->add_option("run", note_run, "run id, unique prefix, or last")->required();
+  note->add_option("text", note_text, "the note")->required();
 
   auto* runs = app.add_subcommand("runs", "runs in the state database, newest first");
   std::string runs_runbook, runs_status;
@@ -87,6 +114,12 @@ int main(int argc, char** argv) {
     run_args.state = state;
     return RunRunbook(ctx, run_args);
   }
+  if (*resume) {
+    resume_args.state = state;
+    return ResumeRun(ctx, resume_args, rerun, allow_changed);
+  }
+  if (*abandon) return Abandon(ctx, state, abandon_run);
+  if (*note) return Note(ctx, state, note_run, note_text);
   if (*runs) return Runs(ctx, state, runs_runbook, runs_status, runs_json);
   if (*show) {
     show_args.state = state;

@@ -19,6 +19,7 @@
 #include "engine/loader.h"
 #include "engine/memory_store.h"
 #include "engine/parser.h"
+#include "engine/validate.h"
 #include "state/sqlite_store.h"
 #include "steps/dry_run_runner.h"
 #include "steps/posix_runner.h"
@@ -86,6 +87,32 @@ std::string SelfExe() {
   return ec ? "runbook" : p.string();
 }
 
+// The start time of process `pid` (field 22 of /proc/PID/stat), "" if gone.
+std::string ProcStartTime(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return "";
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  for (int i = 3; i <= 22 && fields >> f; ++i) {
+  }
+  return f;
+}
+
+// Whether a run's recorded owner is alive: pid, host and start time must all
+// match, so a reused pid does not pass for the engine that died.
+bool OwnerIsLive(const RunRecord& r) {
+  if (r.owner_host != HostName()) return true;  // another machine's processes cannot be seen: assume live
+  if (r.pid <= 0) return false;
+  std::string start = ProcStartTime(r.pid);
+  return !start.empty() && start == r.owner_start;
+}
+
+std::string OwnerText(const RunRecord& r) {
+  return r.owner_user + "@" + r.owner_host + " (pid " + std::to_string(r.pid) + ") since " + Rfc3339(r.owner_since);
+}
+
 // --key=value lists and files merged, flags winning over files.
 bool Collect(const Context& ctx, const std::vector<std::string>& flags, const std::string& file,
              const std::string& what, std::map<std::string, std::string>* out) {
@@ -118,7 +145,8 @@ bool Collect(const Context& ctx, const std::vector<std::string>& flags, const st
 
 // Answers name steps that exist and carry values those steps accept
 // (STEP.CHILD-STEP passes an answer on to a runbook: step's child run).
-bool CheckAnswers(const Context& ctx, const Runbook& rb, const std::map<std::string, std::string>& answers) {
+bool CheckAnswers(const Context& ctx, const Runbook& rb, const std::map<std::string, std::string>& answers,
+                  bool resuming = false) {
   for (const auto& [id, value] : answers) {
     std::string own = id.substr(0, id.find('.'));
     const Step* s = rb.FindStep(own);
@@ -131,7 +159,8 @@ bool CheckAnswers(const Context& ctx, const Runbook& rb, const std::map<std::str
     if (s->kind == StepKind::kManual) allowed = {"done", "skip", "fail"};
     else if (s->kind == StepKind::kDecision)
       for (const auto& c : s->decision.choices) allowed.push_back(c.value);
-    else if (!s->idempotent) allowed = {"rerun", "done"};
+    else if (resuming && !s->idempotent) allowed = {"rerun", "done"};
+    else if (resuming) allowed = {"done"};
     else {
       *ctx.err << "runbook: step '" << id << "' is a " << ToString(s->kind) << " step and takes no answer\n";
       return false;
@@ -160,7 +189,353 @@ void PrintEscalation(const Context& ctx, const Runbook& rb, const std::string& s
   for (const auto& l : lines) *ctx.err << l << "\n";
 }
 
+
+// ExecOptions common to run and resume; nullopt (after saying why) on a bad flag.
+std::optional<ExecOptions> BaseOptions(const Context& ctx, const RunArgs& args, SystemClock& clock) {
+  auto grace = ParseDuration(args.grace);
+  if (!grace) {
+    *ctx.err << "runbook: invalid --grace '" << args.grace << "'\n";
+    return std::nullopt;
+  }
+  if (args.jobs < 0) {
+    *ctx.err << "runbook: --jobs must be at least 1\n";
+    return std::nullopt;
+  }
+  ExecOptions o;
+  o.run_id = args.run_id.empty() ? NewRunId(clock.WallMs()) : args.run_id;
+  o.workdir = std::filesystem::current_path().string();
+  o.user = UserName();
+  o.host = HostName();
+  o.pid = static_cast<int>(getpid());
+  o.owner_start = ProcStartTime(o.pid);
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos && kv.rfind("RUNBOOK_", 0) != 0) o.base_env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  o.jobs = args.jobs > 0 ? args.jobs : std::max(1u, std::thread::hardware_concurrency());
+  o.grace_ms = grace->count();
+  o.self_exe = SelfExe();
+  o.state_path = std::filesystem::absolute(StatePath(args.state)).string();
+  o.child_flags = {"--grace", args.grace, "--durability", args.durability, "--output", "text"};
+  if (args.dry_run) o.child_flags.push_back("--dry-run");
+  o.runbook_path = ctx.runbook_path;
+  o.interrupt = &g_interrupt;
+  o.tmp_dir = std::filesystem::temp_directory_path().string();
+  return o;
+}
+
+std::unique_ptr<SqliteStore> OpenState(const Context& ctx, const RunArgs& args) {
+  auto opened = SqliteStore::Open(StatePath(args.state),
+                                  args.durability == "power" ? Durability::kPower : Durability::kCrash);
+  if (!opened.ok()) {
+    *ctx.err << "runbook: " << opened.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(opened.value());
+}
+
+// Runs the executor with the console, the terminal, the runner and signals.
+int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const ExecOptions& o, StateStore* store,
+            SystemClock& clock) {
+  bool tty_out = isatty(STDOUT_FILENO);
+  bool color = tty_out && !std::getenv("NO_COLOR");
+  std::unique_ptr<Reporter> reporter;
+  if (args.output == "json")
+    reporter = std::make_unique<JsonReporter>(ctx.out);
+  else
+    reporter = std::make_unique<TextReporter>(ctx.out, tty_out, color,
+                                              rb.rto ? std::optional<int64_t>(rb.rto->count()) : std::nullopt);
+  std::unique_ptr<Asker> asker;
+  if (args.dry_run)
+    asker = std::make_unique<DryRunAsker>(ctx.out, &rb);
+  else
+    asker = std::make_unique<TtyAsker>(&std::cin, ctx.err, isatty(STDIN_FILENO) && args.output != "json");
+  std::unique_ptr<ProcessRunner> runner;
+  if (args.dry_run)
+    runner = std::make_unique<DryRunRunner>(ctx.out);
+  else
+    runner = std::make_unique<PosixRunner>(&clock);
+
+  InstallSignalHandlers();
+  RunOutcome outcome;
+  {
+    Executor executor(rb, o, store, runner.get(), &clock, reporter.get(), asker.get());
+    outcome = executor.Run();
+  }
+  if (!outcome.error.empty()) {
+    *ctx.err << "runbook: the run stopped because the engine could not record it: " << outcome.error << "\n"
+             << "runbook: what was recorded before is intact; fix the cause, then: runbook resume " << o.run_id
+             << "\n";
+    return kExitFailed;
+  }
+  if (outcome.status == "waiting") {
+    *ctx.err << "run " << o.run_id << " is waiting for a person. Continue it with:\n";
+    for (const auto& line : outcome.waiting_commands) *ctx.err << "  " << line << "\n";
+  } else if (outcome.status == "interrupted" || outcome.status == "failed") {
+    *ctx.err << "continue it with: runbook resume " << o.run_id << "\n";
+  }
+  PrintEscalation(ctx, rb, outcome.status, false);
+  if (args.dry_run) *ctx.out << "dry run: nothing was executed and nothing was recorded\n";
+  return outcome.exit_code;
+}
+
+int StartRun(const Context& ctx, const RunArgs& args, const Runbook& rb, const std::map<std::string, std::string>& inputs,
+             const std::map<std::string, std::string>& answers) {
+  SystemClock clock;
+  auto o = BaseOptions(ctx, args, clock);
+  if (!o) return kExitUsage;
+  if (!args.parent.empty()) {
+    o->parent_run = args.parent.substr(0, args.parent.find(':'));
+    o->parent_step = args.parent.find(':') == std::string::npos ? "" : args.parent.substr(args.parent.find(':') + 1);
+  }
+  o->inputs = inputs;
+  o->answers = answers;
+  o->source_sha256 = Sha256(rb.source.text());  // resume refuses a changed file
+  if (args.dry_run) {
+    MemoryStore memory;
+    return Execute(ctx, args, rb, *o, &memory, clock);
+  }
+  auto store = OpenState(ctx, args);
+  if (!store) return kExitFailed;
+  // Two people running disaster recovery at once is how outages get worse.
+  bool exclusive = rb.exclusive && !args.new_run && o->parent_run.empty();
+  auto created = store->CreateRun(NewRunRecord(rb, *o, clock.WallMs()), exclusive, OwnerIsLive);
+  if (!created.ok()) {
+    *ctx.err << "runbook: " << created.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (*created) {
+    const RunRecord& b = **created;
+    bool live = b.status == "running" && OwnerIsLive(b);
+    if (live)
+      *ctx.err << "runbook: " << rb.name << " is being run right now: run " << b.id << " by " << OwnerText(b) << "\n";
+    else
+      *ctx.err << "runbook: run " << b.id << " of " << rb.name << " is "
+               << (b.status == "running" ? "orphaned (its engine died)" : b.status) << "; continue it with:\n"
+               << "  runbook resume " << b.id << "\n"
+               << "or end it with `runbook abandon " << b.id << "`, or start another run anyway with --new\n";
+    return kExitLocked;
+  }
+  o->run_exists = true;
+  return Execute(ctx, args, rb, *o, store.get(), clock);
+}
+
+bool Resumable(const RunRecord& r) {
+  return r.status == "interrupted" || r.status == "failed" || r.status == "waiting" ||
+         (r.status == "running" && !OwnerIsLive(r));
+}
+
 }  // namespace
+
+int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::string>& rerun, bool allow_changed) {
+  std::string path = StatePath(args.state);
+  if (!std::filesystem::exists(path)) {
+    *ctx.err << "runbook: no state database at " << path << ": nothing to resume\n";
+    return kExitUsage;
+  }
+  auto store = OpenState(ctx, args);
+  if (!store) return kExitFailed;
+  std::string id;
+  if (args.target.empty()) {
+    auto runs = store->ListRuns({});
+    if (runs.ok())
+      for (const auto& r : *runs)
+        if (Resumable(r)) {
+          id = r.id;
+          break;
+        }
+    if (id.empty()) {
+      *ctx.err << "runbook: no run to resume (none is interrupted, failed, waiting or orphaned)\n";
+      return kExitUsage;
+    }
+  } else {
+    auto resolved = store->ResolveRun(args.target);
+    if (!resolved.ok()) {
+      *ctx.err << "runbook: " << resolved.status().message() << "\n";
+      return kExitUsage;
+    }
+    id = *resolved;
+  }
+  auto run = store->GetRun(id);
+  if (!run.ok()) {
+    *ctx.err << "runbook: " << run.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (run->status == "running" && OwnerIsLive(*run)) {
+    *ctx.err << "runbook: run " << id << " is live: driven by " << OwnerText(*run) << "\n";
+    return kExitLocked;
+  }
+  if (!Resumable(*run)) {
+    *ctx.err << "runbook: run " << id << " ended " << run->status << "; there is nothing to resume\n";
+    return kExitUsage;
+  }
+  // Commands run where the run started.
+  std::error_code ec;
+  std::filesystem::current_path(run->workdir, ec);
+  if (ec) {
+    *ctx.err << "runbook: cannot enter the run's folder " << run->workdir << ": " << ec.message() << "\n";
+    return kExitFailed;
+  }
+  std::string source = run->source;
+  std::ifstream current_file(run->path, std::ios::binary);
+  std::stringstream current;
+  current << current_file.rdbuf();
+  if (!current_file || Sha256(current.str()) != run->sha256) {
+    if (!allow_changed) {
+      *ctx.err << "runbook: " << run->path << (current_file ? " changed" : " is gone")
+               << " since run " << id << " started (sha256 " << run->sha256.substr(0, 12)
+               << "...); resume it with --allow-changed to use the file as it is now\n";
+      return kExitUsage;
+    }
+    if (current_file) source = current.str();
+  }
+  Diagnostics diags;
+  Runbook rb = ParseRunbook(SourceFile(run->path, source), &diags);
+  ValidateRunbook(rb, &diags);
+  if (diags.HasErrors()) {
+    for (const auto& d : diags.items()) *ctx.err << Format(rb.source, d);
+    return kExitUsage;
+  }
+  std::map<std::string, std::string> given, answers;
+  if (!Collect(ctx, args.inputs, args.inputs_file, "input", &given)) return kExitUsage;
+  if (!Collect(ctx, args.answers, args.answers_file, "answer", &answers)) return kExitUsage;
+  if (!CheckAnswers(ctx, rb, answers, true)) return kExitUsage;
+  for (const auto& r : rerun)
+    if (!rb.FindStep(r)) {
+      *ctx.err << "runbook: --rerun names no step of " << rb.name << ": '" << r << "'\n";
+      return kExitUsage;
+    }
+  // The run's own inputs, with secrets supplied again (never stored).
+  std::map<std::string, std::string> inputs;
+  for (const auto& d : rb.inputs) {
+    auto recorded = run->inputs.find(d.name);
+    if (!d.secret) {
+      if (given.count(d.name)) {
+        *ctx.err << "runbook: input '" << d.name << "' is recorded with the run; resume takes only secret inputs\n";
+        return kExitUsage;
+      }
+      if (recorded != run->inputs.end()) inputs[d.name] = recorded->second;
+      continue;
+    }
+    const char* env = d.from_env.empty() ? nullptr : std::getenv(d.from_env.c_str());
+    if (given.count(d.name))
+      inputs[d.name] = given[d.name];
+    else if (env)
+      inputs[d.name] = env;
+    else if (recorded != run->inputs.end()) {
+      *ctx.err << "runbook: secret input '" << d.name << "' must be given again: --input " << d.name << "=..."
+               << (d.from_env.empty() ? "" : " or $" + d.from_env) << "\n";
+      return kExitUsage;
+    }
+  }
+  for (const auto& [k, v] : given)
+    if (!rb.FindInput(k)) {
+      *ctx.err << "runbook: unknown input '" << k << "'\n";
+      return kExitUsage;
+    }
+
+  SystemClock clock;
+  RunArgs a = args;
+  a.run_id = id;
+  auto o = BaseOptions(ctx, a, clock);
+  if (!o) return kExitUsage;
+  o->parent_run = run->parent_run;
+  o->parent_step = run->parent_step;
+  o->inputs = inputs;
+  o->answers = answers;
+  o->source_sha256 = run->sha256;
+  o->run_exists = true;
+  RunRecord owner;
+  owner.pid = o->pid;
+  owner.owner_user = o->user;
+  owner.owner_host = o->host;
+  owner.owner_start = o->owner_start;
+  owner.owner_since = clock.WallMs();
+  auto claimed = store->ClaimRun(id, owner, OwnerIsLive);
+  if (!claimed.ok()) {
+    *ctx.err << "runbook: " << claimed.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (*claimed) {
+    *ctx.err << "runbook: run " << id << " is live: driven by " << OwnerText(**claimed) << "\n";
+    return kExitLocked;
+  }
+  ResumeState st;
+  st.run = *run;
+  st.steps = *store->GetSteps(id);
+  st.decisions = *store->GetDecisions(id);
+  st.rerun = rerun;
+  o->resume = st;
+  return Execute(ctx, a, rb, *o, store.get(), clock);
+}
+
+int Abandon(const Context& ctx, const std::string& state, const std::string& ref) {
+  RunArgs args;
+  args.state = state;
+  if (!std::filesystem::exists(StatePath(state))) {
+    *ctx.err << "runbook: no state database at " << StatePath(state) << "\n";
+    return kExitUsage;
+  }
+  auto store = OpenState(ctx, args);
+  if (!store) return kExitFailed;
+  auto id = store->ResolveRun(ref);
+  if (!id.ok()) {
+    *ctx.err << "runbook: " << id.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto run = store->GetRun(*id);
+  if (!run.ok()) return kExitFailed;
+  if (run->status == "running" && OwnerIsLive(*run)) {
+    *ctx.err << "runbook: run " << *id << " is live: driven by " << OwnerText(*run) << "\n";
+    return kExitLocked;
+  }
+  if (!Resumable(*run)) {
+    *ctx.err << "runbook: run " << *id << " already ended " << run->status << "\n";
+    return kExitUsage;
+  }
+  SystemClock clock;
+  RunRecord r = *run;
+  r.status = "abandoned";
+  r.reason = "abandoned by " + UserName() + "@" + HostName();
+  r.finished_at = clock.WallMs();
+  Batch b;
+  b.run = r;
+  b.Add(EventRecord{0, r.id, r.finished_at, "", "run.abandoned", r.reason});
+  Status s = store->Commit(b);
+  if (!s.ok()) {
+    *ctx.err << "runbook: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  *ctx.out << "run " << r.id << " abandoned (no rollback was run)\n";
+  return kExitOk;
+}
+
+int Note(const Context& ctx, const std::string& state, const std::string& ref, const std::string& text) {
+  RunArgs args;
+  args.state = state;
+  if (!std::filesystem::exists(StatePath(state))) {
+    *ctx.err << "runbook: no state database at " << StatePath(state) << "\n";
+    return kExitUsage;
+  }
+  auto store = OpenState(ctx, args);
+  if (!store) return kExitFailed;
+  auto id = store->ResolveRun(ref);
+  if (!id.ok()) {
+    *ctx.err << "runbook: " << id.status().message() << "\n";
+    return kExitUsage;
+  }
+  SystemClock clock;
+  Batch b;
+  b.Add(EventRecord{0, *id, clock.WallMs(), "", "note", UserName() + "@" + HostName() + ": " + text});
+  Status s = store->Commit(b);
+  if (!s.ok()) {
+    *ctx.err << "runbook: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  *ctx.out << "noted on run " << *id << "\n";
+  return kExitOk;
+}
 
 int RunRunbook(const Context& ctx, const RunArgs& args) {
   std::string error;
@@ -194,93 +569,7 @@ int RunRunbook(const Context& ctx, const RunArgs& args) {
   }
   if (!inputs.errors.empty() || !inputs.missing.empty()) return kExitUsage;
 
-  auto grace = ParseDuration(args.grace);
-  if (!grace) {
-    *ctx.err << "runbook: invalid --grace '" << args.grace << "'\n";
-    return kExitUsage;
-  }
-  if (args.jobs < 0) {
-    *ctx.err << "runbook: --jobs must be at least 1\n";
-    return kExitUsage;
-  }
-
-  SystemClock clock;
-  ExecOptions o;
-  o.run_id = args.run_id.empty() ? NewRunId(clock.WallMs()) : args.run_id;
-  if (!args.parent.empty()) {
-    o.parent_run = args.parent.substr(0, args.parent.find(':'));
-    o.parent_step = args.parent.find(':') == std::string::npos ? "" : args.parent.substr(args.parent.find(':') + 1);
-  }
-  o.workdir = std::filesystem::current_path().string();
-  o.user = UserName();
-  o.host = HostName();
-  o.pid = static_cast<int>(getpid());
-  o.inputs = inputs.values;
-  o.answers = answers;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    size_t eq = kv.find('=');
-    if (eq != std::string::npos && kv.rfind("RUNBOOK_", 0) != 0) o.base_env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  o.jobs = args.jobs > 0 ? args.jobs : std::max(1u, std::thread::hardware_concurrency());
-  o.grace_ms = grace->count();
-  o.self_exe = SelfExe();
-  o.state_path = std::filesystem::absolute(StatePath(args.state)).string();
-  o.child_flags = {"--grace", args.grace, "--durability", args.durability, "--output", "text"};
-  o.runbook_path = ctx.runbook_path;
-  o.interrupt = &g_interrupt;
-  o.tmp_dir = std::filesystem::temp_directory_path().string();
-  o.source_sha256 = Sha256(rb.source.text());  // resume refuses a changed file
-  if (args.dry_run) o.child_flags.push_back("--dry-run");
-
-  std::unique_ptr<StateStore> store;
-  if (args.dry_run) {
-    store = std::make_unique<MemoryStore>();
-  } else {
-    auto opened = SqliteStore::Open(o.state_path, args.durability == "power" ? Durability::kPower : Durability::kCrash);
-    if (!opened.ok()) {
-      *ctx.err << "runbook: " << opened.status().message() << "\n";
-      return kExitFailed;
-    }
-    store = std::move(opened.value());
-  }
-
-  bool tty_out = isatty(STDOUT_FILENO);
-  bool color = tty_out && !std::getenv("NO_COLOR");
-  std::unique_ptr<Reporter> reporter;
-  if (args.output == "json")
-    reporter = std::make_unique<JsonReporter>(ctx.out);
-  else
-    reporter = std::make_unique<TextReporter>(ctx.out, tty_out, color,
-                                              rb.rto ? std::optional<int64_t>(rb.rto->count()) : std::nullopt);
-  std::unique_ptr<Asker> asker;
-  if (args.dry_run)
-    asker = std::make_unique<DryRunAsker>(ctx.out, &rb);
-  else
-    asker = std::make_unique<TtyAsker>(&std::cin, ctx.err, isatty(STDIN_FILENO) && args.output != "json");
-  std::unique_ptr<ProcessRunner> runner;
-  if (args.dry_run)
-    runner = std::make_unique<DryRunRunner>(ctx.out);
-  else
-    runner = std::make_unique<PosixRunner>(&clock);
-
-  InstallSignalHandlers();
-  RunOutcome outcome;
-  {
-    Executor executor(rb, o, store.get(), runner.get(), &clock, reporter.get(), asker.get());
-    outcome = executor.Run();
-  }
-  if (!outcome.error.empty()) {
-    *ctx.err << "runbook: the run stopped because the engine could not record it: " << outcome.error << "\n";
-    return kExitFailed;
-  }
-  if (outcome.status == "waiting") {
-    *ctx.err << "run " << o.run_id << " is waiting for a person. Continue it with:\n";
-    for (const auto& line : outcome.waiting_commands) *ctx.err << "  " << line << "\n";
-  }
-  PrintEscalation(ctx, rb, outcome.status, false);
-  if (args.dry_run) *ctx.out << "dry run: nothing was executed and nothing was recorded\n";
-  return outcome.exit_code;
+  return StartRun(ctx, args, rb, inputs.values, answers);
 }
 
 }  // namespace runbook::cli

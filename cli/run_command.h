@@ -24,9 +24,14 @@ struct RunArgs {
   // Set by a parent run for a `runbook:` step.
   std::string run_id;
   std::string parent;  // RUN:STEP
+  bool new_run = false;  // --new: start even if a run of an exclusive runbook is open
 };
 
 int RunRunbook(const Context& ctx, const RunArgs& args);
+// args.target: the run ("" = the newest resumable one).
+int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::string>& rerun, bool allow_changed);
+int Abandon(const Context& ctx, const std::string& state, const std::string& run);
+int Note(const Context& ctx, const std::string& state, const std::string& run, const std::string& text);
 
 struct ShowArgs {
   std::string state;

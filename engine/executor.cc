@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -143,6 +144,7 @@ class Executor::Impl : public EvalContext {
   void Finish(const std::string& status, const std::string& reason);
 
   // ---- the loop's handlers ---------------------------------------------------
+  void Restore(Plan& plan);
   void StartReady();
   void Launch(int v);
   void StartCommand(Task& t);
@@ -211,6 +213,7 @@ class Executor::Impl : public EvalContext {
   bool failed_in_finally_ = false;
   std::map<std::string, std::map<std::string, std::string>> pending_outputs_;  // until verified
   std::map<std::pair<int, bool>, std::string> partial_output_;                 // (handle, stderr) -> unended line
+  std::set<std::string> held_for_person_;  // not idempotent, running when the engine stopped
 };
 
 // ---- the run ------------------------------------------------------------------
@@ -257,26 +260,48 @@ RunOutcome Executor::Impl::Run() {
   return out;
 }
 
+RunRecord NewRunRecord(const Runbook& rb, const ExecOptions& o, int64_t wall_ms) {
+  RunRecord r;
+  r.id = o.run_id;
+  r.parent_run = o.parent_run;
+  r.parent_step = o.parent_step;
+  r.runbook = rb.name;
+  r.path = rb.source.path();
+  r.source = rb.source.text();
+  r.sha256 = o.source_sha256;
+  r.user = o.user;
+  r.host = o.host;
+  r.workdir = o.workdir;
+  r.pid = o.pid;
+  r.owner_user = o.user;
+  r.owner_host = o.host;
+  r.owner_start = o.owner_start;
+  r.owner_since = wall_ms;
+  r.started_at = wall_ms;
+  for (const auto& d : rb.inputs) {
+    if (d.secret) r.secret_inputs.push_back(d.name);
+    auto it = o.inputs.find(d.name);
+    if (it != o.inputs.end()) r.inputs[d.name] = d.secret ? "***" : it->second;
+  }
+  return r;
+}
+
 bool Executor::Impl::Start() {
-  run_.id = o_.run_id;
-  run_.parent_run = o_.parent_run;
-  run_.parent_step = o_.parent_step;
-  run_.runbook = rb_.name;
-  run_.path = rb_.source.path();
-  run_.source = rb_.source.text();
-  run_.sha256 = o_.source_sha256;
-  run_.user = o_.user;
-  run_.host = o_.host;
-  run_.workdir = o_.workdir;
-  run_.pid = o_.pid;
-  run_.started_at = Wall();
-  run_.secret_inputs = secret_names_;
-  for (const auto& [k, v] : o_.inputs)
-    run_.inputs[k] = std::find(secret_names_.begin(), secret_names_.end(), k) != secret_names_.end() ? "***" : v;
+  run_ = NewRunRecord(rb_, o_, Wall());
+  if (o_.resume) {
+    const RunRecord& old = o_.resume->run;
+    run_.started_at = old.started_at;
+    run_.user = old.user;
+    run_.host = old.host;
+    for (const auto& r : o_.resume->steps) records_[r.step_id] = r;
+    for (const auto& r : o_.resume->steps) completed_seq_ = std::max(completed_seq_, r.completed_seq);
+  }
   if (rb_.timeout) run_deadline_ = clock_->Now() + rb_.timeout->count();
   Batch b;
-  b.new_run = run_;
-  b.events.push_back(Ev("run.started", "", "run of " + rb_.name + " started by " + o_.user + "@" + o_.host));
+  if (!o_.run_exists) b.new_run = run_;
+  b.run = run_;
+  b.events.push_back(o_.resume ? Ev("run.resumed", "", "resumed by " + o_.user + "@" + o_.host)
+                               : Ev("run.started", "", "run of " + rb_.name + " started by " + o_.user + "@" + o_.host));
   for (const auto* list : {&rb_.steps, &rb_.finally})
     for (const auto& s : *list) {
       b.steps.push_back(Rec(s));
@@ -285,8 +310,8 @@ bool Executor::Impl::Start() {
   if (!Commit(std::move(b))) return false;
   ReportEvent e;
   e.kind = "run.started";
-  e.message = rb_.name;
-  e.at = run_.started_at;
+  e.message = rb_.name + (o_.resume ? " (resumed)" : "");
+  e.at = Wall();
   Report(e);
   for (const auto& var : rb_.env) {
     auto r = RenderText(var.value, *this);
@@ -364,6 +389,7 @@ Executor::Impl::PhaseEnd Executor::Impl::RunSteps(const std::vector<runbook::Ste
   Plan plan(steps);
   plan_ = &plan;
   in_finally_ = !steps.empty() && steps[0].in_finally;
+  if (o_.resume) Restore(plan);
   while (true) {
     if (o_.interrupt && *o_.interrupt && !interrupted_) BeginStop(true, *o_.interrupt > 1);
     if (o_.interrupt && *o_.interrupt > 1 && interrupted_) {
@@ -388,9 +414,11 @@ Executor::Impl::PhaseEnd Executor::Impl::RunSteps(const std::vector<runbook::Ste
         }
         for (int v : waiting) {
           const auto& s = S(v);
-          std::string values = s.kind == StepKind::kManual ? "done|skip|fail" : "";
-          if (s.kind == StepKind::kDecision)
+          std::string values = s.kind == StepKind::kManual ? "done|skip|fail" : "rerun|done";
+          if (s.kind == StepKind::kDecision) {
+            values.clear();
             for (const auto& c : s.decision.choices) values += (values.empty() ? "" : "|") + c.value;
+          }
           waiting_lines_.push_back("runbook resume " + o_.run_id + " --answer " + s.id + "=" + values);
         }
         plan_ = nullptr;
@@ -439,6 +467,77 @@ void Executor::Impl::EmitOutput(int handle, const std::string& step, bool is_std
   Report(r);
 }
 
+// ---- resume --------------------------------------------------------------------
+
+// SPEC 7: steps that succeeded are never run again and keep their outputs;
+// failed, interrupted and orphaned-running steps run again, except that an
+// `idempotent: false` step that was running needs --answer ID=rerun|done and
+// waits for one like a manual step; --answer ID=done attests a step done;
+// --rerun ID runs ID and everything after it again.
+void Executor::Impl::Restore(Plan& plan) {
+  const ResumeState& st = *o_.resume;
+  std::set<int> rerun;
+  for (const auto& id : st.rerun) {
+    auto v = plan.graph().Index(id);
+    if (!v) continue;
+    rerun.insert(*v);
+    for (int d = 0; d < plan.size(); ++d)
+      if (plan.graph().Ancestors(d)[*v]) rerun.insert(d);
+  }
+  std::set<std::string> skipped_by_person;
+  for (const auto& d : st.decisions)
+    if (d.value == "skip" && (d.source == "answer" || d.source == "tty")) skipped_by_person.insert(d.step_id);
+  Batch b;
+  for (int v = 0; v < plan.size(); ++v) {
+    const auto& s = plan.graph().step(v);
+    StepRecord& r = Rec(s);
+    std::string was = r.status;
+    auto answer = o_.answers.find(s.id);
+    bool attested = answer != o_.answers.end() && answer->second == "done" && s.kind != StepKind::kManual &&
+                    s.kind != StepKind::kDecision && (was == "failed" || was == "running" || was == "interrupted" ||
+                                                      was == "waiting");
+    if (rerun.count(v)) {
+      was = "pending";
+    } else if (attested) {
+      r.status = "succeeded";
+      r.reason.clear();
+      r.finished_at = Wall();
+      r.completed_seq = ++completed_seq_;
+      b.Add(r).Add(Ev("step.succeeded", s.id, "attested done by " + o_.user + "@" + o_.host));
+      b.Add(DecisionRecord{o_.run_id, s.id, "done", "answer", o_.user + "@" + o_.host, Wall()});
+      SyncFacts(r);
+      plan.Restore(v, StepState::kSucceeded, false);
+      continue;
+    }
+    if (was == "succeeded") {
+      plan.Restore(v, StepState::kSucceeded, false);
+      if (s.kind == StepKind::kDecision && r.outputs.count("choice")) plan.Choose(v, r.outputs.at("choice"));
+      continue;
+    }
+    if (was == "skipped") {
+      plan.Restore(v, StepState::kSkipped, !skipped_by_person.count(s.id));
+      continue;
+    }
+    bool was_running = was == "running" || was == "interrupted";
+    // Everything else starts again from pending.
+    r.status = "pending";
+    r.reason.clear();
+    r.exit_code.reset();
+    r.outputs.clear();
+    r.masked_outputs.clear();
+    r.finished_at = 0;
+    r.attempts = 0;
+    r.rollback.clear();
+    b.Add(r);
+    SyncFacts(r);
+    if (was_running && !s.idempotent) {
+      bool rerun_answered = answer != o_.answers.end() && answer->second == "rerun";
+      if (!rerun_answered && !rerun.count(v)) held_for_person_.insert(s.id);
+    }
+  }
+  Commit(std::move(b));
+}
+
 // ---- starting steps -------------------------------------------------------------
 
 int Executor::Impl::Processes() const {
@@ -481,6 +580,11 @@ void Executor::Impl::StartReady() {
 void Executor::Impl::Launch(int v) {
   const auto& s = S(v);
   plan_->Start(v);
+  if (held_for_person_.count(s.id)) {
+    // It may have run to its end before the engine died: a person says.
+    MarkWaiting(v);
+    return;
+  }
   Task t;
   t.v = v;
   switch (s.kind) {
@@ -727,6 +831,24 @@ void Executor::Impl::StartChild(Task& t) {
 // it becomes `waiting`. Returns whether it was resolved.
 bool Executor::Impl::PersonStep(int v, bool may_ask) {
   const auto& s = S(v);
+  if (held_for_person_.count(s.id)) {
+    std::optional<std::string> a;
+    if (may_ask && asker_->available())
+      a = asker_->Ask(s.id, "Step '" + s.id + "' is not idempotent and was running when the engine stopped. "
+                      "Run it again (rerun), or did it complete (done)?", {}, {"rerun", "done"});
+    if (!a) return false;
+    held_for_person_.erase(s.id);
+    DecisionRecord d{o_.run_id, s.id, *a, "tty", o_.user + "@" + o_.host, Wall()};
+    Commit(Batch().Add(d).Add(Ev("decision", s.id, *a + " (tty, " + d.by + ")")));
+    if (*a == "done") {
+      Succeed(v);
+    } else {
+      plan_->Finish(v, StepState::kPending);
+      plan_->Start(v);
+      Launch(v);
+    }
+    return true;
+  }
   if (s.kind == StepKind::kDecision) {
     Decide(v, may_ask);
     return plan_->state(v) != StepState::kWaiting;

@@ -69,12 +69,21 @@ class Asker {
                                          const std::vector<std::string>& choices) = 0;
 };
 
+// What an earlier engine recorded, for `runbook resume`.
+struct ResumeState {
+  RunRecord run;
+  std::vector<StepRecord> steps;
+  std::vector<DecisionRecord> decisions;
+  std::vector<std::string> rerun;  // --rerun: these and every step after them run again
+};
+
 struct ExecOptions {
   std::string run_id;
   std::string parent_run, parent_step;
   std::string workdir;  // absolute: where commands run unless a step says otherwise
   std::string user, host;
   int pid = 0;
+  std::string owner_start;  // this process's start time (liveness, see store.h)
   std::map<std::string, std::string> inputs;   // resolved, secrets in clear (never stored)
   std::map<std::string, std::string> answers;  // --answer ID=VALUE
   std::map<std::string, std::string> base_env; // the engine's own environment
@@ -90,6 +99,8 @@ struct ExecOptions {
   const volatile std::sig_atomic_t* interrupt = nullptr;
   std::string tmp_dir;  // for $RUNBOOK_OUTPUT files
   std::string source_sha256;  // of the runbook's text, recorded with the run
+  bool run_exists = false;    // the caller inserted the run record (CreateRun/ClaimRun)
+  std::optional<ResumeState> resume;
 };
 
 struct RunOutcome {
@@ -111,6 +122,10 @@ class Executor {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The record of a new run of `rb` under `o` (inputs redacted), started at
+// `wall_ms`. The executor inserts it unless o.run_exists.
+RunRecord NewRunRecord(const Runbook& rb, const ExecOptions& o, int64_t wall_ms);
 
 // Exit code of a final run status (SPEC 9).
 int ExitCodeOf(const std::string& run_status);

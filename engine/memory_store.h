@@ -46,6 +46,30 @@ class MemoryStore : public StateStore {
     }
     return Status::Ok();
   }
+  Result<std::optional<RunRecord>> CreateRun(const RunRecord& run, bool exclusive, const LivenessCheck&) override {
+    if (exclusive)
+      for (auto& [id, r] : runs)
+        if (r.runbook == run.runbook && r.parent_run.empty() &&
+            (r.status == "running" || r.status == "waiting" || r.status == "interrupted" || r.status == "failed"))
+          return std::optional<RunRecord>(r);
+    Batch b;
+    b.new_run = run;
+    Status s = Commit(b);
+    if (!s.ok()) return s;
+    return std::optional<RunRecord>();
+  }
+  Result<std::optional<RunRecord>> ClaimRun(const std::string& id, const RunRecord& owner,
+                                            const LivenessCheck& live) override {
+    auto it = runs.find(id);
+    if (it == runs.end()) return Status::Error("no run " + id);
+    if (it->second.status == "running" && it->second.pid != owner.pid && live(it->second))
+      return std::optional<RunRecord>(it->second);
+    it->second.pid = owner.pid;
+    it->second.owner_host = owner.owner_host;
+    it->second.owner_start = owner.owner_start;
+    it->second.status = "running";
+    return std::optional<RunRecord>();
+  }
   Result<RunRecord> GetRun(const std::string& id) override {
     auto it = runs.find(id);
     if (it == runs.end()) return Status::Error("no run " + id);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,8 +30,13 @@ struct RunRecord {
   std::string sha256;       // of `source`
   std::map<std::string, std::string> inputs;  // secrets already redacted as "***"
   std::vector<std::string> secret_inputs;     // names, for masking on resume
-  std::string user, host, workdir;
-  int pid = 0;              // the engine driving it
+  std::string user, host, workdir;  // who started it, where, in which folder
+  // The engine driving it now. A run `running` whose owner is not alive
+  // (pid gone, or reused: its start time differs) is orphaned.
+  int pid = 0;
+  std::string owner_user, owner_host;
+  std::string owner_start;  // the owner process's start time (/proc/PID/stat field 22)
+  int64_t owner_since = 0;
   std::string status = "running";
   std::string reason;
   int64_t started_at = 0;
@@ -110,11 +116,26 @@ struct RunFilter {
   bool top_level_only = true;
 };
 
+// Whether the engine recorded as a run's owner is alive (an OS question:
+// the store only asks it, inside its transaction).
+using LivenessCheck = std::function<bool(const RunRecord&)>;
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
 
   virtual Status Commit(const Batch& batch) = 0;
+
+  // Atomically: with `exclusive`, finds a run of the same runbook that is
+  // live, waiting, interrupted, failed or orphaned and returns it instead of
+  // inserting; otherwise inserts `run` and returns nullopt.
+  virtual Result<std::optional<RunRecord>> CreateRun(const RunRecord& run, bool exclusive,
+                                                     const LivenessCheck& live) = 0;
+  // Atomically takes over run `id` for `owner` (its owner_* fields and pid):
+  // returns the run unchanged if another live engine owns it, else records
+  // the new owner, sets it `running`, and returns nullopt.
+  virtual Result<std::optional<RunRecord>> ClaimRun(const std::string& id, const RunRecord& owner,
+                                                    const LivenessCheck& live) = 0;
 
   virtual Result<RunRecord> GetRun(const std::string& id) = 0;
   // An id, a unique prefix of one, or "last" (the newest top-level run).

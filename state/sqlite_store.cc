@@ -21,7 +21,8 @@ CREATE TABLE runs (
   id TEXT PRIMARY KEY, parent_run TEXT NOT NULL DEFAULT '', parent_step TEXT NOT NULL DEFAULT '',
   runbook TEXT NOT NULL, path TEXT NOT NULL, source TEXT NOT NULL, sha256 TEXT NOT NULL,
   inputs TEXT NOT NULL, secret_inputs TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,
-  workdir TEXT NOT NULL, pid INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+  workdir TEXT NOT NULL, pid INTEGER NOT NULL, owner_user TEXT NOT NULL, owner_host TEXT NOT NULL,
+  owner_start TEXT NOT NULL, owner_since INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
   started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL);
 CREATE INDEX runs_by_runbook ON runs(runbook, started_at);
 CREATE TABLE steps (
@@ -220,17 +221,18 @@ Status SqliteStore::WriteBatch(const Batch& b) {
     const RunRecord& r = *b.new_run;
     Stmt st(db_,
             "INSERT INTO runs (id, parent_run, parent_step, runbook, path, source, sha256, inputs, secret_inputs, "
-            "user, host, workdir, pid, status, reason, started_at, finished_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            "user, host, workdir, pid, owner_user, owner_host, owner_start, owner_since, status, reason, started_at, "
+            "finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     st.Bind(r.id).Bind(r.parent_run).Bind(r.parent_step).Bind(r.runbook).Bind(r.path).Bind(r.source).Bind(r.sha256)
         .Bind(ToJson(r.inputs)).Bind(ToJson(r.secret_inputs)).Bind(r.user).Bind(r.host).Bind(r.workdir)
-        .Bind(int64_t{r.pid}).Bind(r.status).Bind(r.reason).Bind(r.started_at).Bind(r.finished_at);
+        .Bind(int64_t{r.pid}).Bind(r.owner_user).Bind(r.owner_host).Bind(r.owner_start).Bind(r.owner_since)
+        .Bind(r.status).Bind(r.reason).Bind(r.started_at).Bind(r.finished_at);
     if (st.Step() != SQLITE_DONE) return st.Error("recording run " + r.id);
   }
   if (b.run) {
     const RunRecord& r = *b.run;
-    Stmt st(db_, "UPDATE runs SET status=?, reason=?, finished_at=?, pid=?, user=?, host=? WHERE id=?");
-    st.Bind(r.status).Bind(r.reason).Bind(r.finished_at).Bind(int64_t{r.pid}).Bind(r.user).Bind(r.host).Bind(r.id);
+    Stmt st(db_, "UPDATE runs SET status=?, reason=?, finished_at=? WHERE id=?");
+    st.Bind(r.status).Bind(r.reason).Bind(r.finished_at).Bind(r.id);
     if (st.Step() != SQLITE_DONE) return st.Error("updating run " + r.id);
   }
   for (const auto& s : b.steps) {
@@ -276,7 +278,7 @@ namespace {
 
 const char* kRunColumns =
     "id, parent_run, parent_step, runbook, path, source, sha256, inputs, secret_inputs, user, host, workdir, pid, "
-    "status, reason, started_at, finished_at";
+    "status, reason, started_at, finished_at, owner_user, owner_host, owner_start, owner_since";
 
 RunRecord ReadRun(const Stmt& st) {
   RunRecord r;
@@ -297,10 +299,76 @@ RunRecord ReadRun(const Stmt& st) {
   r.reason = st.Text(14);
   r.started_at = st.Int(15);
   r.finished_at = st.Int(16);
+  r.owner_user = st.Text(17);
+  r.owner_host = st.Text(18);
+  r.owner_start = st.Text(19);
+  r.owner_since = st.Int(20);
   return r;
 }
 
 }  // namespace
+
+Result<std::optional<RunRecord>> SqliteStore::CreateRun(const RunRecord& run, bool exclusive,
+                                                       const LivenessCheck& live) {
+  std::string where = "state database " + path_;
+  Status s = Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s.Prefixed(where);
+  if (exclusive) {
+    Stmt st(db_, (std::string("SELECT ") + kRunColumns +
+                  " FROM runs WHERE runbook=? AND parent_run='' AND status IN "
+                  "('running','waiting','interrupted','failed') ORDER BY started_at DESC")
+                     .c_str());
+    st.Bind(run.runbook);
+    if (st.Step() == SQLITE_ROW) {
+      RunRecord blocking = ReadRun(st);
+      Exec("ROLLBACK");
+      (void)live;  // live or orphaned, either blocks: the message differs
+      return std::optional<RunRecord>(blocking);
+    }
+  }
+  Batch b;
+  b.new_run = run;
+  s = WriteBatch(b);
+  s = s.ok() ? Exec("COMMIT") : s;
+  if (!s.ok()) {
+    Exec("ROLLBACK");
+    return s.Prefixed(where);
+  }
+  return std::optional<RunRecord>();
+}
+
+Result<std::optional<RunRecord>> SqliteStore::ClaimRun(const std::string& id, const RunRecord& owner,
+                                                      const LivenessCheck& live) {
+  std::string where = "state database " + path_;
+  Status s = Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s.Prefixed(where);
+  Stmt get(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());
+  get.Bind(id);
+  if (get.Step() != SQLITE_ROW) {
+    Exec("ROLLBACK");
+    return Status::Error("no run " + id);
+  }
+  RunRecord current = ReadRun(get);
+  bool ours = current.pid == owner.pid && current.owner_host == owner.owner_host &&
+              current.owner_start == owner.owner_start;
+  if (current.status == "running" && !ours && live(current)) {
+    Exec("ROLLBACK");
+    return std::optional<RunRecord>(current);
+  }
+  Stmt up(db_,
+          "UPDATE runs SET pid=?, owner_user=?, owner_host=?, owner_start=?, owner_since=?, status='running', "
+          "finished_at=0 WHERE id=?");
+  up.Bind(int64_t{owner.pid}).Bind(owner.owner_user).Bind(owner.owner_host).Bind(owner.owner_start)
+      .Bind(owner.owner_since).Bind(id);
+  if (up.Step() != SQLITE_DONE) {
+    Status e = up.Error("claiming run " + id);
+    Exec("ROLLBACK");
+    return e.Prefixed(where);
+  }
+  s = Exec("COMMIT");
+  if (!s.ok()) return s.Prefixed(where);
+  return std::optional<RunRecord>();
+}
 
 Result<RunRecord> SqliteStore::GetRun(const std::string& id) {
   Stmt st(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());

@@ -13,7 +13,10 @@
 //
 //   runs(id PK, parent_run, parent_step, runbook, path, source, sha256,
 //        inputs JSON {name: value, secrets "***"}, secret_inputs JSON [names],
-//        user, host, workdir, pid, status, reason, started_at, finished_at)
+//        user, host, workdir, pid, owner_user, owner_host, owner_start,
+//        owner_since, status, reason, started_at, finished_at)
+//        pid/owner_*: the engine driving it now; with owner_start (the
+//        process's start time) a reused pid is not taken for a live owner.
 //   steps(run_id, step_id, phase main|finally, status, reason, attempts,
 //         exit_code, started_at, finished_at, outputs JSON, masked_outputs
 //         JSON, completed_seq, rollback; PK (run_id, step_id))
@@ -49,6 +52,9 @@ class SqliteStore : public StateStore {
   ~SqliteStore() override;
 
   Status Commit(const Batch& batch) override;
+  Result<std::optional<RunRecord>> CreateRun(const RunRecord& run, bool exclusive, const LivenessCheck& live) override;
+  Result<std::optional<RunRecord>> ClaimRun(const std::string& id, const RunRecord& owner,
+                                            const LivenessCheck& live) override;
   Result<RunRecord> GetRun(const std::string& id) override;
   Result<std::string> ResolveRun(const std::string& ref) override;
   Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;

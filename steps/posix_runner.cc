@@ -71,7 +71,10 @@ struct PosixRunner::Proc {
   }
 };
 
-PosixRunner::PosixRunner(Clock* clock) : clock_(clock) { EnsureWakePipe(); }
+PosixRunner::PosixRunner(Clock* clock) : clock_(clock) {
+  EnsureWakePipe();
+  StartReaper();
+}
 
 PosixRunner::~PosixRunner() {
   // No step process outlives the engine.
@@ -79,6 +82,52 @@ PosixRunner::~PosixRunner() {
     ::kill(-p->pid, SIGKILL);
     ::waitpid(p->pid, nullptr, 0);
   }
+  if (reaper_fd_ >= 0) ::close(reaper_fd_);  // EOF: the reaper exits
+  if (reaper_pid_ > 0) ::waitpid(reaper_pid_, nullptr, 0);
+}
+
+void PosixRunner::StartReaper() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return;
+  }
+  if (pid == 0) {
+    // The reaper: outlives the engine only long enough to kill its steps.
+    ::setpgid(0, 0);  // neither a terminal's Ctrl-C nor a kill of the engine's group reaches it
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(sig, SIG_IGN);
+    ::prctl(PR_SET_NAME, "runbook-reaper");
+    int null = ::open("/dev/null", O_RDWR);
+    for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);  // hold no terminal or pipe open
+    ::dup2(fds[0], 3);
+    ::syscall(SYS_close_range, 4u, ~0u, 0u);
+    std::set<int> groups;
+    int32_t pgid;
+    while (true) {
+      ssize_t n = ::read(3, &pgid, sizeof pgid);
+      if (n == sizeof pgid) {
+        if (pgid > 0) groups.insert(pgid);
+        else groups.erase(-pgid);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      break;  // EOF: the engine is gone
+    }
+    for (int g : groups) ::kill(-g, SIGKILL);
+    ::_exit(0);
+  }
+  ::close(fds[0]);
+  reaper_pid_ = pid;
+  reaper_fd_ = fds[1];
+}
+
+void PosixRunner::TellReaper(int pgid) {
+  if (reaper_fd_ < 0) return;
+  int32_t v = pgid;
+  [[maybe_unused]] ssize_t n = ::write(reaper_fd_, &v, sizeof v);
 }
 
 void PosixRunner::Interrupt() {
@@ -146,6 +195,7 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
     ::waitpid(p->pid, nullptr, 0);
     return Status::Error(std::string("pidfd_open: ") + std::strerror(errno));
   }
+  TellReaper(p->pid);
   int handle = next_handle_++;
   procs_[handle] = std::move(p);
   return handle;
@@ -193,6 +243,7 @@ RunnerEvent PosixRunner::Reap(int handle, Proc& p) {
   ::waitpid(p.pid, &status, 0);
   // Whatever the step left in its group goes with it.
   ::kill(-p.pid, SIGKILL);
+  TellReaper(-p.pid);
   RunnerEvent e;
   e.kind = RunnerEvent::Kind::kExit;
   e.handle = handle;

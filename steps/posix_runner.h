@@ -5,8 +5,12 @@
 // group). Its exit is noticed through a pidfd, not through EOF on its pipes,
 // so a backgrounded grandchild holding the pipes cannot hang the engine.
 // When the leader exits, anything left in its group is killed. The leader
-// gets SIGKILL if the engine dies (PR_SET_PDEATHSIG). Destroying the runner
-// kills every group still running.
+// gets SIGKILL if the engine dies (PR_SET_PDEATHSIG), and so does everything
+// else in its group: a reaper process, forked when the runner is made, holds
+// the read end of a pipe on which the runner registers each group; when the
+// engine dies, even by SIGKILL, the pipe closes and the reaper SIGKILLs every
+// group still registered. Destroying the runner kills every group still
+// running.
 //
 // Interrupt(): an async-signal-safe way to wake Wait() from a signal handler.
 #pragma once
@@ -43,8 +47,13 @@ class PosixRunner : public ProcessRunner {
   void Drain(int handle, Proc& p, std::vector<RunnerEvent>* events);
   RunnerEvent Reap(int handle, Proc& p);
 
+  void StartReaper();
+  void TellReaper(int pgid);  // > 0: watch it; < 0: forget it
+
   Clock* clock_;
   std::map<int, std::unique_ptr<Proc>> procs_;
+  int reaper_pid_ = -1;
+  int reaper_fd_ = -1;
   int next_handle_ = 1;
 };
 

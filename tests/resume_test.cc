@@ -1,0 +1,217 @@
+// Interruption, engine death and resume (SPEC 7), with real signals sent to
+// the engine's own pid, a real SIGKILL, and a real state file.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/cli_harness.h"
+
+namespace runbook::testing {
+namespace {
+
+using nlohmann::json;
+
+class ResumeTest : public ::testing::Test {
+ protected:
+  // Starts `runbook ARGS` in the background, waits (bounded) until the file
+  // `marker` exists, sends `signal` to the engine's pid and waits for it.
+  // Returns the engine's exit code (137 for SIGKILL).
+  int SignalWhen(const std::string& args, const std::string& marker, const std::string& signal) {
+    dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " " + args + " > bg.out 2>&1 &\n"
+               "pid=$!\nfor i in $(seq 1 1000); do [ -e " + marker + " ] && break; sleep 0.01; done\n"
+               "kill -" + signal + " $pid\nwait $pid\necho $? > code.txt\n");
+    std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+    return std::stoi(Read("code.txt"));
+  }
+  CliResult Cli(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
+    return RunCli(args, dir_.path(), env);
+  }
+  json Show(const std::string& run = "last") { return json::parse(Cli({"show", run, "--json"}).out); }
+  std::string StatusOf(const json& run, const std::string& step) {
+    for (const auto& s : run["steps"])
+      if (s["id"] == step) return s["status"];
+    return "(none)";
+  }
+  std::string Read(const std::string& f) { return ReadAll(dir_.path() / f); }
+  int Lines(const std::string& f) {
+    std::string t = Read(f);
+    return static_cast<int>(std::count(t.begin(), t.end(), '\n'));
+  }
+  static bool Gone(int pid) {
+    for (int i = 0; i < 500; ++i) {  // reaped by init, not us: poll /proc, bounded
+      std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+      std::string a, b, state;
+      if (!(stat >> a >> b >> state) || state == "Z") return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  TempDir dir_;
+};
+
+const char* kThree = R"Y(name: three
+steps:
+  - { id: a, run: "echo a >> a.log" }
+  - id: slow
+    needs: a
+    run: |
+      echo slow >> slow.log
+      sleep 300 & echo $! > grandchild.pid
+      [ -e release ] || { touch started; wait; }
+  - { id: c, needs: slow, run: "echo c >> c.log" }
+)Y";
+
+TEST_F(ResumeTest, AfterTheEngineIsKilledNoStepSurvivesAndResumeFinishesWithoutRepeats) {
+  dir_.Write("runbooks/three.yaml", kThree);
+  EXPECT_EQ(SignalWhen("run three", "started", "9"), 137);
+  EXPECT_TRUE(Gone(std::stoi(Read("grandchild.pid"))));
+  json run = Show();
+  EXPECT_EQ(run["status"], "running");  // as the dead engine left it: orphaned
+  auto again = Cli({"run", "three"});
+  EXPECT_EQ(again.exit_code, 4);
+  EXPECT_NE(again.err.find("is orphaned (its engine died); continue it with:\n  runbook resume " +
+                           run["id"].get<std::string>()),
+            std::string::npos)
+      << again.err;
+  dir_.Write("release", "");
+  auto resumed = Cli({"resume"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_EQ(Show()["status"], "succeeded");
+  EXPECT_EQ(Lines("a.log"), 1);     // succeeded before the kill: never again
+  EXPECT_EQ(Lines("slow.log"), 2);  // was running: run again from the start
+  EXPECT_EQ(Lines("c.log"), 1);
+}
+
+TEST_F(ResumeTest, SigtermInterruptsAndASecondDriverIsRefusedWhileItLives) {
+  dir_.Write("runbooks/three.yaml", kThree);
+  // While the first engine runs, a second resume of the same run is refused.
+  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run three > bg.out 2>&1 &\npid=$!\n"
+             "for i in $(seq 1 1000); do [ -e started ] && break; sleep 0.01; done\n" +
+             std::string(RUNBOOK_BINARY) + " resume last > second.out 2>&1; echo $? > second.code\n"
+             "kill -TERM $pid\nwait $pid\necho $? > code.txt\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  EXPECT_EQ(Read("second.code"), "4\n");
+  EXPECT_NE(Read("second.out").find("is live: driven by "), std::string::npos) << Read("second.out");
+  EXPECT_NE(Read("second.out").find("(pid "), std::string::npos);
+  EXPECT_EQ(Read("code.txt"), "130\n") << Read("bg.out");
+  json run = Show();
+  EXPECT_EQ(run["status"], "interrupted");
+  EXPECT_EQ(StatusOf(run, "slow"), "interrupted");
+  EXPECT_TRUE(Gone(std::stoi(Read("grandchild.pid"))));
+  dir_.Write("release", "");
+  EXPECT_EQ(Cli({"resume", run["id"]}).exit_code, 0);
+  EXPECT_EQ(Lines("a.log"), 1);
+}
+
+TEST_F(ResumeTest, SighupIsHandledLikeSigterm) {
+  dir_.Write("runbooks/three.yaml", kThree);
+  EXPECT_EQ(SignalWhen("run three", "started", "HUP"), 130);
+  EXPECT_EQ(Show()["status"], "interrupted");
+}
+
+TEST_F(ResumeTest, ANonIdempotentStepThatWasRunningWaitsForAPerson) {
+  dir_.Write("runbooks/once.yaml", R"Y(name: once
+steps:
+  - id: charge
+    idempotent: false
+    run: |
+      echo charged >> charge.log
+      [ -e release ] || { touch started; sleep 300; }
+  - { id: after, needs: charge, run: "echo after >> after.log" }
+)Y");
+  EXPECT_EQ(SignalWhen("run once", "started", "9"), 137);
+  auto waiting = Cli({"resume"});
+  EXPECT_EQ(waiting.exit_code, 3) << waiting.out << waiting.err;
+  EXPECT_NE(waiting.err.find("--answer charge=rerun|done"), std::string::npos) << waiting.err;
+  EXPECT_EQ(Lines("charge.log"), 1);  // not run again silently
+  auto done = Cli({"resume", "--answer", "charge=done"});
+  EXPECT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(Lines("charge.log"), 1);
+  EXPECT_EQ(Lines("after.log"), 1);
+  EXPECT_EQ(Show()["decisions"][0]["value"], "done");
+}
+
+TEST_F(ResumeTest, AFailedStepIsRetriedOrAttestedDone) {
+  dir_.Write("runbooks/f.yaml", "name: f\non_failure: stop\nsteps:\n  - { id: a, run: 'echo a >> a.log' }\n"
+                                "  - { id: b, run: 'echo b >> b.log; test -e fixed', needs: a }\n"
+                                "  - { id: c, run: 'echo c >> c.log', needs: b }\n");
+  EXPECT_EQ(Cli({"run", "f"}).exit_code, 1);
+  EXPECT_EQ(Show()["status"], "failed");
+  EXPECT_EQ(Cli({"resume"}).exit_code, 1);  // retried, fails again
+  EXPECT_EQ(Lines("b.log"), 2);
+  dir_.Write("fixed", "");
+  EXPECT_EQ(Cli({"resume"}).exit_code, 0);
+  EXPECT_EQ(Lines("a.log"), 1);
+  EXPECT_EQ(Lines("b.log"), 3);
+  dir_.Write("runbooks/g.yaml", "name: g\non_failure: stop\nsteps:\n  - { id: x, run: 'exit 1' }\n  - { id: y, run: 'echo y >> y.log', needs: x }\n");
+  EXPECT_EQ(Cli({"run", "g"}).exit_code, 1);
+  auto r = Cli({"resume", "--answer", "x=done"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines("y.log"), 1);
+  EXPECT_EQ(StatusOf(Show(), "x"), "succeeded");
+}
+
+TEST_F(ResumeTest, RerunRunsAStepAndEverythingAfterItAgain) {
+  dir_.Write("runbooks/f.yaml", "name: f\non_failure: stop\nsteps:\n  - { id: a, run: 'echo a >> a.log' }\n"
+                                "  - { id: b, run: 'echo b >> b.log', needs: a }\n"
+                                "  - { id: c, run: 'echo c >> c.log; test -e fixed', needs: b }\n");
+  EXPECT_EQ(Cli({"run", "f"}).exit_code, 1);
+  dir_.Write("fixed", "");
+  EXPECT_EQ(Cli({"resume", "--rerun", "b"}).exit_code, 0);
+  EXPECT_EQ(Lines("a.log"), 1);
+  EXPECT_EQ(Lines("b.log"), 2);
+  EXPECT_EQ(Lines("c.log"), 2);
+}
+
+TEST_F(ResumeTest, AChangedRunbookIsRefusedUnlessAllowed) {
+  dir_.Write("runbooks/f.yaml", "name: f\non_failure: stop\nsteps:\n  - { id: a, run: 'test -e fixed' }\n");
+  EXPECT_EQ(Cli({"run", "f"}).exit_code, 1);
+  dir_.Write("runbooks/f.yaml", "name: f\non_failure: stop\nsteps:\n  - { id: a, run: 'true' }\n");
+  auto r = Cli({"resume"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("./runbooks/f.yaml changed since run"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--allow-changed"), std::string::npos);
+  EXPECT_EQ(Cli({"resume", "--allow-changed"}).exit_code, 0);
+}
+
+TEST_F(ResumeTest, SecretsMustBeGivenAgainAndAreNeverStored) {
+  dir_.Write("runbooks/s.yaml", "name: s\non_failure: stop\ninputs: { token: { secret: true, from_env: TOK } }\n"
+                                "steps:\n  - { id: a, run: 'test \"{{ inputs.token }}\" = \"$WANT\" && test -e ok' }\n");
+  const std::map<std::string, std::string> want = {{"WANT", "hunter2-xyz"}};
+  EXPECT_EQ(Cli({"run", "s", "--input", "token=hunter2-xyz"}, want).exit_code, 1);
+  dir_.Write("ok", "");
+  auto r = Cli({"resume"}, want);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "runbook: secret input 'token' must be given again: --input token=... or $TOK\n");
+  EXPECT_EQ(Cli({"resume", "--input", "token=hunter2-xyz"}, want).exit_code, 0);
+  std::string db = Read(".runbook/state.db") + Read(".runbook/state.db-wal");
+  EXPECT_EQ(db.find("hunter2-xyz"), std::string::npos);
+}
+
+TEST_F(ResumeTest, NewStartsAFreshRunAndAbandonEndsAnOpenOne) {
+  dir_.Write("runbooks/f.yaml", "name: f\non_failure: stop\nsteps:\n  - { id: a, run: 'exit 1' }\n");
+  EXPECT_EQ(Cli({"run", "f"}).exit_code, 1);
+  std::string first = Show()["id"];
+  EXPECT_EQ(Cli({"run", "f"}).exit_code, 4);
+  EXPECT_EQ(Cli({"run", "f", "--new"}).exit_code, 1);
+  EXPECT_NE(Show()["id"], first);
+  auto a = Cli({"abandon", first});
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(Show(first)["status"], "abandoned");
+  EXPECT_EQ(Cli({"abandon", first}).exit_code, 2);  // already ended
+  EXPECT_EQ(Cli({"resume", first}).exit_code, 2);
+}
+
+TEST_F(ResumeTest, ANoteJoinsTheTimeline) {
+  dir_.Write("runbooks/f.yaml", "name: f\nsteps:\n  - { id: a, run: 'true' }\n");
+  ASSERT_EQ(Cli({"run", "f"}).exit_code, 0);
+  auto n = Cli({"note", "last", "DBA confirmed replication lag is zero"});
+  EXPECT_EQ(n.exit_code, 0) << n.err;
+  std::string db = Read(".runbook/state.db") + Read(".runbook/state.db-wal");
+  EXPECT_NE(db.find("DBA confirmed replication lag is zero"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace runbook::testing
