@@ -55,6 +55,13 @@ int main(int argc, char** argv) {
   resume->add_option("--durability", resume_args.durability, "crash (default) or power")
       ->check(CLI::IsMember({"crash", "power"}));
 
+  RunArgs rollback_args;
+  auto* rollback = app.add_subcommand("rollback", "run a stopped run's rollback hooks now, then finally");
+  rollback->add_option("run", rollback_args.target, "run id, unique prefix, or last")->required();
+  rollback->add_option("--input", rollback_args.inputs, "SECRET=VALUE: secrets must be given again");
+  rollback->add_option("--grace", rollback_args.grace, "SIGTERM to SIGKILL delay (default 10s)");
+  rollback->add_option("--output", rollback_args.output, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
+
   std::string abandon_run;
   auto* abandon = app.add_subcommand("abandon", "end a stopped run as abandoned, without rollback");
   abandon->add_option("run", abandon_run, "run id, unique prefix, or last")->required();
@@ -117,6 +124,10 @@ int main(int argc, char** argv) {
   if (*resume) {
     resume_args.state = state;
     return ResumeRun(ctx, resume_args, rerun, allow_changed);
+  }
+  if (*rollback) {
+    rollback_args.state = state;
+    return ResumeRun(ctx, rollback_args, {}, true, true);
   }
   if (*abandon) return Abandon(ctx, state, abandon_run);
   if (*note) return Note(ctx, state, note_run, note_text);

@@ -328,7 +328,8 @@ bool Resumable(const RunRecord& r) {
 
 }  // namespace
 
-int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::string>& rerun, bool allow_changed) {
+int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::string>& rerun, bool allow_changed,
+              bool rollback_only) {
   std::string path = StatePath(args.state);
   if (!std::filesystem::exists(path)) {
     *ctx.err << "runbook: no state database at " << path << ": nothing to resume\n";
@@ -467,7 +468,11 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
   st.decisions = *store->GetDecisions(id);
   st.rerun = rerun;
   o->resume = st;
-  return Execute(ctx, a, rb, *o, store.get(), clock);
+  o->rollback_only = rollback_only;
+  int code = Execute(ctx, a, rb, *o, store.get(), clock);
+  // For `rollback`, success is every hook passing (SPEC 9).
+  if (rollback_only && code == kExitFailed && store->GetRun(id)->status == "rolled_back") return kExitOk;
+  return code;
 }
 
 int Abandon(const Context& ctx, const std::string& state, const std::string& ref) {

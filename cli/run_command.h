@@ -29,7 +29,9 @@ struct RunArgs {
 
 int RunRunbook(const Context& ctx, const RunArgs& args);
 // args.target: the run ("" = the newest resumable one).
-int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::string>& rerun, bool allow_changed);
+// With rollback_only: `runbook rollback RUN` (exit 0 when every hook passed).
+int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::string>& rerun, bool allow_changed,
+              bool rollback_only = false);
 int Abandon(const Context& ctx, const std::string& state, const std::string& run);
 int Note(const Context& ctx, const std::string& state, const std::string& run, const std::string& text);
 

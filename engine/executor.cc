@@ -226,7 +226,14 @@ RunOutcome Executor::Impl::Run() {
     out.error = store_error_;
     return out;
   }
-  if (!Preflight()) {
+  if (o_.rollback_only) {
+    std::string status = Rollback();
+    if (!interrupted_ && !store_failed_) {
+      run_status_ = status;
+      RunSteps(rb_.finally);
+    }
+    Finish(interrupted_ ? "interrupted" : status, "rollback requested by " + o_.user + "@" + o_.host);
+  } else if (!Preflight()) {
     Finish(interrupted_ ? "interrupted" : "preflight_failed", interrupted_ ? "" : "a preflight check failed");
   } else {
     PhaseEnd end = RunSteps(rb_.steps);
@@ -310,7 +317,7 @@ bool Executor::Impl::Start() {
   if (!Commit(std::move(b))) return false;
   ReportEvent e;
   e.kind = "run.started";
-  e.message = rb_.name + (o_.resume ? " (resumed)" : "");
+  e.message = rb_.name + (o_.rollback_only ? " (rollback)" : o_.resume ? " (resumed)" : "");
   e.at = Wall();
   Report(e);
   for (const auto& var : rb_.env) {

@@ -100,6 +100,7 @@ struct ExecOptions {
   std::string tmp_dir;  // for $RUNBOOK_OUTPUT files
   std::string source_sha256;  // of the runbook's text, recorded with the run
   bool run_exists = false;    // the caller inserted the run record (CreateRun/ClaimRun)
+  bool rollback_only = false; // `runbook rollback RUN`: the hooks of what ran, then finally
   std::optional<ResumeState> resume;
 };
 
