@@ -23,7 +23,7 @@ std::string TortureRunbook() {
   for (int b = 0; b < 5; ++b)
     for (int i = 0; i < 6; ++i) {
       std::string id = "b" + std::to_string(b) + "-s" + std::to_string(i);
-      y += "  - { id: " + id + ", run: 'echo " + id + " >> ran.log; sleep 0.0" + std::to_string(2 + (b + i) % 5) + "'";
+      y += "  - { id: " + id + ", run: 'echo " + id + " >> ran.log; sleep 0.1" + std::to_string(2 * ((b + i) % 5)) + "'";
       if (i > 0) y += ", needs: b" + std::to_string(b) + "-s" + std::to_string(i - 1);
       y += " }\n";
     }
