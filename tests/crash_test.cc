@@ -23,57 +23,68 @@ std::string TortureRunbook() {
   for (int b = 0; b < 5; ++b)
     for (int i = 0; i < 6; ++i) {
       std::string id = "b" + std::to_string(b) + "-s" + std::to_string(i);
-      y += "  - { id: " + id + ", run: 'echo " + id + " >> ran.log; sleep 0.1" + std::to_string(2 * ((b + i) % 5)) + "'";
+      // Each run logs to its own file, so every run is checked on its own.
+      y += "  - { id: " + id + ", run: 'echo " + id + " >> ran-$RUNBOOK_RUN_ID.log; sleep 0.0" +
+           std::to_string(2 * (1 + (b + i) % 4)) + "'";
       if (i > 0) y += ", needs: b" + std::to_string(b) + "-s" + std::to_string(i - 1);
       y += " }\n";
     }
   return y;
 }
 
+json Show(const TempDir& dir, const std::string& run) {
+  auto show = RunCli({"show", run, "--json"}, dir.path());
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  return json::parse(show.out);
+}
+
+// The run ended well: every step succeeded, ran at least once, and more than
+// once only as often as it was caught running by a kill.
+void CheckRun(const TempDir& dir, const std::string& id, std::map<std::string, int>& running_at_kill) {
+  json run = Show(dir, id);
+  EXPECT_EQ(run["status"], "succeeded") << id;
+  std::map<std::string, int> ran;
+  std::istringstream log(ReadAll(dir.path() / ("ran-" + id + ".log")));
+  for (std::string step; std::getline(log, step);) ++ran[step];
+  ASSERT_EQ(run["steps"].size(), 30u);
+  for (const auto& s : run["steps"]) {
+    std::string step = s["id"];
+    EXPECT_EQ(s["status"], "succeeded") << step;
+    EXPECT_GE(ran[step], 1) << step;
+    EXPECT_LE(ran[step], 1 + running_at_kill[step]) << id << ": " << step << " ran again without being interrupted";
+  }
+}
+
 TEST(CrashTest, TwentyKillsAndResumesLoseNothingAndRepeatOnlyWhatWasRunning) {
   TempDir dir;
   dir.Write("runbooks/torture.yaml", TortureRunbook());
   std::mt19937 rng(20261125);  // seeded: the same moments every time
-  std::uniform_int_distribution<int> delay_ms(15, 120);
-  std::map<std::string, int> running_at_kill;
+  std::uniform_int_distribution<int> delay_ms(15, 150);
+  std::map<std::string, std::map<std::string, int>> running_at_kill;  // run -> step -> kills
+  std::vector<std::string> runs;
   int kills = 0;
-  bool finished = false;
-  for (int round = 0; round < 40 && kills < 20 && !finished; ++round) {
-    std::string cmd = round == 0 ? "run torture --jobs 2" : "resume --jobs 2";
-    int ms = delay_ms(rng);
+  bool open = false;  // a run is under way (killed, to be resumed)
+  for (int round = 0; round < 200 && (kills < 20 || open); ++round) {
+    std::string cmd = open ? "resume --jobs 2" : "run torture --jobs 2";
+    int ms = kills < 20 ? delay_ms(rng) : 60'000;  // after 20 kills: let it finish
     // The random moment is the point of the test, not a wait for something.
     dir.Write("go.sh", std::string(RUNBOOK_BINARY) + " " + cmd + " > /dev/null 2>&1 &\npid=$!\n"
-              "sleep " + std::to_string(ms / 1000.0) + "\n"
+              "for i in $(seq 1 " + std::to_string(ms) + "); do kill -0 $pid 2>/dev/null || break; sleep 0.001; done\n"
               "if kill -9 $pid 2>/dev/null; then wait $pid; echo killed > what.txt; else wait $pid; echo done > what.txt; fi\n");
     std::system(("cd " + ShellQuote(dir.path().string()) + " && bash go.sh").c_str());
-    auto show = RunCli({"show", "last", "--json"}, dir.path());
-    ASSERT_EQ(show.exit_code, 0) << show.err;
-    json run = json::parse(show.out);
+    json run = Show(dir, "last");
+    std::string id = run["id"];
+    if (runs.empty() || runs.back() != id) runs.push_back(id);
     if (ReadAll(dir.path() / "what.txt") == "killed\n" && run["status"] == "running") {
       ++kills;
       for (const auto& s : run["steps"])
-        if (s["status"] == "running") ++running_at_kill[s["id"]];
+        if (s["status"] == "running") ++running_at_kill[id][s["id"]];
     }
-    finished = run["status"] == "succeeded";
+    open = run["status"] != "succeeded";
   }
-  if (!finished) {
-    auto last = RunCli({"resume"}, dir.path());
-    ASSERT_EQ(last.exit_code, 0) << last.out << last.err;
-  }
-  std::cout << "kills: " << kills << ", steps running at a kill: " << running_at_kill.size() << "\n";
-  EXPECT_EQ(kills, 20) << "the run ended before 20 kills landed: lengthen its steps";
-  json run = json::parse(RunCli({"show", "last", "--json"}, dir.path()).out);
-  EXPECT_EQ(run["status"], "succeeded");
-  std::map<std::string, int> ran;
-  std::istringstream log(ReadAll(dir.path() / "ran.log"));
-  for (std::string id; std::getline(log, id);) ++ran[id];
-  ASSERT_EQ(run["steps"].size(), 30u);
-  for (const auto& s : run["steps"]) {
-    std::string id = s["id"];
-    EXPECT_EQ(s["status"], "succeeded") << id;
-    EXPECT_GE(ran[id], 1) << id;
-    EXPECT_LE(ran[id], 1 + running_at_kill[id]) << id << " ran again without being interrupted";
-  }
+  std::cout << "kills: " << kills << " over " << runs.size() << " run(s)\n";
+  EXPECT_EQ(kills, 20);
+  for (const auto& id : runs) CheckRun(dir, id, running_at_kill[id]);
   auto integrity = std::system(("cd " + ShellQuote(dir.path().string()) +
                                 " && test \"$(sqlite3 .runbook/state.db 'PRAGMA integrity_check')\" = ok").c_str());
   EXPECT_EQ(integrity, 0);
