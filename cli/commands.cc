@@ -1,12 +1,15 @@
 #include "cli/commands.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <map>
 #include <ostream>
 
+#include "cli/console.h"
 #include "cli/plan_view.h"
+#include "state/sqlite_store.h"
 #include "engine/embedded.h"
 #include "engine/graph.h"
 #include "engine/inputs.h"
@@ -101,8 +104,18 @@ int List(const Context& ctx) {
     *ctx.out << "no runbooks in " << folders << " (set RUNBOOK_PATH)\n";
     return kExitOk;
   }
+  // The last run of each, from the state database when there is one.
+  std::map<std::string, RunRecord> last;
+  if (std::filesystem::exists(StatePath(ctx.state))) {
+    auto store = SqliteStore::Open(StatePath(ctx.state), Durability::kCrash);
+    if (store.ok()) {
+      auto runs = store.value()->ListRuns({});
+      if (runs.ok())
+        for (const auto& r : *runs) last.emplace(r.runbook, r);  // newest first: keep the first
+    }
+  }
   *ctx.out << std::left << std::setw(26) << "NAME" << std::setw(44) << "TITLE" << std::setw(8) << "RTO"
-           << "RPO\n";
+           << std::setw(8) << "RPO" << "LAST RUN\n";
   for (const auto& file : files) {
     LoadedRunbook loaded = LoadRunbook(file, ctx.runbook_path);
     const Runbook& rb = loaded.runbook;
@@ -110,10 +123,41 @@ int List(const Context& ctx) {
     std::string title = loaded.ok() ? rb.Title()
                                     : "(invalid: " + std::to_string(loaded.diags.ErrorCount()) +
                                           " errors; see runbook validate " + name + ")";
+    auto it = last.find(loaded.ok() ? rb.name : name);
+    std::string last_run = it == last.end() ? "never"
+                                            : Rfc3339(it->second.started_at) + " " + it->second.status + " (" +
+                                                  it->second.id + ")";
     *ctx.out << std::setw(26) << name << std::setw(44) << title << std::setw(8)
-             << (rb.rto ? FormatDuration(*rb.rto) : "-") << (rb.rpo ? FormatDuration(*rb.rpo) : "-")
-             << "\n";
+             << (rb.rto ? FormatDuration(*rb.rto) : "-") << std::setw(8) << (rb.rpo ? FormatDuration(*rb.rpo) : "-")
+             << last_run << "\n";
   }
+  return kExitOk;
+}
+
+int Prune(const Context& ctx, const std::string& older_than) {
+  auto age = ParseDuration(older_than);
+  if (!age) {
+    *ctx.err << "runbook: invalid duration '" << older_than << "' for --older-than (e.g. 30d, 12h)\n";
+    return kExitUsage;
+  }
+  std::string path = StatePath(ctx.state);
+  if (!std::filesystem::exists(path)) {
+    *ctx.out << "nothing to prune: no state database at " << path << "\n";
+    return kExitOk;
+  }
+  auto store = SqliteStore::Open(path, Durability::kCrash);
+  if (!store.ok()) {
+    *ctx.err << "runbook: " << store.status().message() << "\n";
+    return kExitFailed;
+  }
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  auto n = store.value()->Prune(now - age->count());
+  if (!n.ok()) {
+    *ctx.err << "runbook: " << n.status().message() << "\n";
+    return kExitFailed;
+  }
+  *ctx.out << "pruned " << *n << " finished run" << (*n == 1 ? "" : "s") << " older than " << older_than << "\n";
   return kExitOk;
 }
 

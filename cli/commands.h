@@ -19,6 +19,7 @@ inline constexpr int kExitInterrupted = 130;
 
 struct Context {
   std::vector<std::string> runbook_path;  // folders of RUNBOOK_PATH
+  std::string state;                      // --state ("" = $RUNBOOK_STATE or the default)
   std::ostream* out;
   std::ostream* err;
 };
@@ -28,5 +29,6 @@ int Plan(const Context& ctx, const std::string& target, const std::vector<std::s
 int Graph(const Context& ctx, const std::string& target, const std::string& format);
 int List(const Context& ctx);
 int Schema(const Context& ctx);
+int Prune(const Context& ctx, const std::string& older_than);
 
 }  // namespace runbook::cli

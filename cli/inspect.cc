@@ -1,5 +1,8 @@
 // `runbook runs`, `show` and `logs`: read-only views of the state database.
+#include <chrono>
 #include <iomanip>
+#include <set>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -58,6 +61,38 @@ json StepJson(const StepRecord& s) {
 }
 
 std::string Dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
+
+// --follow: the run's timeline as it is recorded, and each attempt's output
+// once it is committed, until the run stops (another engine writes; we poll
+// the database, which is all we share with it).
+int Follow(const Context& ctx, SqliteStore& store, const std::string& id, const std::string& step) {
+  int64_t seen_event = 0;
+  std::set<std::string> shown;
+  while (true) {
+    auto events = store.GetEvents(id);
+    if (events.ok())
+      for (const auto& e : *events) {
+        if (e.seq <= seen_event) continue;
+        seen_event = e.seq;
+        if (step.empty() || e.step_id == step)
+          *ctx.out << Rfc3339(e.at) << " " << e.kind << (e.step_id.empty() ? "" : " " + e.step_id) << ": "
+                   << e.message << "\n";
+      }
+    auto attempts = store.GetAttempts(id);
+    if (attempts.ok())
+      for (const auto& a : *attempts) {
+        std::string key = a.step_id + "/" + a.kind + "/" + std::to_string(a.number);
+        if (a.status == "running" || shown.count(key) || (!step.empty() && a.step_id != step)) continue;
+        shown.insert(key);
+        if (!a.out.empty()) *ctx.out << a.out << (a.out.back() == '\n' ? "" : "\n");
+        if (!a.err.empty()) *ctx.out << a.err << (a.err.back() == '\n' ? "" : "\n");
+      }
+    ctx.out->flush();
+    auto run = store.GetRun(id);
+    if (!run.ok() || run->status != "running") return kExitOk;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
 
 }  // namespace
 
@@ -139,7 +174,8 @@ int Show(const Context& ctx, const ShowArgs& args) {
   return kExitOk;
 }
 
-int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt) {
+int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt,
+         bool follow) {
   auto store = OpenStore(ctx, state);
   if (!store) return kExitFailed;
   auto id = store->ResolveRun(run);
@@ -147,6 +183,7 @@ int Logs(const Context& ctx, const std::string& state, const std::string& run, c
     *ctx.err << "runbook: " << id.status().message() << "\n";
     return kExitUsage;
   }
+  if (follow) return Follow(ctx, *store, *id, step);
   auto attempts = store->GetAttempts(*id);
   if (!attempts.ok()) {
     *ctx.err << "runbook: " << attempts.status().message() << "\n";

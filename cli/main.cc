@@ -89,6 +89,12 @@ int main(int argc, char** argv) {
   logs->add_option("run", logs_run, "run id, unique prefix, or last")->required();
   logs->add_option("step", logs_step, "only this step");
   logs->add_option("--attempt", logs_attempt, "only this attempt");
+  bool logs_follow = false;
+  logs->add_flag("--follow,-f", logs_follow, "keep printing as the run goes on, until it stops");
+
+  std::string prune_age;
+  auto* prune = app.add_subcommand("prune", "delete finished runs older than a duration");
+  prune->add_option("--older-than", prune_age, "e.g. 30d, 12h")->required();
 
   auto* validate = app.add_subcommand("validate", "check runbooks; all errors as FILE:LINE:COL: message");
   std::vector<std::string> validate_targets;
@@ -116,7 +122,7 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
 
-  Context ctx{runbook::RunbookPath(std::getenv("RUNBOOK_PATH")), &std::cout, &std::cerr};
+  Context ctx{runbook::RunbookPath(std::getenv("RUNBOOK_PATH")), state, &std::cout, &std::cerr};
   if (*run) {
     run_args.state = state;
     return RunRunbook(ctx, run_args);
@@ -136,7 +142,8 @@ int main(int argc, char** argv) {
     show_args.state = state;
     return Show(ctx, show_args);
   }
-  if (*logs) return Logs(ctx, state, logs_run, logs_step, logs_attempt);
+  if (*logs) return Logs(ctx, state, logs_run, logs_step, logs_attempt, logs_follow);
+  if (*prune) return Prune(ctx, prune_age);
   if (*validate) return Validate(ctx, validate_targets);
   if (*plan) return Plan(ctx, plan_target, plan_inputs);
   if (*graph) return Graph(ctx, graph_target, graph_format);

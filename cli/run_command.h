@@ -42,6 +42,7 @@ struct ShowArgs {
 };
 int Runs(const Context& ctx, const std::string& state, const std::string& runbook, const std::string& status, bool json);
 int Show(const Context& ctx, const ShowArgs& args);
-int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt);
+int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt,
+         bool follow);
 
 }  // namespace runbook::cli

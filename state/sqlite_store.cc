@@ -92,7 +92,7 @@ class Stmt {
   static std::string Hint(int rc) {
     switch (rc & 0xff) {
       case SQLITE_BUSY:
-      case SQLITE_LOCKED: return " (another process holds the state database; retried for 5s)";
+      case SQLITE_LOCKED: return " (another process holds the state database locked; gave up after the busy timeout)";
       case SQLITE_FULL: return " (the disk is full)";
       case SQLITE_IOERR: return " (an I/O error writing the state database)";
       case SQLITE_READONLY: return " (the state database is read-only)";
@@ -140,7 +140,8 @@ SqliteStore::SqliteStore(sqlite3* db, std::string path, Durability durability)
 
 SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, Durability durability) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, Durability durability,
+                                                       int busy_timeout_ms) {
   namespace fs = std::filesystem;
   std::string where = "state database " + path;
   fs::path parent = fs::path(path).parent_path();
@@ -164,7 +165,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
     return Status::Error(where + ": " + msg);
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, durability));
-  sqlite3_busy_timeout(db, 5000);
+  if (busy_timeout_ms < 0) {
+    const char* env = std::getenv("RUNBOOK_BUSY_TIMEOUT_MS");
+    busy_timeout_ms = env && *env ? std::atoi(env) : 5000;
+  }
+  sqlite3_busy_timeout(db, busy_timeout_ms);
   Status s = store->Exec("PRAGMA journal_mode=WAL");
   if (s.ok())
     s = store->Exec(durability == Durability::kPower ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
@@ -368,6 +373,35 @@ Result<std::optional<RunRecord>> SqliteStore::ClaimRun(const std::string& id, co
   s = Exec("COMMIT");
   if (!s.ok()) return s.Prefixed(where);
   return std::optional<RunRecord>();
+}
+
+Result<int> SqliteStore::Prune(int64_t before_ms) {
+  const char* kFinished = "('succeeded','rolled_back','rollback_failed','finally_failed','preflight_failed','abandoned')";
+  Status s = Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s.Prefixed("state database " + path_);
+  std::string doomed = std::string("SELECT id FROM runs WHERE parent_run='' AND status IN ") + kFinished +
+                       " AND finished_at > 0 AND finished_at < " + std::to_string(before_ms);
+  // Child runs go with their parent: their ids start with the parent's and a dot.
+  std::string all = "SELECT id FROM runs r WHERE r.id IN (" + doomed + ") OR EXISTS (SELECT 1 FROM (" + doomed +
+                    ") d WHERE substr(r.id, 1, length(d.id) + 1) = d.id || '.')";
+  Stmt count(db_, ("SELECT count(*) FROM (" + doomed + ")").c_str());
+  int n = count.Step() == SQLITE_ROW ? static_cast<int>(count.Int(0)) : 0;
+  for (const char* table : {"events", "decisions", "attempts", "steps"}) {
+    s = Exec(std::string("DELETE FROM ") + table + " WHERE run_id IN (" + all + ")");
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = Exec("DELETE FROM runs WHERE id IN (" + all + ")");
+  s = s.ok() ? Exec("COMMIT") : s;
+  if (!s.ok()) {
+    Exec("ROLLBACK");
+    return s.Prefixed("state database " + path_);
+  }
+  return n;
+}
+
+int SqliteStore::Synchronous() {
+  Stmt st(db_, "PRAGMA synchronous");
+  return st.Step() == SQLITE_ROW ? static_cast<int>(st.Int(0)) : -1;
 }
 
 Result<RunRecord> SqliteStore::GetRun(const std::string& id) {

@@ -47,8 +47,16 @@ class SqliteStore : public StateStore {
  public:
   static constexpr int kSchemaVersion = 1;
 
-  // Opens (creating if needed) the database at `path`.
-  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, Durability durability);
+  // Opens (creating if needed) the database at `path`. A database locked by
+  // another process is waited for up to `busy_timeout_ms` (then an error
+  // that says so); $RUNBOOK_BUSY_TIMEOUT_MS overrides the default 5000.
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path, Durability durability,
+                                                   int busy_timeout_ms = -1);
+  // Deletes finished top-level runs (and their child runs, steps, attempts,
+  // decisions and events) that finished before `before_ms`. Returns how many.
+  Result<int> Prune(int64_t before_ms);
+  // PRAGMA synchronous of this connection: 1 NORMAL, 2 FULL.
+  int Synchronous();
   ~SqliteStore() override;
 
   Status Commit(const Batch& batch) override;

@@ -179,3 +179,18 @@ TEST_F(SqliteStoreTest, UsesWalAndKeepsTheSchemaVersion) {
 
 }  // namespace
 }  // namespace runbook
+
+namespace runbook {
+namespace {
+
+TEST_F(SqliteStoreTest, PowerDurabilityFsyncsEveryCommit) {
+  auto power = SqliteStore::Open(path_, Durability::kPower);
+  ASSERT_TRUE(power.ok());
+  EXPECT_EQ(power.value()->Synchronous(), 2);  // FULL
+  power.value().reset();
+  auto crash = SqliteStore::Open(path_, Durability::kCrash);
+  EXPECT_EQ(crash.value()->Synchronous(), 1);  // NORMAL
+}
+
+}  // namespace
+}  // namespace runbook

@@ -215,3 +215,88 @@ TEST_F(ResumeTest, ANoteJoinsTheTimeline) {
 
 }  // namespace
 }  // namespace runbook::testing
+
+namespace runbook::testing {
+namespace {
+
+class OpsTest : public ResumeTest {};
+
+TEST_F(OpsTest, ListShowsEachRunbooksLastRunAndItsResult) {
+  dir_.Write("runbooks/ok.yaml", "name: ok\ntitle: Fine\nsteps: [{ id: a, run: 'true' }]\n");
+  dir_.Write("runbooks/never.yaml", "name: never\nsteps: [{ id: a, run: 'true' }]\n");
+  ASSERT_EQ(Cli({"run", "ok"}).exit_code, 0);
+  std::string id = Show()["id"];
+  auto r = Cli({"list"});
+  EXPECT_NE(r.out.find("succeeded (" + id + ")"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("never"), std::string::npos) << r.out;
+}
+
+TEST_F(OpsTest, PruneDeletesOnlyFinishedRunsOlderThanTheAge) {
+  dir_.Write("runbooks/ok.yaml", "name: ok\nsteps: [{ id: a, run: 'true' }]\n");
+  dir_.Write("runbooks/bad.yaml", "name: bad\non_failure: stop\nsteps: [{ id: a, run: 'false' }]\n");
+  ASSERT_EQ(Cli({"run", "ok"}).exit_code, 0);
+  ASSERT_EQ(Cli({"run", "bad"}).exit_code, 1);  // failed: resumable, never pruned
+  EXPECT_EQ(Cli({"prune", "--older-than", "1h"}).out, "pruned 0 finished runs older than 1h\n");
+  EXPECT_EQ(Cli({"prune", "--older-than", "0s"}).out, "pruned 1 finished run older than 0s\n");
+  auto runs = json::parse(Cli({"runs", "--json"}).out);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["runbook"], "bad");
+  EXPECT_EQ(Cli({"prune", "--older-than", "soon"}).exit_code, 2);
+}
+
+TEST_F(OpsTest, LogsFollowPrintsUntilTheRunStops) {
+  dir_.Write("runbooks/f.yaml", "name: f\nsteps:\n  - { id: a, run: 'echo first; until [ -e go ]; do sleep 0.01; done; echo second' }\n");
+  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run f > bg.out 2>&1 &\npid=$!\n"
+             "for i in $(seq 1 1000); do [ -e .runbook/state.db ] && break; sleep 0.01; done\n"
+             "(sleep 0.3; touch go) &\n" + std::string(RUNBOOK_BINARY) + " logs last --follow > follow.out\n"
+             "echo $? > code.txt\nwait $pid\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  EXPECT_EQ(Read("code.txt"), "0\n");
+  std::string out = Read("follow.out");
+  EXPECT_NE(out.find("step.running a"), std::string::npos) << out;
+  EXPECT_NE(out.find("first\nsecond\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("run.succeeded"), std::string::npos) << out;
+}
+
+TEST_F(OpsTest, ALockedDatabaseIsWaitedForThenReportedClearly) {
+  dir_.Write("runbooks/f.yaml", "name: f\nsteps: [{ id: a, run: 'touch ran' }]\n");
+  ASSERT_EQ(Cli({"run", "f"}).exit_code, 0);
+  std::filesystem::remove(dir_.path() / "ran");
+  // Another process holds a write lock for longer than our bounded wait.
+  dir_.Write("lock.sh", "sqlite3 .runbook/state.db 'BEGIN EXCLUSIVE; SELECT 1;' '.shell sleep 3' 'COMMIT;' &\n"
+             "sleep 0.5\n" + std::string(RUNBOOK_BINARY) + " run f > locked.out 2>&1; echo $? > code.txt\nwait\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && RUNBOOK_BUSY_TIMEOUT_MS=300 bash lock.sh").c_str());
+  EXPECT_EQ(Read("code.txt"), "1\n");
+  EXPECT_NE(Read("locked.out").find("another process holds the state database locked"), std::string::npos)
+      << Read("locked.out");
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "ran"));  // nothing ran unrecorded
+}
+
+TEST_F(OpsTest, ASecondSigintSkipsTheGracePeriod) {
+  dir_.Write("runbooks/stubborn.yaml", R"Y(name: stubborn
+steps:
+  - id: s
+    run: |
+      trap '' TERM
+      touch started
+      while true; do sleep 0.05; done
+)Y");
+  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run stubborn --grace 1h > bg.out 2>&1 &\npid=$!\n"
+             "for i in $(seq 1 1000); do [ -e started ] && break; sleep 0.01; done\n"
+             "kill -INT $pid; sleep 0.2; kill -INT $pid\nwait $pid\necho $? > code.txt\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 60 bash go.sh").c_str());
+  EXPECT_EQ(Read("code.txt"), "130\n");  // not an hour later
+  EXPECT_EQ(Show()["status"], "interrupted");
+}
+
+TEST_F(OpsTest, ResumeRunsCommandsInTheFolderTheRunStartedIn) {
+  dir_.Write("work/runbooks/w.yaml", "name: w\non_failure: stop\nsteps:\n  - { id: a, run: 'pwd > where.txt; test -e ok' }\n");
+  ASSERT_EQ(RunCli({"run", "w", "--state", "../state.db"}, dir_.path() / "work").exit_code, 1);
+  dir_.Write("work/ok", "");
+  auto r = RunCli({"resume", "--state", "state.db"}, dir_.path());  // from elsewhere
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Read("work/where.txt"), (dir_.path() / "work").string() + "\n");
+}
+
+}  // namespace
+}  // namespace runbook::testing
