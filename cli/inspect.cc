@@ -15,7 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-std::unique_ptr<SqliteStore> OpenStore(const Context& ctx, const std::string& state) {
+}  // namespace
+
+std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state) {
   std::string path = StatePath(state);
   if (!std::filesystem::exists(path)) {
     *ctx.err << "runbook: no state database at " << path << " (no run has been recorded here; see --state)\n";
@@ -28,6 +30,17 @@ std::unique_ptr<SqliteStore> OpenStore(const Context& ctx, const std::string& st
   }
   return std::move(s.value());
 }
+
+std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref) {
+  auto id = store.ResolveRun(ref);
+  if (!id.ok()) {
+    *ctx.err << "runbook: " << id.status().message() << "\n";
+    return std::nullopt;
+  }
+  return *id;
+}
+
+namespace {
 
 json RunJson(const RunRecord& r) {
   json j = {{"id", r.id},
@@ -98,7 +111,7 @@ int Follow(const Context& ctx, SqliteStore& store, const std::string& id, const 
 
 int Runs(const Context& ctx, const std::string& state, const std::string& runbook, const std::string& status,
          bool as_json) {
-  auto store = OpenStore(ctx, state);
+  auto store = OpenExistingStore(ctx, state);
   if (!store) return as_json && !std::filesystem::exists(StatePath(state)) ? (*ctx.out << "[]\n", kExitOk) : kExitFailed;
   auto runs = store->ListRuns({runbook, status, true});
   if (!runs.ok()) {
@@ -126,13 +139,10 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
 }
 
 int Show(const Context& ctx, const ShowArgs& args) {
-  auto store = OpenStore(ctx, args.state);
+  auto store = OpenExistingStore(ctx, args.state);
   if (!store) return kExitFailed;
-  auto id = store->ResolveRun(args.run);
-  if (!id.ok()) {
-    *ctx.err << "runbook: " << id.status().message() << "\n";
-    return kExitUsage;
-  }
+  auto id = ResolveRunOrSay(ctx, *store, args.run);
+  if (!id) return kExitUsage;
   auto run = store->GetRun(*id);
   auto steps = store->GetSteps(*id);
   if (!run.ok() || !steps.ok()) {
@@ -176,13 +186,10 @@ int Show(const Context& ctx, const ShowArgs& args) {
 
 int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt,
          bool follow) {
-  auto store = OpenStore(ctx, state);
+  auto store = OpenExistingStore(ctx, state);
   if (!store) return kExitFailed;
-  auto id = store->ResolveRun(run);
-  if (!id.ok()) {
-    *ctx.err << "runbook: " << id.status().message() << "\n";
-    return kExitUsage;
-  }
+  auto id = ResolveRunOrSay(ctx, *store, run);
+  if (!id) return kExitUsage;
   if (follow) return Follow(ctx, *store, *id, step);
   auto attempts = store->GetAttempts(*id);
   if (!attempts.ok()) {

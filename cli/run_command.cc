@@ -476,19 +476,10 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
 }
 
 int Abandon(const Context& ctx, const std::string& state, const std::string& ref) {
-  RunArgs args;
-  args.state = state;
-  if (!std::filesystem::exists(StatePath(state))) {
-    *ctx.err << "runbook: no state database at " << StatePath(state) << "\n";
-    return kExitUsage;
-  }
-  auto store = OpenState(ctx, args);
-  if (!store) return kExitFailed;
-  auto id = store->ResolveRun(ref);
-  if (!id.ok()) {
-    *ctx.err << "runbook: " << id.status().message() << "\n";
-    return kExitUsage;
-  }
+  auto store = OpenExistingStore(ctx, state);
+  if (!store) return kExitUsage;
+  auto id = ResolveRunOrSay(ctx, *store, ref);
+  if (!id) return kExitUsage;
   auto run = store->GetRun(*id);
   if (!run.ok()) return kExitFailed;
   if (run->status == "running" && OwnerIsLive(*run)) {
@@ -517,19 +508,10 @@ int Abandon(const Context& ctx, const std::string& state, const std::string& ref
 }
 
 int Note(const Context& ctx, const std::string& state, const std::string& ref, const std::string& text) {
-  RunArgs args;
-  args.state = state;
-  if (!std::filesystem::exists(StatePath(state))) {
-    *ctx.err << "runbook: no state database at " << StatePath(state) << "\n";
-    return kExitUsage;
-  }
-  auto store = OpenState(ctx, args);
-  if (!store) return kExitFailed;
-  auto id = store->ResolveRun(ref);
-  if (!id.ok()) {
-    *ctx.err << "runbook: " << id.status().message() << "\n";
-    return kExitUsage;
-  }
+  auto store = OpenExistingStore(ctx, state);
+  if (!store) return kExitUsage;
+  auto id = ResolveRunOrSay(ctx, *store, ref);
+  if (!id) return kExitUsage;
   SystemClock clock;
   Batch b;
   b.Add(EventRecord{0, *id, clock.WallMs(), "", "note", UserName() + "@" + HostName() + ": " + text});

@@ -5,7 +5,11 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+#include <optional>
+
 #include "cli/commands.h"
+#include "state/sqlite_store.h"
 
 namespace runbook::cli {
 
@@ -40,6 +44,12 @@ struct ShowArgs {
   std::string run;
   bool json = false;
 };
+// The state database at --state (or its default) if it exists, else says so
+// and returns null.
+std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state);
+// RUN as an id, a unique prefix or `last`, or says why not and returns nullopt.
+std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref);
+
 int Runs(const Context& ctx, const std::string& state, const std::string& runbook, const std::string& status, bool json);
 int Show(const Context& ctx, const ShowArgs& args);
 int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt,

@@ -149,6 +149,7 @@ class Executor::Impl : public EvalContext {
   void Launch(int v);
   void StartCommand(Task& t);
   void StartCheck(Task& t);
+  void Spawn(Task& t, const ProcessSpec& spec, const std::string& message);
   void StartChild(Task& t);
   void ResolvePerson(int v, const std::string& value, const std::string& source);
   bool PersonStep(int v, bool may_ask);
@@ -703,11 +704,17 @@ void Executor::Impl::StartCommand(Task& t) {
     return;
   }
   SyncFacts(r);
+  Spawn(t, spec, NameOf(s));
+}
+
+// Reports the start and starts the step's process, with its timeout.
+void Executor::Impl::Spawn(Task& t, const ProcessSpec& spec, const std::string& message) {
+  const auto& s = S(t.v);
   ReportEvent e;
   e.kind = "step.started";
   e.step = s.id;
   e.attempt = t.attempt;
-  e.message = NameOf(s);
+  e.message = message;
   Report(e);
   auto h = runner_->Start(spec);
   if (!h.ok()) {
@@ -816,19 +823,7 @@ void Executor::Impl::StartChild(Task& t) {
     EndTask(t);
     return;
   }
-  ReportEvent e;
-  e.kind = "step.started";
-  e.step = s.id;
-  e.attempt = t.attempt;
-  e.message = "child run " + t.child_run + " of " + s.runbook.value;
-  Report(e);
-  auto h = runner_->Start(spec);
-  if (!h.ok()) {
-    AttemptFailed(t, "error", h.status().message());
-    return;
-  }
-  t.handle = *h;
-  if (s.timeout) t.timeout_at = clock_->Now() + s.timeout->count();
+  Spawn(t, spec, "child run " + t.child_run + " of " + s.runbook.value);
 }
 
 // ---- people -------------------------------------------------------------------

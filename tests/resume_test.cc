@@ -300,3 +300,73 @@ TEST_F(OpsTest, ResumeRunsCommandsInTheFolderTheRunStartedIn) {
 
 }  // namespace
 }  // namespace runbook::testing
+
+namespace runbook::testing {
+namespace {
+
+class ResumeMoreTest : public ResumeTest {};
+
+TEST_F(ResumeMoreTest, RollbackRunsAStoppedRunsHooksInReverseThenFinally) {
+  dir_.Write("runbooks/r.yaml", R"Y(name: r
+on_failure: stop
+steps:
+  - { id: a, run: 'true', rollback: "echo undo-a >> undo.log" }
+  - { id: b, run: 'true', needs: a, rollback: "echo undo-b >> undo.log" }
+  - { id: c, run: 'exit 1', needs: b }
+finally:
+  - { id: f, run: "echo {{ run.status }} > fin.log" }
+)Y");
+  ASSERT_EQ(Cli({"run", "r"}).exit_code, 1);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "fin.log"));  // `failed` runs no finally
+  auto r = Cli({"rollback", "last"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Read("undo.log"), "undo-b\nundo-a\n");
+  EXPECT_EQ(Read("fin.log"), "rolled_back\n");
+  EXPECT_EQ(Show()["status"], "rolled_back");
+  dir_.Write("runbooks/bad-undo.yaml", "name: bad-undo\non_failure: stop\nsteps:\n  - { id: a, run: 'true', rollback: 'exit 3' }\n"
+                                       "  - { id: b, run: 'exit 1', needs: a }\n");
+  ASSERT_EQ(Cli({"run", "bad-undo"}).exit_code, 1);
+  EXPECT_EQ(Cli({"rollback", "last"}).exit_code, 1);
+  EXPECT_EQ(Show()["status"], "rollback_failed");
+}
+
+TEST_F(ResumeMoreTest, OutputsAndInputsAreReusedAndSecretsComeBackFromTheirVariable) {
+  dir_.Write("runbooks/o.yaml", R"Y(name: o
+on_failure: stop
+inputs: { env: { default: staging }, token: { secret: true, from_env: TOK } }
+steps:
+  - { id: pick, run: "echo backup-$RANDOM >> picked.log; tail -1 picked.log", outputs: { file: stdout } }
+  - { id: use, needs: pick, run: "test -e ok && echo {{ steps.pick.outputs.file }} {{ inputs.env }} > used.txt && test \"{{ inputs.token }}\" = \"$WANT\"" }
+)Y");
+  std::map<std::string, std::string> env = {{"TOK", "tok-123"}, {"WANT", "tok-123"}};
+  ASSERT_EQ(Cli({"run", "o", "--input", "env=production"}, env).exit_code, 1);
+  dir_.Write("ok", "");
+  auto r = Cli({"resume"}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string picked = Read("picked.log");
+  EXPECT_EQ(Lines("picked.log"), 1);  // not picked again
+  EXPECT_EQ(Read("used.txt"), picked.substr(0, picked.size() - 1) + " production\n");
+}
+
+TEST_F(ResumeMoreTest, ASecondRunOfAnExclusiveRunbookIsRefusedWhileOneIsLive) {
+  dir_.Write("runbooks/three.yaml", kThree);
+  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run three > bg.out 2>&1 &\npid=$!\n"
+             "for i in $(seq 1 1000); do [ -e started ] && break; sleep 0.01; done\n" +
+             std::string(RUNBOOK_BINARY) + " run three > second.out 2>&1; echo $? > second.code\n"
+             "kill -TERM $pid\nwait $pid\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  EXPECT_EQ(Read("second.code"), "4\n");
+  EXPECT_NE(Read("second.out").find("three is being run right now: run "), std::string::npos) << Read("second.out");
+  EXPECT_NE(Read("second.out").find("@"), std::string::npos);
+}
+
+TEST_F(ResumeMoreTest, NoSecretInJsonOutput) {
+  dir_.Write("runbooks/s.yaml", "name: s\ninputs: { token: { secret: true } }\nsteps:\n  - { id: a, run: 'echo \"{{ inputs.token }}\"' }\n");
+  auto r = Cli({"run", "s", "--input", "token=sekrit-42", "--output", "json"});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.find("sekrit-42"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("***"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace runbook::testing
