@@ -613,10 +613,10 @@ void Executor::Impl::Launch(int v) {
     case StepKind::kWait: {
       StepRecord& r = Rec(s);
       r.status = "running";
-      r.started_at = Wall();
+      if (!r.started_at) r.started_at = Wall();  // a resume waits only for what remains
       r.attempts = 1;
       t.phase = Task::Phase::kWaitStep;
-      t.timer_at = clock_->Now() + s.wait.count();
+      t.timer_at = clock_->Now() + std::max<int64_t>(0, r.started_at + s.wait.count() - Wall());
       tasks_[v] = t;
       Commit(Batch().Add(r).Add(Ev("step.running", s.id, "waiting " + FormatDuration(s.wait))));
       ReportEvent e;

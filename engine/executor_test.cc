@@ -132,6 +132,28 @@ TEST_F(ExecutorTest, AWaitStepLastsExactlyItsDuration) {
   EXPECT_EQ(runner_.StartTimes("after"), std::vector<int64_t>{5'400'000});
 }
 
+TEST_F(ExecutorTest, AResumedWaitWaitsOnlyForWhatRemains) {
+  auto checked = testing::Check("name: t\nsteps:\n  - { id: w, wait: 1h }\n  - { id: after, run: after, needs: w }\n");
+  ResumeState st;
+  st.run.id = "run-1";
+  StepRecord w;
+  w.run_id = "run-1";
+  w.step_id = "w";
+  w.status = "interrupted";
+  w.started_at = clock_.WallMs() - 40 * 60'000;  // 40 minutes of the hour had passed
+  st.steps = {w};
+  ExecOptions o;
+  o.run_id = "run-1";
+  o.workdir = "/tmp";
+  o.tmp_dir = "/tmp";
+  o.resume = st;
+  o.run_exists = true;
+  store_.runs["run-1"] = st.run;
+  auto out = Executor(checked.runbook, o, &store_, &runner_, &clock_, &reporter_, &asker_).Run();
+  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(runner_.StartTimes("after"), std::vector<int64_t>{20 * 60'000});
+}
+
 TEST_F(ExecutorTest, RunningIsCommittedBeforeTheProcessStarts) {
   int checked = 0;
   runner_.on_start = [&](const ProcessSpec& spec) {
