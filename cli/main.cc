@@ -92,6 +92,17 @@ int main(int argc, char** argv) {
   bool logs_follow = false;
   logs->add_flag("--follow,-f", logs_follow, "keep printing as the run goes on, until it stops");
 
+  std::string report_run, report_out, report_template;
+  auto* report = app.add_subcommand("report", "the run's report, in GitHub-flavoured Markdown");
+  report->add_option("run", report_run, "run id, unique prefix, or last")->required();
+  report->add_option("-o,--output-file", report_out, "write to FILE (atomically) instead of stdout");
+  report->add_option("--template", report_template, "a Mustache template instead of the built-in one");
+  std::string pm_run, pm_out, pm_template;
+  auto* postmortem = app.add_subcommand("postmortem", "a post-mortem draft from the run's record");
+  postmortem->add_option("run", pm_run, "run id, unique prefix, or last")->required();
+  postmortem->add_option("-o,--output-file", pm_out, "write to FILE (atomically) instead of stdout");
+  postmortem->add_option("--template", pm_template, "a Mustache template instead of the built-in one");
+
   std::string prune_age;
   auto* prune = app.add_subcommand("prune", "delete finished runs older than a duration");
   prune->add_option("--older-than", prune_age, "e.g. 30d, 12h")->required();
@@ -144,6 +155,8 @@ int main(int argc, char** argv) {
   }
   if (*logs) return Logs(ctx, state, logs_run, logs_step, logs_attempt, logs_follow);
   if (*prune) return Prune(ctx, prune_age);
+  if (*report) return Report(ctx, false, report_run, report_out, report_template);
+  if (*postmortem) return Report(ctx, true, pm_run, pm_out, pm_template);
   if (*validate) return Validate(ctx, validate_targets);
   if (*plan) return Plan(ctx, plan_target, plan_inputs);
   if (*graph) return Graph(ctx, graph_target, graph_format);

@@ -276,7 +276,15 @@ int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const Ex
     *ctx.err << "continue it with: runbook resume " << o.run_id << "\n";
   }
   PrintEscalation(ctx, rb, outcome.status, false);
-  if (args.dry_run) *ctx.out << "dry run: nothing was executed and nothing was recorded\n";
+  if (args.dry_run) {
+    *ctx.out << "dry run: nothing was executed and nothing was recorded\n";
+  } else if (o.parent_run.empty()) {
+    auto path = WriteRunReport(*store, args.state, o.run_id);
+    if (path.ok())
+      *ctx.err << "report: " << *path << "\n";
+    else
+      *ctx.err << "runbook: could not write the report: " << path.status().message() << "\n";
+  }
   return outcome.exit_code;
 }
 

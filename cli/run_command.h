@@ -50,6 +50,13 @@ std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::st
 // RUN as an id, a unique prefix or `last`, or says why not and returns nullopt.
 std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref);
 
+// .runbook/reports/RUN.md beside the state database.
+std::string ReportPath(const std::string& state, const std::string& run_id);
+// Renders the built-in report of a run to ReportPath(); returns the path.
+Result<std::string> WriteRunReport(StateStore& store, const std::string& state, const std::string& run_id);
+int Report(const Context& ctx, bool postmortem, const std::string& run, const std::string& output,
+           const std::string& template_file);
+
 int Runs(const Context& ctx, const std::string& state, const std::string& runbook, const std::string& status, bool json);
 int Show(const Context& ctx, const ShowArgs& args);
 int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt,

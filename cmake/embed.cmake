@@ -17,6 +17,7 @@ function(runbook_embed target name)
     COMMAND ${CMAKE_COMMAND} -DNAME=${name} -DOUT=${out} "-DFILES=${joined}"
             -P ${RUNBOOK_EMBED_SCRIPT}
     DEPENDS ${abs_files} ${RUNBOOK_EMBED_SCRIPT}
-    COMMENT "Embedding ${name}")
+    COMMENT "Embedding ${name}"
+    VERBATIM)
   target_sources(${target} PRIVATE ${out})
 endfunction()

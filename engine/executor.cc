@@ -215,6 +215,11 @@ class Executor::Impl : public EvalContext {
   std::map<std::string, std::map<std::string, std::string>> pending_outputs_;  // until verified
   std::map<std::pair<int, bool>, std::string> partial_output_;                 // (handle, stderr) -> unended line
   std::set<std::string> held_for_person_;  // not idempotent, running when the engine stopped
+  std::map<std::string, int> attempt_base_;  // attempts recorded before a resume
+  int Number(const runbook::Step& s, int attempt) const {
+    auto it = attempt_base_.find(s.id);
+    return (it == attempt_base_.end() ? 0 : it->second) + attempt;
+  }
 };
 
 // ---- the run ------------------------------------------------------------------
@@ -526,15 +531,28 @@ void Executor::Impl::Restore(Plan& plan) {
       plan.Restore(v, StepState::kSkipped, !skipped_by_person.count(s.id));
       continue;
     }
+    if (was == "failed" && s.continue_on_failure) {
+      // Its failure was an answer, not an abort: once a step after it has
+      // run, that answer has been acted on and stands.
+      bool consumed = false;
+      for (const auto& e : plan.graph().edges())
+        if (e.need == v && Rec(plan.graph().step(e.step)).status != "pending") consumed = true;
+      if (consumed) {
+        plan.Restore(v, StepState::kFailed, false);
+        continue;
+      }
+    }
     bool was_running = was == "running" || was == "interrupted";
-    // Everything else starts again from pending.
+    // Everything else starts again from pending (a wait step keeps its start:
+    // it waits only for what remains).
+    if (s.kind != StepKind::kWait) r.started_at = 0;
     r.status = "pending";
     r.reason.clear();
     r.exit_code.reset();
     r.outputs.clear();
     r.masked_outputs.clear();
     r.finished_at = 0;
-    r.attempts = 0;
+    attempt_base_[s.id] = r.attempts;  // numbering goes on: earlier attempts stay recorded
     r.rollback.clear();
     b.Add(r);
     SyncFacts(r);
@@ -675,10 +693,11 @@ void Executor::Impl::StartCommand(Task& t) {
     return;
   }
   std::string env_error;
-  t.output_file = NewOutputFile(s.id, "run", t.attempt);
+  int number = Number(s, t.attempt);
+  t.output_file = NewOutputFile(s.id, "run", number);
   ProcessSpec spec;
   spec.argv = ShellArgv(s.shell, cmd.text);
-  spec.env = EnvFor(&s, t.attempt, t.output_file, &env_error);
+  spec.env = EnvFor(&s, number, t.output_file, &env_error);
   spec.workdir = WorkdirOf(s);
   spec.display = cmd.text;
   if (!env_error.empty()) {
@@ -689,15 +708,15 @@ void Executor::Impl::StartCommand(Task& t) {
   t.rec.run_id = o_.run_id;
   t.rec.step_id = s.id;
   t.rec.kind = "run";
-  t.rec.number = t.attempt;
+  t.rec.number = number;
   t.rec.command = cmd.text;
   t.rec.started_at = Wall();
   r.status = "running";
-  r.attempts = t.attempt;
+  r.attempts = number;
   if (!r.started_at) r.started_at = t.rec.started_at;
   // Write-ahead: the step is recorded running before its process exists.
   Batch b;
-  b.Add(r).Add(t.rec).Add(Ev("step.running", s.id, "attempt " + std::to_string(t.attempt) + ": " + cmd.text));
+  b.Add(r).Add(t.rec).Add(Ev("step.running", s.id, "attempt " + std::to_string(number) + ": " + cmd.text));
   b.sync = !s.idempotent;
   if (!Commit(std::move(b))) {
     EndTask(t);
@@ -735,7 +754,7 @@ void Executor::Impl::StartCheck(Task& t) {
     AttemptFailed(t, "error", "verify " + c.name + ": " + *cmd.error);
     return;
   }
-  int number = static_cast<int>(t.check) * 1000 + (t.attempt - 1) * 100 + t.check_try;
+  int number = static_cast<int>(t.check) * 1000 + (Number(s, t.attempt) - 1) * 100 + t.check_try;
   std::string env_error;
   ProcessSpec spec;
   spec.argv = ShellArgv(s.shell, cmd.text);
@@ -813,11 +832,11 @@ void Executor::Impl::StartChild(Task& t) {
   t.rec.run_id = o_.run_id;
   t.rec.step_id = s.id;
   t.rec.kind = "run";
-  t.rec.number = t.attempt;
+  t.rec.number = Number(s, t.attempt);
   t.rec.command = spec.display + " (run " + t.child_run + ")";
   t.rec.started_at = Wall();
   r.status = "running";
-  r.attempts = t.attempt;
+  r.attempts = t.rec.number;
   if (!r.started_at) r.started_at = t.rec.started_at;
   if (!Commit(Batch().Add(r).Add(t.rec).Add(Ev("step.running", s.id, t.rec.command)))) {
     EndTask(t);
@@ -1146,7 +1165,7 @@ void Executor::Impl::OnCheckExit(Task& t, const RunnerEvent& e) {
   t.rec.status = why ? "failed" : "succeeded";
   t.rec.reason = why ? "verification" : "";
   Commit(Batch().Add(t.rec).Add(Ev(why ? "verify.failed" : "verify.passed", s.id,
-                                               c.name + (why ? ": " + *why : ""))));
+                                   "verification '" + c.name + (why ? "' failed: " + *why : "' passed"))));
   ReportEvent ev;
   ev.kind = "verify";
   ev.step = s.id;

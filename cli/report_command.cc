@@ -1,0 +1,133 @@
+// `runbook report` and `runbook postmortem` (SPEC 10), and the report every
+// run writes to .runbook/reports/RUN.md when it ends.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "cli/run_command.h"
+#include "engine/parser.h"
+#include "templates/report.h"
+
+namespace runbook::cli {
+namespace {
+
+// Writes `text` to `path` through a temporary file and a rename, so that a
+// reader never sees half a report.
+Status WriteAtomically(const std::string& path, const std::string& text) {
+  namespace fs = std::filesystem;
+  fs::path target(path);
+  std::error_code ec;
+  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+  std::string tmp = path + ".tmp-" + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      fs::remove(tmp, ec);
+      return Status::Error("cannot write " + tmp);
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    return Status::Error("cannot write " + path + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+// The record of run `id`, with its runbook parsed from the recorded source.
+struct Loaded {
+  Runbook runbook;
+  ReportInput input;
+};
+
+std::optional<Loaded> Load(const Context& ctx, StateStore& store, const std::string& id, const std::string& state) {
+  auto run = store.GetRun(id);
+  if (!run.ok()) {
+    *ctx.err << "runbook: " << run.status().message() << "\n";
+    return std::nullopt;
+  }
+  Loaded l;
+  Diagnostics diags;
+  l.runbook = ParseRunbook(SourceFile(run->path, run->source), &diags);
+  l.input.run = *run;
+  l.input.steps = store.GetSteps(id).value();
+  l.input.attempts = store.GetAttempts(id).value();
+  l.input.decisions = store.GetDecisions(id).value();
+  l.input.events = store.GetEvents(id).value();
+  auto all = store.ListRuns({"", "", false});
+  if (all.ok())
+    for (const auto& r : *all)
+      if (r.parent_run == id) l.input.children.push_back(r);
+  l.input.report_path = ReportPath(state, id);
+  l.input.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  return l;
+}
+
+}  // namespace
+
+std::string ReportPath(const std::string& state, const std::string& run_id) {
+  std::filesystem::path db(StatePath(state));
+  return (db.parent_path() / "reports" / (run_id + ".md")).string();
+}
+
+Result<std::string> WriteRunReport(StateStore& store, const std::string& state, const std::string& run_id) {
+  Context quiet{{}, state, nullptr, nullptr};
+  std::ostringstream sink;
+  quiet.err = &sink;
+  auto l = Load(quiet, store, run_id, state);
+  if (!l) return Status::Error(sink.str());
+  l->input.runbook = &l->runbook;
+  auto text = RenderReport(ReportKind::kReport, l->input);
+  if (!text.ok()) return text.status();
+  std::string path = ReportPath(state, run_id);
+  Status s = WriteAtomically(path, *text);
+  if (!s.ok()) return s;
+  return path;
+}
+
+int Report(const Context& ctx, bool postmortem, const std::string& run, const std::string& output,
+           const std::string& template_file) {
+  auto store = OpenExistingStore(ctx, ctx.state);
+  if (!store) return kExitUsage;
+  auto id = ResolveRunOrSay(ctx, *store, run);
+  if (!id) return kExitUsage;
+  auto l = Load(ctx, *store, *id, ctx.state);
+  if (!l) return kExitFailed;
+  l->input.runbook = &l->runbook;
+  std::optional<std::string> tmpl;
+  if (!template_file.empty()) {
+    std::ifstream in(template_file);
+    if (!in) {
+      *ctx.err << "runbook: cannot read template " << template_file << "\n";
+      return kExitUsage;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    tmpl = ss.str();
+  }
+  auto text = RenderReport(postmortem ? ReportKind::kPostmortem : ReportKind::kReport, l->input, tmpl);
+  if (!text.ok()) {
+    *ctx.err << "runbook: " << (template_file.empty() ? "" : template_file + ": ") << text.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (output.empty()) {
+    *ctx.out << *text;
+    return kExitOk;
+  }
+  Status s = WriteAtomically(output, *text);
+  if (!s.ok()) {
+    *ctx.err << "runbook: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  *ctx.err << "wrote " << output << "\n";
+  return kExitOk;
+}
+
+}  // namespace runbook::cli

@@ -1,0 +1,482 @@
+#include "templates/report.h"
+
+#include <algorithm>
+#include <ctime>
+#include <kainjow/mustache.hpp>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "engine/embedded.h"
+#include "engine/graph.h"
+#include "engine/step_io.h"
+
+namespace runbook::embedded {
+extern const EmbeddedFile kTemplates[];
+}
+
+namespace runbook {
+namespace {
+
+using nlohmann::json;
+
+std::string Utc(int64_t ms) {
+  if (ms <= 0) return "";
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+std::string Time(int64_t ms) {
+  if (ms <= 0) return "";
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return buf;
+}
+
+std::string Dur(int64_t ms) {
+  if (ms < 0) return "";
+  char buf[32];
+  if (ms < 60000)
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  else if (ms < 3600000)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(ms / 60000), static_cast<long long>(ms / 1000 % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(ms / 3600000), static_cast<long long>(ms / 60000 % 60));
+  return buf;
+}
+
+// Safe inside a Markdown table cell: one line, no column break.
+std::string Cell(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n' || c == '\r') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+// A fence longer than any backtick run in the text.
+std::string Fence(const std::string& text) {
+  size_t longest = 0, run = 0;
+  for (char c : text) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  return std::string(std::max<size_t>(3, longest + 1), '`');
+}
+
+json Block(const std::string& text) { return {{"fence", Fence(text)}, {"text", text}}; }
+
+class DataBuilder {
+ public:
+  explicit DataBuilder(const ReportInput& in) : in_(in), rb_(*in.runbook) {}
+
+  json Build() {
+    Run();
+    Steps();
+    Decisions();
+    Failures();
+    Rollbacks();
+    Verifications();
+    Timeline();
+    Escalation();
+    Children();
+    Postmortem();
+    return d_;
+  }
+
+ private:
+  int64_t End() const { return in_.run.finished_at ? in_.run.finished_at : in_.now_ms; }
+
+  void Run() {
+    const RunRecord& r = in_.run;
+    bool ok = r.status == "succeeded";
+    d_["run"] = {{"id", r.id},
+                 {"runbook", r.runbook},
+                 {"title", rb_.Title()},
+                 {"description", rb_.description},
+                 {"purpose", rb_.purpose},
+                 {"owner", rb_.owner},
+                 {"severity", rb_.severity},
+                 {"status", r.status},
+                 {"succeeded", ok},
+                 {"reason", r.reason},
+                 {"started_at", Utc(r.started_at)},
+                 {"finished_at", r.finished_at ? Utc(r.finished_at) : "(not finished)"},
+                 {"date", Utc(r.started_at).substr(0, 10)},
+                 {"duration", Dur(End() - r.started_at)},
+                 {"user", r.user},
+                 {"host", r.host},
+                 {"workdir", r.workdir},
+                 {"path", r.path},
+                 {"sha256", r.sha256},
+                 {"parent", r.parent_run.empty() ? "" : r.parent_run + ":" + r.parent_step}};
+    json inputs = json::array();
+    for (const auto& [k, v] : r.inputs) inputs.push_back({{"name", k}, {"value", Cell(v)}});
+    d_["inputs"] = inputs;
+    d_["has_inputs"] = !inputs.empty();
+    if (rb_.rto) {
+      // Only a run that succeeded has recovered anything.
+      int64_t actual = End() - r.started_at;
+      bool recovered = r.status == "succeeded";
+      bool met = recovered && actual <= rb_.rto->count();
+      std::string verdict = !recovered ? "not recovered by this run (" + r.status + ")"
+                            : met      ? "within the RTO"
+                                       : "RTO exceeded by " + Dur(actual - rb_.rto->count());
+      d_["rto"] = {{"target", FormatDuration(*rb_.rto)}, {"actual", Dur(actual)}, {"met", met},
+                   {"recovered", recovered}, {"verdict", verdict}};
+    }
+    // RPO: a step output named data_age (a duration, or seconds) is the data lost.
+    for (const auto& s : in_.steps) {
+      auto it = s.outputs.find("data_age");
+      if (it == s.outputs.end() || !rb_.rpo) continue;
+      auto age = ParseDuration(it->second);
+      if (!age) continue;
+      bool met = *age <= *rb_.rpo;
+      d_["rpo"] = {{"target", FormatDuration(*rb_.rpo)}, {"actual", FormatDuration(*age)}, {"met", met},
+                   {"verdict", met ? "within the RPO" : "RPO exceeded by " + FormatDuration(*age - *rb_.rpo)}};
+    }
+    if (!d_.contains("rpo") && rb_.rpo) d_["rpo_target"] = FormatDuration(*rb_.rpo);
+    Facts();
+  }
+
+  // The rows of the report's header table: optional rows are simply absent.
+  void Facts() {
+    const RunRecord& r = in_.run;
+    json facts = json::array();
+    auto add = [&](const std::string& k, const std::string& v) { facts.push_back({{"key", k}, {"value", Cell(v)}}); };
+    add("Run", "`" + r.id + "`");
+    add("Status", "**" + r.status + "**" + (r.reason.empty() ? "" : " (" + r.reason + ")"));
+    add("Started by", r.user + "@" + r.host + " in `" + r.workdir + "`");
+    add("Started", Utc(r.started_at));
+    add("Finished", r.finished_at ? Utc(r.finished_at) : "(not finished)");
+    add("Duration", Dur(End() - r.started_at));
+    if (d_.contains("rto"))
+      add("Recovery time", d_["rto"]["actual"].get<std::string>() + " against an RTO of " +
+                               d_["rto"]["target"].get<std::string>() + ": " + d_["rto"]["verdict"].get<std::string>());
+    if (d_.contains("rpo"))
+      add("Data loss", d_["rpo"]["actual"].get<std::string>() + " against an RPO of " +
+                           d_["rpo"]["target"].get<std::string>() + ": " + d_["rpo"]["verdict"].get<std::string>());
+    if (!rb_.severity.empty()) add("Severity", rb_.severity);
+    if (!rb_.owner.empty()) add("Owner", rb_.owner);
+    add("Runbook", "`" + r.path + "` (sha256 `" + r.sha256 + "`)");
+    if (!r.parent_run.empty()) add("Parent run", "`" + r.parent_run + ":" + r.parent_step + "`");
+    d_["facts"] = facts;
+  }
+
+  void Steps() {
+    json steps = json::array(), gantt = json::array();
+    std::map<std::string, std::string> status;
+    int n = 0;
+    for (const auto& s : in_.steps) {
+      const Step* def = rb_.FindStep(s.step_id);
+      int64_t dur = s.started_at && s.finished_at ? s.finished_at - s.started_at : -1;
+      bool over = def && def->estimate && dur > def->estimate->count();
+      json j = {{"id", s.step_id},
+                {"name", Cell(def && def->DisplayName() != s.step_id ? def->DisplayName() : "")},
+                {"status", s.status},
+                {"reason", s.reason},
+                {"duration", dur >= 0 ? Dur(dur) : ""},
+                {"estimate", def && def->estimate ? FormatDuration(*def->estimate) : ""},
+                {"over_estimate", over},
+                {"attempts", s.attempts},
+                {"exit_code", s.exit_code ? std::to_string(*s.exit_code) : ""},
+                {"phase", s.phase},
+                {"finally", s.phase == "finally"},
+                {"kind", def ? ToString(def->kind) : ""}};
+      steps.push_back(j);
+      status[s.step_id] = s.status;
+      if (s.started_at && s.status != "skipped") {  // a skip takes no time worth a bar
+        int64_t end = s.finished_at ? s.finished_at : End();
+        std::string tag = s.status == "succeeded" || s.status == "rolled_back" ? "done, "
+                          : s.status == "failed"                               ? "crit, "
+                          : s.status == "running" || s.status == "waiting"     ? "active, "
+                                                                               : "";
+        gantt.push_back({{"label", s.step_id}, {"tag", tag}, {"task", "t" + std::to_string(++n)},
+                         {"start", std::to_string(s.started_at)}, {"end", std::to_string(std::max(end, s.started_at + 1))},
+                         {"section", s.phase == "finally" ? "finally" : "steps"}});
+      }
+    }
+    d_["steps"] = steps;
+    d_["gantt"] = gantt;
+    // The DAG, coloured by status.
+    std::vector<Step> all = rb_.steps;
+    all.insert(all.end(), rb_.finally.begin(), rb_.finally.end());
+    std::map<std::string, std::string> classes;
+    for (const auto& [id, st] : status) classes[id] = st;
+    std::string flow = StepGraph(all).Mermaid(&classes);
+    flow += "  classDef succeeded fill:#d4edda,stroke:#28a745,color:#155724\n"
+            "  classDef failed fill:#f8d7da,stroke:#dc3545,color:#721c24\n"
+            "  classDef rolled_back fill:#fff3cd,stroke:#ffc107,color:#856404\n"
+            "  classDef skipped fill:#e2e3e5,stroke:#adb5bd,color:#6c757d\n"
+            "  classDef running fill:#cce5ff,stroke:#007bff,color:#004085\n"
+            "  classDef waiting fill:#e2d9f3,stroke:#6f42c1,color:#3d2373\n"
+            "  classDef interrupted fill:#ffe5d0,stroke:#fd7e14,color:#7a3d06\n"
+            "  classDef pending fill:#ffffff,stroke:#adb5bd,color:#6c757d\n";
+    d_["flowchart"] = flow;
+  }
+
+  void Decisions() {
+    json list = json::array();
+    for (const auto& d : in_.decisions)
+      list.push_back({{"step", d.step_id}, {"value", Cell(d.value)}, {"source", d.source}, {"by", Cell(d.by)},
+                      {"at", Utc(d.at)}, {"person", d.source == "answer" || d.source == "tty"}});
+    d_["decisions"] = list;
+    d_["has_decisions"] = !list.empty();
+  }
+
+  const AttemptRecord* LastAttempt(const std::string& step, const std::string& kind) const {
+    const AttemptRecord* last = nullptr;
+    for (const auto& a : in_.attempts)
+      if (a.step_id == step && a.kind == kind) last = &a;
+    return last;
+  }
+
+  void Failures() {
+    json list = json::array();
+    for (const auto& s : in_.steps) {
+      if (s.status != "failed" && !(s.status == "rolled_back" && !s.reason.empty())) continue;
+      const AttemptRecord* a = LastAttempt(s.step_id, "run");
+      std::string out = a ? TailLines(a->err.empty() ? a->out : a->err, 20) : "";
+      json j = {{"step", s.step_id}, {"reason", s.reason}, {"exit_code", s.exit_code ? std::to_string(*s.exit_code) : ""},
+                {"attempts", s.attempts}, {"has_output", !out.empty()}, {"output", Block(out)},
+                {"command", a ? a->command : ""}};
+      list.push_back(j);
+    }
+    d_["failures"] = list;
+    d_["has_failures"] = !list.empty();
+  }
+
+  void Rollbacks() {
+    json list = json::array();
+    for (const auto& a : in_.attempts) {
+      if (a.kind != "rollback") continue;
+      std::string out = TailLines(a.err.empty() ? a.out : a.err, 10);
+      list.push_back({{"step", a.step_id}, {"status", a.status}, {"command", Cell(a.command)},
+                      {"duration", a.finished_at ? Dur(a.finished_at - a.started_at) : ""},
+                      {"failed", a.status != "succeeded"}, {"has_output", !out.empty() && a.status != "succeeded"},
+                      {"output", Block(out)}});
+    }
+    d_["rollbacks"] = list;
+    d_["has_rollbacks"] = !list.empty();
+  }
+
+  void Verifications() {
+    json list = json::array();
+    for (const auto& a : in_.attempts) {
+      if (a.kind != "verify" && a.kind != "preflight") continue;
+      list.push_back({{"step", a.step_id}, {"kind", a.kind}, {"name", Cell(a.name)}, {"status", a.status},
+                      {"at", Time(a.started_at)}});
+    }
+    d_["verifications"] = list;
+    d_["has_verifications"] = !list.empty();
+  }
+
+  void Timeline() {
+    json list = json::array(), notes = json::array();
+    for (const auto& e : in_.events) {
+      if (e.kind == "step.running" || e.kind == "verify.running" || e.kind == "rollback.running") continue;
+      json j = {{"at", Time(e.at)}, {"at_utc", Utc(e.at)}, {"kind", e.kind}, {"step", e.step_id},
+                {"message", Cell(e.message)}, {"note", e.kind == "note"}};
+      list.push_back(j);
+      if (e.kind == "note") notes.push_back(j);
+    }
+    d_["timeline"] = list;
+    d_["notes"] = notes;
+    d_["has_notes"] = !notes.empty();
+  }
+
+  void Escalation() {
+    json list = json::array();
+    bool ok = in_.run.status == "succeeded";
+    for (const auto& e : rb_.escalation)
+      list.push_back({{"contact", Cell(e.contact)}, {"when", ToString(e.when)},
+                      {"after", e.after ? FormatDuration(*e.after) : ""}});
+    d_["escalation"] = list;
+    d_["show_escalation"] = !ok && !list.empty();
+  }
+
+  void Children() {
+    json list = json::array();
+    for (const auto& c : in_.children)
+      list.push_back({{"id", c.id}, {"runbook", c.runbook}, {"status", c.status}, {"step", c.parent_step}});
+    d_["children"] = list;
+    d_["has_children"] = !list.empty();
+  }
+
+  // What went well, what went wrong, and actions, drawn from the record.
+  void Postmortem() {
+    const RunRecord& r = in_.run;
+    json well = json::array(), wrong = json::array(), actions = json::array();
+    int retried = 0, succeeded = 0;
+    for (const auto& s : in_.steps) {
+      const Step* def = rb_.FindStep(s.step_id);
+      if (s.status == "succeeded") ++succeeded;
+      if (s.attempts > 1 && s.status == "succeeded") {
+        ++retried;
+        wrong.push_back({{"text", "`" + s.step_id + "` needed " + std::to_string(s.attempts) + " attempts"}});
+        actions.push_back({{"action", "Find out why `" + s.step_id + "` needed retries and make it reliable"},
+                           {"step", s.step_id}});
+      }
+      if (s.status == "failed" || (s.status == "rolled_back" && !s.reason.empty())) {
+        wrong.push_back({{"text", "`" + s.step_id + "` failed (" + s.reason + ")"}});
+        actions.push_back({{"action", s.reason == "timeout" ? "Review the timeout of `" + s.step_id + "` and what made it slow"
+                                                            : "Fix the cause of the `" + s.step_id + "` failure (" + s.reason + ")"},
+                           {"step", s.step_id}});
+      }
+      if (def && def->estimate && s.started_at && s.finished_at &&
+          s.finished_at - s.started_at > def->estimate->count()) {
+        wrong.push_back({{"text", "`" + s.step_id + "` took " + Dur(s.finished_at - s.started_at) + " against an estimate of " +
+                                      FormatDuration(*def->estimate)}});
+        actions.push_back({{"action", "Update the estimate of `" + s.step_id + "` or speed it up"}, {"step", s.step_id}});
+      }
+    }
+    // Long waits for a person: from `step.waiting` to the answer.
+    std::map<std::string, int64_t> waiting_since;
+    for (const auto& e : in_.events)
+      if (e.kind == "step.waiting") waiting_since[e.step_id] = e.at;
+    for (const auto& d : in_.decisions) {
+      auto it = waiting_since.find(d.step_id);
+      if (it != waiting_since.end() && d.at - it->second > 5 * 60000) {
+        wrong.push_back({{"text", "`" + d.step_id + "` waited " + Dur(d.at - it->second) + " for a person"}});
+        actions.push_back({{"action", "Shorten the wait for a person at `" + d.step_id +
+                                          "` (pre-agreed answers, on-call paging)"}, {"step", d.step_id}});
+      }
+    }
+    if (r.status != "succeeded")
+      wrong.push_back({{"text", "The run did not recover the service: it ended " + r.status}});
+    if (d_.contains("rto") && d_["rto"]["recovered"].get<bool>() && !d_["rto"]["met"].get<bool>()) {
+      wrong.push_back({{"text", "Recovery took " + d_["rto"]["actual"].get<std::string>() + " against an RTO of " +
+                                    d_["rto"]["target"].get<std::string>()}});
+      actions.push_back({{"action", "Bring recovery time within the RTO of " + d_["rto"]["target"].get<std::string>()},
+                         {"step", ""}});
+    }
+    if (d_.contains("rto") && d_["rto"]["met"].get<bool>())
+      well.push_back({{"text", "Recovered in " + d_["rto"]["actual"].get<std::string>() + ", within the RTO of " +
+                                   d_["rto"]["target"].get<std::string>()}});
+    if (succeeded > 0)
+      well.push_back({{"text", std::to_string(succeeded) + " step" + (succeeded == 1 ? "" : "s") +
+                                   " ran as written, every transition recorded"}});
+    if (r.status == "rolled_back") well.push_back({{"text", "Every rollback hook ran and passed"}});
+    for (const auto& a : in_.attempts)
+      if (a.kind == "verify" && a.status == "succeeded") {
+        well.push_back({{"text", "Verifications confirmed the result before the run went on"}});
+        break;
+      }
+    // Tables get a row to fill rather than an empty section (which would
+    // leave a blank line and split the table).
+    if (actions.empty()) actions.push_back({{"action", "_to be filled_"}, {"step", ""}});
+    int n = 0;
+    for (auto& a : actions) a["n"] = ++n;
+    d_["went_well"] = well;
+    d_["went_wrong"] = wrong;
+    d_["action_items"] = actions;
+    d_["has_action_items"] = !actions.empty();
+    d_["has_went_wrong"] = !wrong.empty();
+    // Root cause seed: the first failure.
+    if (!d_["failures"].empty()) {
+      const json& f = d_["failures"][0];
+      d_["root_cause"] = {{"step", f["step"]}, {"reason", f["reason"]}, {"output", f["output"]},
+                          {"has_output", f["has_output"]}, {"exit_code", f["exit_code"]}};
+    }
+    std::string summary = "Run " + r.id + " of runbook `" + r.runbook + "` (" + rb_.Title() + ") started " +
+                          Utc(r.started_at) + " by " + r.user + "@" + r.host + " and ended **" + r.status + "**" +
+                          (r.finished_at ? " after " + Dur(r.finished_at - r.started_at) : "") + ".";
+    if (!d_["failures"].empty())
+      summary += " The first failure was `" + d_["failures"][0]["step"].get<std::string>() + "` (" +
+                 d_["failures"][0]["reason"].get<std::string>() + ").";
+    d_["summary"] = summary;
+    d_["report_path"] = in_.report_path;
+    std::string first = Utc(r.started_at);
+    d_["detection"] = "The runbook was started at " + first + " by " + r.user + "@" + r.host + ".";
+  }
+
+  const ReportInput& in_;
+  const Runbook& rb_;
+  json d_;
+};
+
+kainjow::mustache::data ToMustache(const json& j) {
+  using kainjow::mustache::data;
+  switch (j.type()) {
+    case json::value_t::object: {
+      data d(data::type::object);
+      for (auto& [k, v] : j.items()) d.set(k, ToMustache(v));
+      return d;
+    }
+    case json::value_t::array: {
+      data d(data::type::list);
+      for (const auto& v : j) d.push_back(ToMustache(v));
+      return d;
+    }
+    case json::value_t::boolean: return data(j.get<bool>() ? data::type::bool_true : data::type::bool_false);
+    case json::value_t::string: {
+      std::string s = j.get<std::string>();
+      return s.empty() ? data(data::type::bool_false) : data(s);  // "" is falsy in sections
+    }
+    case json::value_t::null: return data(data::type::bool_false);
+    default: return data(j.dump());
+  }
+}
+
+// Sections that render empty leave blank lines; keep at most one blank line
+// between blocks (outside code fences, whose text is kept as it is), and end
+// with a newline.
+std::string Tidy(const std::string& text) {
+  std::string out;
+  std::string fence;
+  int blanks = 0;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t nl = text.find('\n', at);
+    std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    at = nl == std::string::npos ? text.size() : nl + 1;
+    std::string trimmed = line.substr(0, line.find_last_not_of(" \t") + 1);
+    if (fence.empty() && trimmed.rfind("```", 0) == 0) {
+      fence = trimmed.substr(0, trimmed.find_first_not_of('`'));
+    } else if (!fence.empty() && trimmed == fence) {
+      fence.clear();
+    } else if (fence.empty() && trimmed.empty()) {
+      if (++blanks > 1 || out.empty()) continue;
+      out += "\n";
+      continue;
+    }
+    blanks = 0;
+    out += line + "\n";
+  }
+  while (out.size() > 1 && out[out.size() - 1] == '\n' && out[out.size() - 2] == '\n') out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+std::string ReportDataJson(const ReportInput& input) { return DataBuilder(input).Build().dump(2); }
+
+Result<std::string> RenderReport(ReportKind kind, const ReportInput& input, const std::optional<std::string>& text) {
+  std::string tmpl_text;
+  if (text) {
+    tmpl_text = *text;
+  } else {
+    auto builtin = embedded::Find(embedded::kTemplates,
+                                  kind == ReportKind::kReport ? "report.md.mustache" : "postmortem.md.mustache");
+    tmpl_text = std::string(*builtin);
+  }
+  kainjow::mustache::mustache tmpl(tmpl_text);
+  if (!tmpl.is_valid()) return Status::Error("template: " + tmpl.error_message());
+  // Markdown, not HTML: values are placed as they are (table cells are made
+  // safe when the data is built).
+  tmpl.set_custom_escape([](const std::string& s) { return s; });
+  std::string out = tmpl.render(ToMustache(DataBuilder(input).Build()));
+  if (!tmpl.is_valid()) return Status::Error("template: " + tmpl.error_message());
+  return Tidy(out);
+}
+
+}  // namespace runbook

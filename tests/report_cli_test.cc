@@ -1,0 +1,63 @@
+// `runbook report` and `runbook postmortem` with the real binary, and the
+// report every run writes when it ends.
+#include <gtest/gtest.h>
+
+#include "tests/cli_harness.h"
+
+namespace runbook::testing {
+namespace {
+
+class ReportCliTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+};
+
+TEST_F(ReportCliTest, EveryRunWritesItsReportAndPrintsWhere) {
+  dir_.Write("runbooks/r.yaml", "name: r\ntitle: Restart the app\nsteps:\n  - { id: a, run: 'echo hi' }\n");
+  auto r = RunCli({"run", "r"}, dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto show = RunCli({"runs", "--json"}, dir_.path());
+  std::string id = show.out.substr(show.out.find("\"id\": \"") + 7, 20);
+  std::string path = ".runbook/reports/" + id + ".md";
+  EXPECT_NE(r.err.find("report: " + path + "\n"), std::string::npos) << r.err;
+  std::string report = ReadAll(dir_.path() / path);
+  EXPECT_EQ(report.rfind("# Restart the app\n", 0), 0u) << report;
+  EXPECT_NE(report.find("| `a` | succeeded |"), std::string::npos) << report;
+  EXPECT_EQ(RunCli({"report", "last"}, dir_.path()).out, report);
+}
+
+TEST_F(ReportCliTest, OutputFileIsWrittenAtomicallyAndTemplatesReplaceTheBuiltIns) {
+  dir_.Write("runbooks/r.yaml", "name: r\nsteps:\n  - { id: a, run: 'exit 2' }\n");
+  ASSERT_EQ(RunCli({"run", "r"}, dir_.path()).exit_code, 1);
+  auto pm = RunCli({"postmortem", "last", "-o", "out/pm.md"}, dir_.path());
+  ASSERT_EQ(pm.exit_code, 0) << pm.err;
+  std::string text = ReadAll(dir_.path() / "out/pm.md");
+  EXPECT_NE(text.find("| Status | **Draft** |"), std::string::npos) << text;
+  EXPECT_NE(text.find("The run first failed at `a` (exit, exit code 2)."), std::string::npos) << text;
+  EXPECT_EQ(RunCli({"postmortem", "last"}, dir_.path()).out, text);
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() / "out"))
+    EXPECT_EQ(e.path().filename(), "pm.md");  // no temporary left behind
+  dir_.Write("mine.mustache", "Run {{run.id}} ended {{run.status}}.\n{{#steps}}- {{id}}: {{status}}\n{{/steps}}");
+  auto mine = RunCli({"report", "last", "--template", "mine.mustache"}, dir_.path());
+  ASSERT_EQ(mine.exit_code, 0) << mine.err;
+  EXPECT_NE(mine.out.find(" ended rolled_back.\n- a: failed\n"), std::string::npos) << mine.out;
+  dir_.Write("bad.mustache", "{{#steps}} never closed");
+  auto bad = RunCli({"report", "last", "--template", "bad.mustache"}, dir_.path());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("bad.mustache: template: "), std::string::npos) << bad.err;
+}
+
+TEST_F(ReportCliTest, ASecretNeverAppearsInEitherDocument) {
+  dir_.Write("runbooks/s.yaml", "name: s\ninputs: { token: { secret: true } }\nsteps:\n"
+                                "  - { id: a, run: 'echo \"using {{ inputs.token }}\"; exit 1', outputs: { t: stdout } }\n");
+  RunCli({"run", "s", "--input", "token=tops3cret-99"}, dir_.path());
+  for (const char* cmd : {"report", "postmortem"}) {
+    auto r = RunCli({cmd, "last"}, dir_.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find("tops3cret-99"), std::string::npos) << cmd << ":\n" << r.out;
+    EXPECT_NE(r.out.find("***"), std::string::npos) << cmd;
+  }
+}
+
+}  // namespace
+}  // namespace runbook::testing
