@@ -394,6 +394,15 @@ class DataBuilder {
       summary += " The first failure was `" + d_["failures"][0]["step"].get<std::string>() + "` (" +
                  d_["failures"][0]["reason"].get<std::string>() + ").";
     d_["summary"] = summary;
+    // Responders: who started the run and every person who answered it.
+    std::vector<std::string> people = {r.user + "@" + r.host};
+    for (const auto& d : in_.decisions)
+      if ((d.source == "answer" || d.source == "tty") &&
+          std::find(people.begin(), people.end(), d.by) == people.end())
+        people.push_back(d.by);
+    std::string responders;
+    for (const auto& p : people) responders += (responders.empty() ? "" : ", ") + p;
+    d_["responders"] = Cell(responders);
     d_["report_path"] = in_.report_path;
     std::string first = Utc(r.started_at);
     d_["detection"] = "The runbook was started at " + first + " by " + r.user + "@" + r.host + ".";
