@@ -103,6 +103,11 @@ int main(int argc, char** argv) {
   postmortem->add_option("-o,--output-file", pm_out, "write to FILE (atomically) instead of stdout");
   postmortem->add_option("--template", pm_template, "a Mustache template instead of the built-in one");
 
+  std::string import_file, import_out;
+  auto* import = app.add_subcommand("import", "a Markdown runbook -> a YAML draft that validates");
+  import->add_option("file", import_file, "the Markdown runbook")->required();
+  import->add_option("-o,--output-file", import_out, "write the draft to FILE.yaml instead of stdout");
+
   std::string prune_age;
   auto* prune = app.add_subcommand("prune", "delete finished runs older than a duration");
   prune->add_option("--older-than", prune_age, "e.g. 30d, 12h")->required();
@@ -155,6 +160,7 @@ int main(int argc, char** argv) {
   }
   if (*logs) return Logs(ctx, state, logs_run, logs_step, logs_attempt, logs_follow);
   if (*prune) return Prune(ctx, prune_age);
+  if (*import) return Import(ctx, import_file, import_out);
   if (*report) return Report(ctx, false, report_run, report_out, report_template);
   if (*postmortem) return Report(ctx, true, pm_run, pm_out, pm_template);
   if (*validate) return Validate(ctx, validate_targets);

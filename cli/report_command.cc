@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "cli/run_command.h"
+#include "engine/importer.h"
 #include "engine/parser.h"
+#include "engine/validate.h"
 #include "templates/report.h"
 
 namespace runbook::cli {
@@ -127,6 +129,40 @@ int Report(const Context& ctx, bool postmortem, const std::string& run, const st
     return kExitFailed;
   }
   *ctx.err << "wrote " << output << "\n";
+  return kExitOk;
+}
+
+int Import(const Context& ctx, const std::string& file, const std::string& output) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    *ctx.err << "runbook: cannot read " << file << "\n";
+    return kExitUsage;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string stem = std::filesystem::path(output.empty() ? file : output).stem().string();
+  std::string name = RunbookNameFrom(stem);
+  ImportResult r = ImportMarkdown(text.str(), name, std::filesystem::path(file).filename().string());
+  // The draft must validate; if it does not, that is our bug, said plainly.
+  Diagnostics diags;
+  Runbook rb = ParseRunbook(SourceFile(output.empty() ? name + ".yaml" : output, r.yaml), &diags);
+  ValidateRunbook(rb, &diags);
+  if (diags.HasErrors()) {
+    for (const auto& d : diags.items()) *ctx.err << Format(rb.source, d);
+    *ctx.err << "runbook: the imported draft does not validate (a bug in import); it was not written\n";
+    return kExitFailed;
+  }
+  if (output.empty()) {
+    *ctx.out << r.yaml;
+  } else {
+    Status s = WriteAtomically(output, r.yaml);
+    if (!s.ok()) {
+      *ctx.err << "runbook: " << s.message() << "\n";
+      return kExitFailed;
+    }
+  }
+  *ctx.err << "imported " << r.steps << " step" << (r.steps == 1 ? "" : "s") << " from " << file
+           << (output.empty() ? "" : " into " + output) << ": a draft that validates; review it before running it\n";
   return kExitOk;
 }
 

@@ -57,6 +57,9 @@ Result<std::string> WriteRunReport(StateStore& store, const std::string& state, 
 int Report(const Context& ctx, bool postmortem, const std::string& run, const std::string& output,
            const std::string& template_file);
 
+// `runbook import FILE.md [-o FILE.yaml]`.
+int Import(const Context& ctx, const std::string& file, const std::string& output);
+
 int Runs(const Context& ctx, const std::string& state, const std::string& runbook, const std::string& status, bool json);
 int Show(const Context& ctx, const ShowArgs& args);
 int Logs(const Context& ctx, const std::string& state, const std::string& run, const std::string& step, int attempt,

@@ -2,6 +2,8 @@
 // report every run writes when it ends.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "tests/cli_harness.h"
 
 namespace runbook::testing {
@@ -57,6 +59,25 @@ TEST_F(ReportCliTest, ASecretNeverAppearsInEitherDocument) {
     EXPECT_EQ(r.out.find("tops3cret-99"), std::string::npos) << cmd << ":\n" << r.out;
     EXPECT_NE(r.out.find("***"), std::string::npos) << cmd;
   }
+}
+
+TEST_F(ReportCliTest, EverySeedDocumentImportsIntoADraftThatValidates) {
+  std::filesystem::path seeds = std::filesystem::path(RUNBOOK_SOURCE_DIR) / ".." / "shared" / "seeds";
+  if (!std::filesystem::exists(seeds)) GTEST_SKIP() << "no ../shared/seeds beside the checkout";
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(seeds)) {
+    if (e.path().extension() != ".txt" || e.path().filename() == "README.md") continue;
+    std::string out = e.path().stem().string() + ".yaml";
+    auto r = RunCli({"import", e.path().string(), "-o", out}, dir_.path());
+    ASSERT_EQ(r.exit_code, 0) << e.path() << r.err;
+    auto v = RunCli({"validate", out}, dir_.path());
+    EXPECT_EQ(v.exit_code, 0) << out << ": " << v.err;
+    ++n;
+  }
+  EXPECT_EQ(n, 5);
+  auto to_stdout = RunCli({"import", (seeds / "004_6440acc7fe501c75.txt").string()}, dir_.path());
+  EXPECT_EQ(to_stdout.out.rfind("# Imported from 004_6440acc7fe501c75.txt", 0), 0u);
+  EXPECT_EQ(RunCli({"import", "missing.md"}, dir_.path()).exit_code, 2);
 }
 
 }  // namespace

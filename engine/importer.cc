@@ -1,0 +1,390 @@
+#include "engine/importer.h"
+
+#include <cmark-gfm-core-extensions.h>
+#include <cmark-gfm.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <set>
+#include <vector>
+
+namespace runbook {
+namespace {
+
+// Valid UTF-8 without control characters (tabs and newlines kept); bytes
+// that are not UTF-8 are taken as Latin-1.
+std::string CleanText(const std::string& in) {
+  std::string out;
+  for (size_t i = 0; i < in.size();) {
+    unsigned char c = in[i];
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool valid = len > 0 && i + len <= in.size();
+    for (int k = 1; valid && k < len; ++k) valid = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+    if (!valid) {  // Latin-1 byte -> UTF-8
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+      ++i;
+      continue;
+    }
+    if (len == 1 && c < 0x20 && c != '\n' && c != '\t') {
+      ++i;
+      continue;
+    }
+    if (len == 2 && c == 0xC2 && static_cast<unsigned char>(in[i + 1]) < 0xA0) {  // C1 controls
+      i += 2;
+      continue;
+    }
+    out.append(in, i, len);
+    i += len;
+  }
+  return out;
+}
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\n");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\n") - b + 1);
+}
+
+std::string OneLine(const std::string& s, size_t max = 90) {
+  std::string out;
+  for (char c : Trim(s)) out += c == '\n' ? ' ' : c;
+  if (out.size() > max) out = out.substr(0, max - 3) + "...";
+  return out;
+}
+
+// The text of a node and its children, inline code included.
+std::string TextOf(cmark_node* node) {
+  std::string out;
+  cmark_iter* it = cmark_iter_new(node);
+  for (cmark_event_type ev; (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE;) {
+    cmark_node* n = cmark_iter_get_node(it);
+    if (ev != CMARK_EVENT_ENTER) continue;
+    switch (cmark_node_get_type(n)) {
+      case CMARK_NODE_TEXT:
+      case CMARK_NODE_CODE:
+        if (const char* l = cmark_node_get_literal(n)) out += l;
+        break;
+      case CMARK_NODE_SOFTBREAK:
+      case CMARK_NODE_LINEBREAK: out += ' '; break;
+      default: break;
+    }
+  }
+  cmark_iter_free(it);
+  return Trim(out);
+}
+
+// Removes the indentation every line shares.
+std::string Dedent(const std::string& code) {
+  size_t common = std::string::npos;
+  size_t at = 0;
+  while (at < code.size()) {
+    size_t nl = code.find('\n', at);
+    std::string line = code.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    if (!Trim(line).empty()) common = std::min(common, line.find_first_not_of(' '));
+    at = nl == std::string::npos ? code.size() : nl + 1;
+  }
+  if (common == 0 || common == std::string::npos) return code;
+  std::string out;
+  at = 0;
+  while (at < code.size()) {
+    size_t nl = code.find('\n', at);
+    std::string line = code.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    out += (line.size() >= common ? line.substr(common) : Trim(line)) + "\n";
+    at = nl == std::string::npos ? code.size() : nl + 1;
+  }
+  return out;
+}
+
+// `{{` would start a template: shown literally through one.
+std::string NoTemplates(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.compare(i, 2, "{{") == 0) {
+      out += "{{ '{{' }}";
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool IsShell(const std::string& info) {
+  std::string lang = info.substr(0, info.find(' '));
+  std::transform(lang.begin(), lang.end(), lang.begin(), ::tolower);
+  return lang.empty() || lang == "bash" || lang == "sh" || lang == "shell" || lang == "console" || lang == "zsh";
+}
+
+enum class Section { kSteps, kPreflight, kVerify, kRollback, kEscalation, kPurpose, kNavigation };
+
+Section SectionOf(const std::string& heading) {
+  std::string h;
+  for (char c : heading) h += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto has = [&](const char* w) { return h.find(w) != std::string::npos; };
+  if (has("prerequisite") || has("preflight") || has("before you begin") || has("requirements")) return Section::kPreflight;
+  if (has("verif") || has("validat")) return Section::kVerify;
+  if (has("rollback") || has("roll back")) return Section::kRollback;
+  if (has("escalat") || has("contact")) return Section::kEscalation;
+  if (h == "purpose" || has("purpose")) return Section::kPurpose;
+  if (has("contents") || has("index") || has("directory") || has("related") || has("see also"))
+    return Section::kNavigation;
+  return Section::kSteps;
+}
+
+struct Check {
+  std::string name, run;
+};
+
+struct Draft {
+  std::string id, name, description;
+  std::string run;     // run step
+  std::string manual;  // manual step
+  std::vector<Check> verify;
+  std::string rollback;
+};
+
+class Importer {
+ public:
+  Importer(std::string name) : name_(std::move(name)) {}
+
+  void Walk(cmark_node* doc) {
+    for (cmark_node* n = cmark_node_first_child(doc); n; n = cmark_node_next(n)) Block(n);
+  }
+
+  std::string Emit(const std::string& source) {
+    YAML::Emitter out;
+    out << YAML::Comment("Imported from " + source + " by `runbook import`: a draft.\n"
+                         "Review every step, add timeouts, verifications and rollbacks, then: runbook validate");
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << name_;
+    if (!title_.empty()) out << YAML::Key << "title" << YAML::Value << title_;
+    if (!purpose_.empty()) out << YAML::Key << "purpose" << YAML::Value << purpose_;
+    if (!escalation_.empty()) {
+      out << YAML::Key << "escalation" << YAML::Value << YAML::BeginSeq;
+      for (const auto& c : escalation_)
+        out << YAML::BeginMap << YAML::Key << "contact" << YAML::Value << c << YAML::Key << "when" << YAML::Value
+            << "failure" << YAML::EndMap;
+      out << YAML::EndSeq;
+    }
+    if (!preflight_.empty()) {
+      out << YAML::Key << "preflight" << YAML::Value << YAML::BeginSeq;
+      for (const auto& c : preflight_)
+        out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << c.name << YAML::Key << "run" << YAML::Value
+            << YAML::Literal << c.run << YAML::EndMap;
+      out << YAML::EndSeq;
+    }
+    if (steps_.empty()) {  // a page with nothing to do still validates
+      Draft d;
+      d.id = "review";
+      d.name = "Review the imported page";
+      d.manual = "The page had no commands or list items to turn into steps.";
+      steps_.push_back(d);
+    }
+    out << YAML::Key << "steps" << YAML::Value << YAML::BeginSeq;
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const Draft& d = steps_[i];
+      out << YAML::BeginMap << YAML::Key << "id" << YAML::Value << d.id;
+      out << YAML::Key << "name" << YAML::Value << NoTemplates(d.name);
+      if (!d.description.empty()) out << YAML::Key << "description" << YAML::Value << d.description;
+      if (i > 0) out << YAML::Key << "needs" << YAML::Value << steps_[i - 1].id;
+      if (!d.run.empty())
+        out << YAML::Key << "run" << YAML::Value << YAML::Literal << d.run;
+      else
+        out << YAML::Key << "manual" << YAML::Value << YAML::Literal << NoTemplates(d.manual);
+      if (!d.verify.empty()) {
+        out << YAML::Key << "verify" << YAML::Value << YAML::BeginSeq;
+        for (const auto& c : d.verify)
+          out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << c.name << YAML::Key << "run" << YAML::Value
+              << YAML::Literal << c.run << YAML::EndMap;
+        out << YAML::EndSeq;
+      }
+      if (!d.rollback.empty()) out << YAML::Key << "rollback" << YAML::Value << YAML::Literal << d.rollback;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq << YAML::EndMap;
+    return std::string(out.c_str()) + "\n";
+  }
+
+  int steps() const { return static_cast<int>(steps_.size()); }
+
+ private:
+  void Block(cmark_node* n) {
+    switch (cmark_node_get_type(n)) {
+      case CMARK_NODE_HEADING: {
+        std::string text = OneLine(TextOf(n));
+        if (cmark_node_get_heading_level(n) == 1 && title_.empty()) {
+          title_ = text;
+          break;
+        }
+        heading_ = text;
+        section_ = SectionOf(text);
+        paragraph_.clear();
+        break;
+      }
+      case CMARK_NODE_PARAGRAPH: {
+        paragraph_ = TextOf(n);
+        if (section_ == Section::kPurpose && purpose_.empty()) purpose_ = OneLine(paragraph_, 300);
+        break;
+      }
+      case CMARK_NODE_CODE_BLOCK: Code(n, paragraph_); paragraph_.clear(); break;
+      case CMARK_NODE_LIST: List(n); paragraph_.clear(); break;
+      default:
+        if (std::string(cmark_node_get_type_string(n)) == "table" && section_ == Section::kEscalation) Table(n);
+        break;
+    }
+  }
+
+  void List(cmark_node* list) {
+    for (cmark_node* item = cmark_node_first_child(list); item; item = cmark_node_next(item)) {
+      std::string text;
+      bool had_code = false, only_link = false;
+      for (cmark_node* c = cmark_node_first_child(item); c; c = cmark_node_next(c)) {
+        switch (cmark_node_get_type(c)) {
+          case CMARK_NODE_PARAGRAPH:
+            text += (text.empty() ? "" : " ") + TextOf(c);
+            only_link = cmark_node_first_child(c) && cmark_node_get_type(cmark_node_first_child(c)) == CMARK_NODE_LINK &&
+                        !cmark_node_next(cmark_node_first_child(c));
+            break;
+          case CMARK_NODE_CODE_BLOCK: Code(c, text); had_code = true; break;
+          case CMARK_NODE_LIST: List(c); break;
+          default: break;
+        }
+      }
+      // GFM task items keep their box in the text: "[ ] Run the tests".
+      if (text.rfind("[ ] ", 0) == 0 || text.rfind("[x] ", 0) == 0 || text.rfind("[X] ", 0) == 0) text = text.substr(4);
+      // Navigation (a table of contents, a list of links) is not work to do.
+      if (had_code || text.empty() || only_link || section_ == Section::kNavigation) continue;
+      if (section_ == Section::kEscalation) {
+        escalation_.push_back(OneLine(text, 200));
+        continue;
+      }
+      if (section_ == Section::kPurpose) continue;
+      Draft d;
+      d.name = OneLine(text);
+      d.manual = text;
+      d.description = heading_.empty() ? "" : "From: " + heading_;
+      Add(d);
+    }
+  }
+
+  void Table(cmark_node* table) {
+    bool header = true;
+    for (cmark_node* row = cmark_node_first_child(table); row; row = cmark_node_next(row)) {
+      if (header) {
+        header = false;
+        continue;
+      }
+      std::string contact;
+      for (cmark_node* cell = cmark_node_first_child(row); cell; cell = cmark_node_next(cell)) {
+        std::string t = TextOf(cell);
+        if (!t.empty()) contact += (contact.empty() ? "" : " - ") + t;
+      }
+      if (!contact.empty()) escalation_.push_back(OneLine(contact, 200));
+    }
+  }
+
+  void Code(cmark_node* n, const std::string& before) {
+    const char* lit = cmark_node_get_literal(n);
+    std::string code = Dedent(lit ? lit : "");
+    if (Trim(code).empty()) return;
+    std::string info = cmark_node_get_fence_info(n) ? cmark_node_get_fence_info(n) : "";
+    std::string name = OneLine(before.empty() ? heading_ : before);
+    if (name.empty()) name = OneLine(code.substr(0, code.find('\n')));
+    bool runnable = IsShell(info) && code.find("{{") == std::string::npos;
+    if (runnable && section_ == Section::kPreflight) {
+      preflight_.push_back({name, code});
+      return;
+    }
+    if (runnable && section_ == Section::kVerify && last_run_) {
+      steps_[*last_run_].verify.push_back({name, code});
+      return;
+    }
+    if (runnable && section_ == Section::kRollback && last_run_) {
+      std::string& hook = steps_[*last_run_].rollback;
+      hook += (hook.empty() ? "" : "\n") + code;
+      return;
+    }
+    Draft d;
+    d.name = name;
+    d.description = Trim((heading_.empty() ? "" : "From: " + heading_ + "\n") + before);
+    if (runnable) {
+      d.run = code;
+    } else {
+      // Not a shell command runbook can run as written: a person does it.
+      std::string fence = "```";
+      d.manual = (before.empty() ? "Run this" : before) + "\n\n" + fence + info + "\n" + code + fence + "\n";
+    }
+    Add(d);
+  }
+
+  void Add(Draft d) {
+    d.id = UniqueId(d.name);
+    if (!d.run.empty()) last_run_ = steps_.size();
+    steps_.push_back(std::move(d));
+  }
+
+  std::string UniqueId(const std::string& name) {
+    std::string id;
+    for (char c : name) {
+      char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (std::isalnum(static_cast<unsigned char>(l)) && static_cast<unsigned char>(c) < 0x80)
+        id += l;
+      else if (!id.empty() && id.back() != '-')
+        id += '-';
+      if (id.size() >= 40) break;
+    }
+    while (!id.empty() && id.back() == '-') id.pop_back();
+    if (id.empty()) id = "step";
+    std::string unique = id;
+    for (int n = 2; used_.count(unique); ++n) unique = id + "-" + std::to_string(n);
+    used_.insert(unique);
+    return unique;
+  }
+
+  std::string name_, title_, purpose_, heading_, paragraph_;
+  Section section_ = Section::kSteps;
+  std::vector<std::string> escalation_;
+  std::vector<Check> preflight_;
+  std::vector<Draft> steps_;
+  std::optional<size_t> last_run_;
+  std::set<std::string> used_;
+};
+
+}  // namespace
+
+std::string RunbookNameFrom(const std::string& stem) {
+  std::string out;
+  for (char c : stem) {
+    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if ((std::isalnum(static_cast<unsigned char>(l)) && static_cast<unsigned char>(c) < 0x80) || l == '_')
+      out += l;
+    else if (!out.empty() && out.back() != '-')
+      out += '-';
+  }
+  while (!out.empty() && (out.back() == '-' || out.back() == '_')) out.pop_back();
+  while (!out.empty() && (out.front() == '-' || out.front() == '_')) out.erase(0, 1);
+  return out.empty() ? "imported" : out;
+}
+
+ImportResult ImportMarkdown(const std::string& markdown, const std::string& name, const std::string& source) {
+  std::string text = CleanText(markdown);
+  cmark_gfm_core_extensions_ensure_registered();
+  cmark_parser* parser = cmark_parser_new(CMARK_OPT_DEFAULT);
+  for (const char* ext : {"table", "tasklist"})
+    if (cmark_syntax_extension* e = cmark_find_syntax_extension(ext)) cmark_parser_attach_syntax_extension(parser, e);
+  cmark_parser_feed(parser, text.data(), text.size());
+  cmark_node* doc = cmark_parser_finish(parser);
+  Importer importer(name);
+  importer.Walk(doc);
+  cmark_node_free(doc);
+  cmark_parser_free(parser);
+  ImportResult r;
+  r.yaml = importer.Emit(source);
+  r.steps = importer.steps();
+  return r;
+}
+
+}  // namespace runbook
