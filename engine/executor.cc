@@ -649,8 +649,9 @@ void Executor::Impl::Launch(int v) {
 
 std::string Executor::Impl::WorkdirOf(const runbook::Step& s) const {
   std::filesystem::path w(s.workdir);
-  if (w.is_absolute()) return w.string();
-  return (std::filesystem::path(o_.workdir) / w).lexically_normal().string();
+  std::string dir = w.is_absolute() ? w.string() : (std::filesystem::path(o_.workdir) / w).lexically_normal().string();
+  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "dir/." normalises to "dir/"
+  return dir;
 }
 
 std::string Executor::Impl::NewOutputFile(const std::string& step, const std::string& kind, int n) {
