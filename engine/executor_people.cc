@@ -1,0 +1,144 @@
+#include "engine/executor_impl.h"
+
+namespace runbook {
+
+// ---- people -------------------------------------------------------------------
+
+// Resolves a manual step or decision now if it can: from an --answer, by its
+// automatic choices, or (may_ask) from the person at the terminal. Otherwise
+// it becomes `waiting`. Returns whether it was resolved.
+bool Executor::Impl::PersonStep(int v, bool may_ask) {
+  const auto& s = S(v);
+  if (held_for_person_.count(s.id)) {
+    std::optional<std::string> a;
+    if (may_ask && asker_->available())
+      a = asker_->Ask(s.id, "Step '" + s.id + "' is not idempotent and was running when the engine stopped. "
+                      "Run it again (rerun), or did it complete (done)?", {}, {"rerun", "done"});
+    if (!a) return false;
+    held_for_person_.erase(s.id);
+    DecisionRecord d{o_.run_id, s.id, *a, "tty", o_.user + "@" + o_.host, Wall()};
+    Commit(Batch().Add(d).Add(Ev("decision", s.id, *a + " (tty, " + d.by + ")")));
+    if (*a == "done") {
+      Succeed(v);
+    } else {
+      plan_->Finish(v, StepState::kPending);
+      plan_->Start(v);
+      Launch(v);
+    }
+    return true;
+  }
+  if (s.kind == StepKind::kDecision) {
+    Decide(v, may_ask);
+    return plan_->state(v) != StepState::kWaiting;
+  }
+  auto answer = o_.answers.find(s.id);
+  if (answer != o_.answers.end()) {
+    ResolvePerson(v, answer->second, "answer");
+    return true;
+  }
+  if (may_ask && asker_->available()) {
+    auto text = RenderText(s.manual, *this);
+    auto a = asker_->Ask(s.id, text.ok() ? text.text : s.manual.raw, s.checklist, {"done", "skip", "fail"});
+    if (a) {
+      ResolvePerson(v, *a, "tty");
+      return true;
+    }
+  }
+  MarkWaiting(v);
+  return false;
+}
+
+void Executor::Impl::MarkWaiting(int v) {
+  const auto& s = S(v);
+  if (plan_->state(v) != StepState::kWaiting) {
+    plan_->Wait(v);
+    StepRecord& r = Rec(s);
+    r.status = "waiting";
+    if (!r.started_at) r.started_at = Wall();
+    SyncFacts(r);
+    Commit(Batch().Add(r).Add(Ev("step.waiting", s.id, "waiting for a person")));
+    ReportEvent e;
+    e.kind = "step.waiting";
+    e.step = s.id;
+    e.message = NameOf(s);
+    Report(e);
+  }
+}
+
+void Executor::Impl::Decide(int v, bool may_ask) {
+  const auto& s = S(v);
+  const Decision& d = s.decision;
+  std::optional<std::string> value;
+  std::string source = "auto";
+  for (const auto& c : d.choices) {
+    if (!c.when) {
+      if (!d.prompt) {  // without a prompt, a choice with no `when` is the catch-all
+        value = c.value;
+        break;
+      }
+      continue;
+    }
+    EvalResult r = Evaluate(*c.when, *this);
+    if (!r.ok()) {
+      Fail(v, "error", "choice " + c.value + ": " + *r.error);
+      return;
+    }
+    if (r.value.Truthy()) {
+      value = c.value;
+      break;
+    }
+  }
+  if (!value && d.prompt) {
+    auto answer = o_.answers.find(s.id);
+    std::vector<std::string> values;
+    for (const auto& c : d.choices) values.push_back(c.value);
+    if (answer != o_.answers.end()) {
+      value = answer->second;
+      source = "answer";
+    } else if (may_ask && asker_->available()) {
+      auto text = RenderText(*d.prompt, *this);
+      value = asker_->Ask(s.id, text.ok() ? text.text : d.prompt->raw, {}, values);
+      source = "tty";
+    }
+    if (!value) {
+      MarkWaiting(v);
+      return;
+    }
+  } else if (!value && d.default_choice) {
+    value = d.default_choice->value;
+    source = "default";
+  }
+  if (!value) {
+    Fail(v, "error", "no choice applies and there is no prompt or default");
+    return;
+  }
+  ResolvePerson(v, *value, source);
+}
+
+void Executor::Impl::ResolvePerson(int v, const std::string& value, const std::string& source) {
+  const auto& s = S(v);
+  DecisionRecord d{o_.run_id, s.id, value, source,
+                   source == "answer" || source == "tty" ? o_.user + "@" + o_.host : "runbook", Wall()};
+  StepRecord& r = Rec(s);
+  if (!r.started_at) r.started_at = d.at;
+  r.attempts = 1;
+  Commit(Batch().Add(d).Add(Ev("decision", s.id, value + " (" + source + ", " + d.by + ")")));
+  ReportEvent e;
+  e.kind = "decision";
+  e.step = s.id;
+  e.message = value;
+  e.reason = source;
+  Report(e);
+  if (s.kind == StepKind::kDecision) {
+    plan_->Choose(v, value);
+    Succeed(v, {{"choice", value}});
+  } else if (value == "done") {
+    Succeed(v);
+  } else if (value == "skip") {
+    Skip(v, false, "skipped by " + d.by);
+  } else {
+    Fail(v, "answer", "a person answered fail");
+  }
+}
+
+}  // namespace runbook
