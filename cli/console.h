@@ -10,13 +10,10 @@
 #include <string>
 
 #include "engine/executor.h"
+#include "engine/timefmt.h"
 
 namespace runbook::cli {
 
-// "2026-11-25T15:33:00.123Z"
-std::string Rfc3339(int64_t wall_ms);
-// "1.2s", "3m05s", "1h02m"
-std::string HumanDuration(int64_t ms);
 
 class TextReporter : public Reporter {
  public:

@@ -10,6 +10,7 @@
 #include "engine/embedded.h"
 #include "engine/graph.h"
 #include "engine/step_io.h"
+#include "engine/timefmt.h"
 
 namespace runbook::embedded {
 extern const EmbeddedFile kTemplates[];
@@ -20,37 +21,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string Utc(int64_t ms) {
-  if (ms <= 0) return "";
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
-std::string Time(int64_t ms) {
-  if (ms <= 0) return "";
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
-  return buf;
-}
-
-std::string Dur(int64_t ms) {
-  if (ms < 0) return "";
-  char buf[32];
-  if (ms < 60000)
-    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
-  else if (ms < 3600000)
-    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(ms / 60000), static_cast<long long>(ms / 1000 % 60));
-  else
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(ms / 3600000), static_cast<long long>(ms / 60000 % 60));
-  return buf;
-}
+std::string Utc(int64_t ms) { return FormatUtc(ms, "%Y-%m-%d %H:%M:%S UTC"); }
+std::string Time(int64_t ms) { return FormatUtc(ms, "%H:%M:%S"); }
+std::string Dur(int64_t ms) { return ms < 0 ? "" : HumanDuration(ms); }
 
 // Safe inside a Markdown table cell: one line, no column break.
 std::string Cell(const std::string& s) {
