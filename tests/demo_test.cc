@@ -1,0 +1,111 @@
+// runbooks/disaster-recovery.yaml run for real against the demo service in
+// examples/demo, on a port and folders of the test's own; the checks look at
+// the service afterwards, not only at the exit code.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tests/cli_harness.h"
+
+namespace runbook::testing {
+namespace {
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+class DemoTest : public ::testing::Test {
+ protected:
+  DemoTest() : port_(std::to_string(FreePort())) {}
+  ~DemoTest() override { Ctl("stop"); }
+
+  // Runs examples/demo/ctl with this test's port and folders; returns stdout.
+  std::string Ctl(const std::string& args, int* code = nullptr) {
+    std::string cmd = "cd " + ShellQuote(dir_.path().string()) + " && " + ShellQuote(kSource + "/examples/demo/ctl") +
+                      " " + args + " --port " + port_ + " --data data --backups backups > ctl.out 2>&1";
+    int status = std::system(cmd.c_str());
+    if (code) *code = WEXITSTATUS(status);
+    return ReadAll(dir_.path() / "ctl.out");
+  }
+  CliResult Recover(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", kSource + "/runbooks/disaster-recovery.yaml",
+                                     "--input", "port=" + port_,
+                                     "--input", "data_dir=data",
+                                     "--input", "backup_dir=backups",
+                                     "--input", "ctl=" + kSource + "/examples/demo/ctl",
+                                     "--answer", "notify=done"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunCli(args, dir_.path());
+  }
+  std::string Http(const std::string& method, const std::string& path) {
+    dir_.Write("http.sh", "curl -s -X " + method + " http://127.0.0.1:" + port_ + path + " > http.out\n");
+    std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash http.sh").c_str());
+    return ReadAll(dir_.path() / "http.out");
+  }
+  std::string Choice() {
+    auto show = RunCli({"show", "last", "--json"}, dir_.path());
+    size_t at = show.out.find("\"choice\": \"");
+    return at == std::string::npos ? "" : show.out.substr(at + 11, show.out.find('"', at + 11) - at - 11);
+  }
+
+  const std::string kSource = RUNBOOK_SOURCE_DIR;
+  TempDir dir_;
+  std::string port_;
+};
+
+TEST_F(DemoTest, ACorruptedDatabaseIsRestoredFromTheNewestBackup) {
+  Ctl("start");
+  Ctl("backup");
+  EXPECT_EQ(Http("GET", "/items"), "100\n");
+  Ctl("break corrupt");
+  EXPECT_NE(Http("GET", "/health").find("database"), std::string::npos);
+  auto r = Recover();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Choice(), "restore");
+  EXPECT_EQ(Http("GET", "/health"), "ok\n");
+  EXPECT_EQ(Http("GET", "/items"), "100\n");  // the data is back
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "data/maintenance"));
+  EXPECT_EQ(Http("POST", "/items"), "created\n");  // writes resumed
+  bool kept = false;  // the damaged database is set aside, not destroyed
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() / "data"))
+    kept |= e.path().filename().string().rfind("app.db.damaged.", 0) == 0;
+  EXPECT_TRUE(kept);
+}
+
+TEST_F(DemoTest, ACrashedServiceIsRestartedAndItsDataLeftAlone) {
+  Ctl("start");
+  Ctl("backup");
+  Http("POST", "/items");  // newer than the backup: a restore would lose it
+  Ctl("break crash");
+  int code = 0;
+  Ctl("status", &code);
+  EXPECT_EQ(code, 1);
+  auto r = Recover();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Choice(), "restart");
+  EXPECT_EQ(Http("GET", "/health"), "ok\n");
+  EXPECT_EQ(Http("GET", "/items"), "101\n");
+}
+
+TEST_F(DemoTest, WithNoBackupInsideTheRpoItRollsBackAndResumesWrites) {
+  Ctl("start");
+  Ctl("break delete");  // and there is no backup at all
+  auto r = Recover();
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto show = RunCli({"show", "last", "--json"}, dir_.path());
+  EXPECT_NE(show.out.find("\"status\": \"rolled_back\""), std::string::npos) << show.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "data/maintenance"));  // stop-writes undone, and finally
+  EXPECT_NE(r.err.find("On-call DBA"), std::string::npos) << r.err;  // escalation printed
+}
+
+}  // namespace
+}  // namespace runbook::testing
