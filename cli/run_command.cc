@@ -246,14 +246,16 @@ int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const Ex
   else
     reporter = std::make_unique<TextReporter>(ctx.out, tty_out, color,
                                               rb.rto ? std::optional<int64_t>(rb.rto->count()) : std::nullopt);
+  // With --output json, stdout carries only JSON: a dry run talks on stderr.
+  std::ostream* talk = args.output == "json" ? ctx.err : ctx.out;
   std::unique_ptr<Asker> asker;
   if (args.dry_run)
-    asker = std::make_unique<DryRunAsker>(ctx.out, &rb);
+    asker = std::make_unique<DryRunAsker>(talk, &rb);
   else
     asker = std::make_unique<TtyAsker>(&std::cin, ctx.err, isatty(STDIN_FILENO) && args.output != "json");
   std::unique_ptr<ProcessRunner> runner;
   if (args.dry_run)
-    runner = std::make_unique<DryRunRunner>(ctx.out);
+    runner = std::make_unique<DryRunRunner>(talk);
   else
     runner = std::make_unique<PosixRunner>(&clock);
 
@@ -277,7 +279,7 @@ int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const Ex
   }
   PrintEscalation(ctx, rb, outcome.status, false);
   if (args.dry_run) {
-    *ctx.out << "dry run: nothing was executed and nothing was recorded\n";
+    *talk << "dry run: nothing was executed and nothing was recorded\n";
   } else if (o.parent_run.empty()) {
     auto path = WriteRunReport(*store, args.state, o.run_id);
     if (path.ok())

@@ -110,6 +110,8 @@ std::map<std::string, std::string> Executor::Impl::EnvFor(const runbook::Step* s
       env[var.name] = r.text;
     }
     env["RUNBOOK_STEP_ID"] = s->id;
+  } else {
+    env["RUNBOOK_STEP_ID"] = "preflight";
   }
   env["RUNBOOK_RUN_ID"] = o_.run_id;
   env["RUNBOOK_ATTEMPT"] = std::to_string(attempt);

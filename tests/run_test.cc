@@ -534,6 +534,15 @@ steps:
   EXPECT_FALSE(Exists(".runbook/state.db"));
 }
 
+TEST_F(RunTest, JsonOutputStaysJsonInADryRun) {
+  auto r = Run("name: rb\nsteps:\n  - { id: a, run: echo hi }\n  - { id: m, manual: check, needs: a }\n",
+               {"--dry-run", "--output", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) EXPECT_NO_THROW(json::parse(line)) << line;
+  EXPECT_NE(r.err.find("would run"), std::string::npos);
+}
+
 TEST_F(RunTest, StateGoesWhereStateOrRunbookStateSays) {
   EXPECT_EQ(Run("name: rb\nsteps: [{ id: a, run: echo }]\n", {"--state", "custom/s.db"}).exit_code, 0);
   EXPECT_TRUE(Exists("custom/s.db"));
