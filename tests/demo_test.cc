@@ -107,5 +107,35 @@ TEST_F(DemoTest, WithNoBackupInsideTheRpoItRollsBackAndResumesWrites) {
   EXPECT_NE(r.err.find("On-call DBA"), std::string::npos) << r.err;  // escalation printed
 }
 
+TEST_F(DemoTest, KilledMidRestoreItResumesAndFinishesTheRecovery) {
+  Ctl("start");
+  Ctl("backup");
+  Ctl("break corrupt");
+  // A cp that hangs the first time: the engine is killed while the restore copies.
+  dir_.Write("bin/cp", "#!/bin/sh\nif [ ! -e \"$HANG_MARK\" ]; then touch \"$HANG_MARK\"; exec sleep 300; fi\nexec /bin/cp \"$@\"\n");
+  std::filesystem::permissions(dir_.path() / "bin/cp", std::filesystem::perms::owner_all);
+  std::string run = std::string(RUNBOOK_BINARY) + " run " + kSource + "/runbooks/disaster-recovery.yaml --input port=" +
+                    port_ + " --input data_dir=data --input backup_dir=backups --input ctl=" + kSource +
+                    "/examples/demo/ctl --answer notify=done";
+  dir_.Write("go.sh", "export HANG_MARK=$PWD/restoring PATH=$PWD/bin:$PATH\n" + run + " > first.out 2>&1 &\npid=$!\n"
+             "for i in $(seq 1 1000); do [ -e restoring ] && break; sleep 0.01; done\nkill -9 $pid\nwait $pid\n"
+             "echo $? > code.txt\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  EXPECT_EQ(ReadAll(dir_.path() / "code.txt"), "137\n");
+  auto mid = RunCli({"show", "last", "--json"}, dir_.path());
+  EXPECT_NE(mid.out.find("\"status\": \"running\""), std::string::npos);  // orphaned mid-restore
+  std::string path = "PATH=" + (dir_.path() / "bin").string() + ":" + std::getenv("PATH");
+  dir_.Write("resume.sh", "export HANG_MARK=$PWD/restoring " + path + "\n" + std::string(RUNBOOK_BINARY) +
+                          " resume --answer notify=done > resume.out 2>&1\necho $? > resume.code\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash resume.sh").c_str());
+  EXPECT_EQ(ReadAll(dir_.path() / "resume.code"), "0\n") << ReadAll(dir_.path() / "resume.out");
+  EXPECT_EQ(Http("GET", "/health"), "ok\n");
+  EXPECT_EQ(Http("GET", "/items"), "100\n");
+  auto logs = RunCli({"logs", "last", "pick-backup"}, dir_.path());
+  EXPECT_EQ(logs.out.find("attempt 2"), std::string::npos) << "pick-backup ran again";
+  auto restore = RunCli({"logs", "last", "restore"}, dir_.path());
+  EXPECT_NE(restore.out.find("run attempt 2: succeeded"), std::string::npos) << restore.out;
+}
+
 }  // namespace
 }  // namespace runbook::testing
