@@ -46,6 +46,15 @@ class DemoTest : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCli(args, dir_.path());
   }
+  // Runs runbooks/NAME.yaml against this test's service.
+  CliResult Runbook(const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", kSource + "/runbooks/" + name + ".yaml", "--input", "data_dir=data",
+                                     "--input", "backup_dir=backups"};
+    if (name != "backup-verification") args.insert(args.end(), {"--input", "port=" + port_});
+    if (name != "daily-operations") args.insert(args.end(), {"--input", "ctl=" + kSource + "/examples/demo/ctl"});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunCli(args, dir_.path());
+  }
   std::string Http(const std::string& method, const std::string& path) {
     dir_.Write("http.sh", "curl -s -X " + method + " http://127.0.0.1:" + port_ + path + " > http.out\n");
     std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash http.sh").c_str());
@@ -105,6 +114,70 @@ TEST_F(DemoTest, WithNoBackupInsideTheRpoItRollsBackAndResumesWrites) {
   EXPECT_NE(show.out.find("\"status\": \"rolled_back\""), std::string::npos) << show.out;
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "data/maintenance"));  // stop-writes undone, and finally
   EXPECT_NE(r.err.find("On-call DBA"), std::string::npos) << r.err;  // escalation printed
+}
+
+TEST_F(DemoTest, ADeploymentThatVerifiesStaysDeployed) {
+  Ctl("start");
+  auto r = Runbook("deployment", {"--input", "version=v1.1.0", "--answer", "checklist=done"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Http("GET", "/version"), "v1.1.0\n");
+  EXPECT_EQ(Http("GET", "/health"), "ok\n");
+}
+
+TEST_F(DemoTest, ABadDeploymentIsRolledBackAutomatically) {
+  Ctl("start");
+  auto r = Runbook("deployment", {"--input", "version=v1.2.0-bad", "--answer", "checklist=done"});
+  EXPECT_EQ(r.exit_code, 1);
+  auto show = RunCli({"show", "last", "--json"}, dir_.path());
+  EXPECT_NE(show.out.find("\"status\": \"rolled_back\""), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("\"reason\": \"verification\""), std::string::npos) << show.out;
+  EXPECT_EQ(Http("GET", "/version"), "v1.0.0\n");  // the release before it
+  EXPECT_EQ(Http("GET", "/health"), "ok\n");
+}
+
+TEST_F(DemoTest, RollbackDeploymentTakesBackABadRelease) {
+  Ctl("start");
+  Ctl("deploy v1.1.0");
+  Ctl("break deploy");
+  EXPECT_NE(Http("GET", "/health").find("is broken"), std::string::npos);
+  auto r = Runbook("rollback-deployment", {"--answer", "database-rollback=done", "--answer", "notify=done"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Http("GET", "/version"), "v1.1.0\n");
+  EXPECT_EQ(Http("GET", "/health"), "ok\n");
+}
+
+TEST_F(DemoTest, BackupVerificationRestoresAScratchCopyAndKeepsTheNewestN) {
+  Ctl("start");
+  for (int i = 0; i < 4; ++i) {
+    Ctl("backup");
+    dir_.Write("backups/old-" + std::to_string(i) + ".db", "");  // older junk to clean up
+    std::filesystem::last_write_time(dir_.path() / ("backups/old-" + std::to_string(i) + ".db"),
+                                     std::filesystem::file_time_type::clock::now() - std::chrono::hours(24 + i));
+  }
+  auto r = Runbook("backup-verification", {"--input", "keep=3"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto show = RunCli({"show", "last", "--json"}, dir_.path());
+  EXPECT_NE(show.out.find("\"rows\": \"100\""), std::string::npos) << show.out;
+  int left = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() / "backups")) {
+    ++left;
+    EXPECT_EQ(e.path().filename().string().rfind("old-", 0), std::string::npos) << "old backup kept";
+  }
+  EXPECT_EQ(left, 3);
+}
+
+TEST_F(DemoTest, DailyOperationsChecksTheServiceAndFlagsAMissingBackup) {
+  Ctl("start");
+  auto r = Runbook("daily-operations", {"--answer", "overnight-alerts=done", "--answer", "summary=done"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;  // a missing backup is reported, not fatal
+  EXPECT_NE(RunCli({"logs", "last", "health"}, dir_.path()).out.find("\nok\n"), std::string::npos);
+  auto logs = RunCli({"logs", "last", "backup-completed"}, dir_.path());
+  EXPECT_NE(logs.out.find("no backup at all"), std::string::npos) << logs.out;
+  Ctl("backup");
+  r = Runbook("daily-operations", {"--answer", "overnight-alerts=done", "--answer", "summary=done"});
+  ASSERT_EQ(r.exit_code, 0);
+  logs = RunCli({"logs", "last", "backup-completed"}, dir_.path());
+  EXPECT_NE(logs.out.find("age_hours=0"), std::string::npos) << logs.out;
 }
 
 TEST_F(DemoTest, KilledMidRestoreItResumesAndFinishesTheRecovery) {

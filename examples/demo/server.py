@@ -2,16 +2,21 @@
 """The demo service the runbooks operate on: a small HTTP API on 127.0.0.1
 backed by a real SQLite database.
 
-  GET  /health  200 "ok" when the database opens, passes integrity_check and
-                its items table answers; 503 with the reason otherwise
+  GET  /health  200 "ok" when the deployed release is sound and the database
+                opens, passes integrity_check and its items table answers;
+                503 with the reason otherwise
+  GET  /version the deployed release (DATA/current/VERSION)
   GET  /items   the number of items
   POST /items   adds an item; 503 while maintenance mode is on (DATA/maintenance)
+
+With DATA/slow present every answer takes half a second (slow queries).
 
 Usage: server.py --port PORT --data DIR"""
 import argparse
 import http.server
 import os
 import sqlite3
+import time
 
 
 def check(db_path):
@@ -37,6 +42,19 @@ def main():
     args = ap.parse_args()
     db = os.path.join(args.data, "app.db")
     flag = os.path.join(args.data, "maintenance")
+    current = os.path.join(args.data, "current")
+
+    def release_problem():
+        if os.path.exists(os.path.join(current, "BROKEN")):
+            return "release " + version() + " is broken"
+        return None
+
+    def version():
+        try:
+            with open(os.path.join(current, "VERSION")) as f:
+                return f.read().strip()
+        except OSError:
+            return "none"
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def reply(self, code, text):
@@ -48,7 +66,11 @@ def main():
             self.wfile.write(body)
 
         def do_GET(self):
-            problem = check(db)
+            if os.path.exists(os.path.join(args.data, "slow")):
+                time.sleep(0.5)
+            if self.path == "/version":
+                return self.reply(200, version())
+            problem = release_problem() or check(db)
             if self.path == "/health":
                 return self.reply(503, problem) if problem else self.reply(200, "ok")
             if self.path == "/items" and not problem:
