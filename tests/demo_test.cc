@@ -48,10 +48,13 @@ class DemoTest : public ::testing::Test {
   }
   // Runs runbooks/NAME.yaml against this test's service.
   CliResult Runbook(const std::string& name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run", kSource + "/runbooks/" + name + ".yaml", "--input", "data_dir=data",
-                                     "--input", "backup_dir=backups"};
-    if (name != "backup-verification") args.insert(args.end(), {"--input", "port=" + port_});
-    if (name != "daily-operations") args.insert(args.end(), {"--input", "ctl=" + kSource + "/examples/demo/ctl"});
+    std::string file = kSource + "/runbooks/" + name + ".yaml";
+    std::string text = ReadAll(file);
+    std::vector<std::string> args = {"run", file};
+    // Each runbook gets the standard inputs it declares.
+    for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+             {"port", port_}, {"data_dir", "data"}, {"backup_dir", "backups"}, {"ctl", kSource + "/examples/demo/ctl"}})
+      if (text.find("\n  " + key + ":") != std::string::npos) args.insert(args.end(), {"--input", key + "=" + value});
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCli(args, dir_.path());
   }
@@ -114,6 +117,86 @@ TEST_F(DemoTest, WithNoBackupInsideTheRpoItRollsBackAndResumesWrites) {
   EXPECT_NE(show.out.find("\"status\": \"rolled_back\""), std::string::npos) << show.out;
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "data/maintenance"));  // stop-writes undone, and finally
   EXPECT_NE(r.err.find("On-call DBA"), std::string::npos) << r.err;  // escalation printed
+}
+
+TEST_F(DemoTest, AHealthyReplicaIsPromotedRatherThanRestoringABackup) {
+  Ctl("start");
+  Ctl("backup");
+  Http("POST", "/items");  // the replica has this, the backup does not
+  Ctl("replicate");
+  Ctl("break corrupt");
+  auto r = Recover();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Choice(), "replica");
+  EXPECT_EQ(Http("GET", "/items"), "101\n");
+  EXPECT_EQ(Http("GET", "/health"), "ok\n");
+}
+
+TEST_F(DemoTest, IncidentResponseRecordsSeverityAndResolution) {
+  Ctl("start");
+  auto r = Runbook("incident-response", {"--input", "summary=checkout errors", "--answer", "severity=SEV-3", "--answer",
+                                         "mitigate=done", "--answer", "communicate=done", "--answer", "post-mortem=done"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string record;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() / "data/incidents")) record = ReadAll(e.path());
+  EXPECT_NE(record.find("summary: checkout errors"), std::string::npos) << record;
+  EXPECT_NE(record.find("severity: SEV-3 (respond within 2 hours)"), std::string::npos) << record;
+  EXPECT_NE(record.find("status: resolved"), std::string::npos) << record;
+}
+
+TEST_F(DemoTest, IncidentResponseCallsADownServiceSev1ByItself) {
+  Ctl("start");
+  Ctl("break crash");
+  auto r = Runbook("incident-response", {"--input", "summary=site down", "--answer", "mitigate=done", "--answer",
+                                         "communicate=done", "--answer", "post-mortem=done"});
+  EXPECT_EQ(r.exit_code, 1);  // not resolved: the service is still down
+  EXPECT_EQ(Choice(), "SEV-1");
+  EXPECT_NE(r.err.find("Technical lead and product manager"), std::string::npos) << r.err;
+}
+
+TEST_F(DemoTest, SecurityIncidentContainsPreservesRotatesAndReopens) {
+  Ctl("start");
+  auto r = Runbook("security-incident", {"--answer", "assess=breach", "--answer", "notify=done"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  bool evidence = false;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() / "data/incidents"))
+    if (e.path().filename().string().rfind("evidence-", 0) == 0)
+      evidence = std::filesystem::exists(e.path() / "app.db") && std::filesystem::exists(e.path() / "SHA256SUMS");
+  EXPECT_TRUE(evidence);
+  std::string token = ReadAll(dir_.path() / "data/api-token");
+  EXPECT_EQ(token.size(), 65u);  // 64 hex digits and a newline
+  auto perms = std::filesystem::status(dir_.path() / "data/api-token").permissions();
+  EXPECT_EQ(perms & std::filesystem::perms::group_read, std::filesystem::perms::none);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "data/maintenance"));
+  EXPECT_EQ(Http("POST", "/items"), "created\n");
+  EXPECT_NE(ReadAll(dir_.path() / "data/incidents/security.log").find(": breach;"), std::string::npos);
+}
+
+TEST_F(DemoTest, PerformanceDegradationFindsAndStopsSlowQueries) {
+  Ctl("start");
+  Ctl("break slow");
+  auto r = Runbook("performance-degradation");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Choice(), "slow-queries");
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "data/slow"));
+  r = Runbook("performance-degradation", {"--answer", "nothing-to-do=done"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Choice(), "healthy");
+}
+
+TEST_F(DemoTest, DatabaseRecoveryRestoresADeletedDatabaseAndAsksBeforeOverwritingAGoodOne) {
+  Ctl("start");
+  Ctl("backup");
+  Http("POST", "/items");
+  auto cancel = Runbook("database-recovery", {"--answer", "confirm=cancel", "--answer", "cancelled=done"});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(Http("GET", "/items"), "101\n");  // untouched
+  Ctl("break delete");
+  auto r = Runbook("database-recovery");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(Choice(), "restore");
+  EXPECT_EQ(Http("GET", "/items"), "100\n");
+  EXPECT_EQ(Http("GET", "/health"), "ok\n");
 }
 
 TEST_F(DemoTest, ADeploymentThatVerifiesStaysDeployed) {
