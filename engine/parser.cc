@@ -71,8 +71,10 @@ class RunbookParser {
       while (p < text.size() && text[p] == ' ') ++p;
       indent = p - start;
     }
+    // Capture the file by pointer: [=] on the reference would copy the whole
+    // text into every scalar's mapper.
     const SourceFile* src = &src_;
-    return [=](size_t offset) {
+    return [=, &text = src_.text()](size_t offset) {
       size_t s = start, v = 0;
       if (block) s += indent;
       while (v < offset && s < text.size()) {
