@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Measures the engine against the goals of issue 7 and writes a "Goals"
+section, one line per goal saying met or missed, into bench/RESULTS.md.
+
+  validate + plan of a 10,000-step runbook      <= 0.3 s, peak RSS <= 64 MiB
+  report of a 10,000-step run                   <= 1 s
+  resume of a half-finished 10,000-step run     first new step starts <= 0.5 s after the command
+  timeout overshoot, both cores busy            p99 <= 5 ms past the deadline over 100 trials
+  chain-100 of `true`                           >= 100x faster than Ansible per step
+  wide/chain-1000 of `true` vs ninja -j2        read from the comparison table above"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNBOOK = os.path.join(os.path.dirname(HERE), "build-release", "runbook")
+sys.path.insert(0, HERE)
+import gen  # noqa: E402
+
+
+def timed(argv, cwd, env=None):
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    return time.monotonic() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def write_runbook(d, shape, n, cmd):
+    os.makedirs(d, exist_ok=True)
+    sys.argv = ["gen", shape, str(n), cmd, d]
+    gen.main()
+
+
+def validate_plan(lines):
+    d = tempfile.mkdtemp()
+    write_runbook(d, "wide", 10000, "true")
+    v = min(timed([RUNBOOK, "validate", "bench.yaml"], d)[:2] for _ in range(3))
+    p = min(timed([RUNBOOK, "plan", "bench.yaml"], d)[:2] for _ in range(3))
+    worst = max(v[0], p[0])
+    rss = max(v[1], p[1])
+    met = worst <= 0.3 and rss <= 64
+    lines.append(f"| validate / plan of 10,000 steps | <= 0.3 s, <= 64 MiB | {v[0]:.2f} s / {p[0]:.2f} s, "
+                 f"{rss:.0f} MiB | {'met' if met else 'missed'} |")
+    shutil.rmtree(d)
+
+
+def report_10k(lines):
+    d = tempfile.mkdtemp()
+    write_runbook(d, "wide", 10000, "true")
+    timed([RUNBOOK, "run", "bench.yaml", "--jobs", "2", "--state", "s.db"], d)
+    t = min(timed([RUNBOOK, "report", "last", "--state", "s.db"], d)[0] for _ in range(3))
+    lines.append(f"| report of a 10,000-step run | <= 1 s | {t:.2f} s | {'met' if t <= 1 else 'missed'} |")
+    shutil.rmtree(d)
+
+
+def resume_latency(lines):
+    d = tempfile.mkdtemp()
+    # A chain whose step 5000 fails the first time: half the run succeeded.
+    with open(os.path.join(d, "half.yaml"), "w") as f:
+        f.write("name: half\non_failure: stop\ndefaults: { shell: sh }\nsteps:\n")
+        for i in range(10000):
+            run = "date +%s.%N > first-new; test -e ok" if i == 5000 else "true"
+            f.write(f"  - {{ id: s{i}, run: '{run}'" + (f", needs: s{i-1}" if i else "") + " }\n")
+    timed([RUNBOOK, "run", "half.yaml", "--jobs", "2", "--state", "s.db"], d)
+    open(os.path.join(d, "ok"), "w").close()
+    start = time.time()
+    proc = subprocess.Popen([RUNBOOK, "resume", "--state", "s.db"], cwd=d, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    proc.wait()
+    first = float(open(os.path.join(d, "first-new")).read())
+    latency = first - start
+    lines.append(f"| resume of a half-finished 10,000-step run | first new step <= 0.5 s | {latency:.2f} s | "
+                 f"{'met' if latency <= 0.5 else 'missed'} |")
+    shutil.rmtree(d)
+
+
+def timeout_overshoot(lines):
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "t.yaml"), "w") as f:
+        f.write("name: t\non_failure: stop\nsteps:\n")
+        for i in range(100):
+            f.write(f"  - id: s{i}\n    timeout: 100ms\n    on_failure: continue\n" +
+                    (f"    needs: s{i-1}\n" if i else "") +
+                    "    run: |\n      s=$(date +%s%N); trap 'echo $s $(date +%s%N) >> t.log; exit 143' TERM\n"
+                    "      sleep 5 & wait\n")
+    burners = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        timed([RUNBOOK, "run", "t.yaml", "--state", "s.db", "--grace", "1s"], d)
+    finally:
+        for b in burners:
+            b.kill()
+    over = []
+    for line in open(os.path.join(d, "t.log")):
+        s, e = (int(x) for x in line.split())
+        over.append((e - s) / 1e6 - 100)  # ms past the deadline, from inside the step
+    over.sort()
+    p99 = over[min(len(over) - 1, int(len(over) * 0.99))]
+    lines.append(f"| timeout overshoot, both cores busy | p99 <= 5 ms | p50 {statistics.median(over):.1f} ms, "
+                 f"p99 {p99:.1f} ms ({len(over)} trials) | {'met' if p99 <= 5 else 'missed'} |")
+    shutil.rmtree(d)
+
+
+def ansible(lines):
+    if not shutil.which("ansible-playbook"):
+        lines.append("| chain-100: >= 100x faster than Ansible per step | | ansible-playbook not installed | not measured |")
+        return
+    d = tempfile.mkdtemp()
+    write_runbook(d, "chain", 100, "true")
+    with open(os.path.join(d, "play.yml"), "w") as f:
+        f.write("- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n")
+        for i in range(100):
+            f.write(f"    - name: s{i}\n      shell: /bin/sh -c 'true'\n")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false")
+    a = statistics.median(timed(["ansible-playbook", "-i", "localhost,", "play.yml"], d, env)[0] for _ in range(3))
+    e = statistics.median(timed([RUNBOOK, "run", "bench.yaml", "--jobs", "2", "--state", f"s{i}.db"], d)[0]
+                          for i in range(3))
+    ratio = a / e
+    lines.append(f"| chain-100 of `true`: >= 100x faster than Ansible | >= 100x | Ansible {a:.1f} s, engine {e:.2f} s: "
+                 f"{ratio:.0f}x | {'met' if ratio >= 100 else 'missed'} |")
+    shutil.rmtree(d)
+
+
+def main():
+    lines = ["## Goals", "", "Measured by `bench/goals.py` on the same machine (issue 7).", "",
+             "| goal | target | measured | |", "|---|---|---|---|"]
+    for step in (validate_plan, report_10k, resume_latency, timeout_overshoot, ansible):
+        step(lines)
+        print(lines[-1], flush=True)
+    path = os.path.join(HERE, "RESULTS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    text = text.split("\n## Goals")[0].rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    open(path, "w").write(text)
+    print("wrote the goals into bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()
