@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <regex>
 #include <set>
 
@@ -13,8 +14,16 @@ namespace {
 
 // Which steps an expression at some place may refer to.
 struct Scope {
-  const std::vector<bool>* allowed = nullptr;  // over the list's indexes; null: no steps
+  bool steps_allowed = false;  // false: runs before any step (preflight, the runbook's env)
   const StepGraph* graph = nullptr;
+  int vertex = -1;
+  // The step's transitive needs, computed on first use: most steps refer to
+  // no other step, and computing them for every step is quadratic on a chain.
+  mutable std::shared_ptr<std::vector<bool>> ancestors;
+  bool Needs(int u) const {
+    if (!ancestors) ancestors = std::make_shared<std::vector<bool>>(graph->Ancestors(vertex));
+    return (*ancestors)[u];
+  }
   std::string self;          // may also refer to itself (verify, rollback, outputs)
   bool any_main_step = false;  // finally steps may refer to any main step
   std::string where;         // "step 'x'", "preflight", ...
@@ -99,10 +108,10 @@ class Validator {
 
     for (int v = 0; v < graph.size(); ++v) {
       const Step& s = steps[v];
-      std::vector<bool> ancestors = graph.Ancestors(v);
       Scope scope;
-      scope.allowed = &ancestors;
+      scope.steps_allowed = true;
       scope.graph = &graph;
+      scope.vertex = v;
       scope.any_main_step = is_finally;
       scope.where = "step '" + s.id + "'";
       StepRefs(s, scope);
@@ -174,14 +183,14 @@ class Validator {
       Error(r.pos, "unknown step '" + r.step + "'" + DidYouMean(r.step, all_ids_));
       return;
     }
-    if (!scope.allowed) {
+    if (!scope.steps_allowed) {
       Error(r.pos, scope.where + " runs before any step and cannot refer to step '" + r.step + "'");
       return;
     }
     if (r.step == scope.self) return;
     if (scope.any_main_step && main_ids_.count(r.step)) return;
     auto v = scope.graph->Index(r.step);
-    if (!v || !(*scope.allowed)[*v]) {
+    if (!v || !scope.Needs(*v)) {
       Error(r.pos, scope.where + " refers to step '" + r.step +
                        "', which is not among its transitive needs: add '" + r.step +
                        "' to its needs so that the result is known before it runs");
