@@ -236,13 +236,18 @@ void Executor::Impl::EmitOutput(int handle, const std::string& step, bool is_std
 
 // ---- results --------------------------------------------------------------------
 
-void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs, const AttemptRecord* attempt) {
-  const auto& s = S(v);
+StepRecord& Executor::Impl::Close(const runbook::Step& s, const std::string& status, const std::string& reason) {
   StepRecord& r = Rec(s);
-  r.status = "succeeded";
-  r.reason.clear();
+  r.status = status;
+  r.reason = reason;
   r.finished_at = Wall();
   if (!r.started_at) r.started_at = r.finished_at;
+  return r;
+}
+
+void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs, const AttemptRecord* attempt) {
+  const auto& s = S(v);
+  StepRecord& r = Close(s, "succeeded", "");
   r.completed_seq = ++completed_seq_;
   r.masked_outputs.clear();
   for (auto& [k, val] : outputs) {
@@ -271,11 +276,7 @@ void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs, 
 
 void Executor::Impl::Fail(int v, const std::string& reason, const std::string& message) {
   const auto& s = S(v);
-  StepRecord& r = Rec(s);
-  r.status = "failed";
-  r.reason = reason;
-  r.finished_at = Wall();
-  if (!r.started_at) r.started_at = r.finished_at;
+  StepRecord& r = Close(s, "failed", reason);
   r.completed_seq = ++completed_seq_;
   Commit(Batch().Add(r).Add(Ev("step.failed", s.id, reason + ": " + masker_.Mask(message))));
   SyncFacts(r);
@@ -299,11 +300,7 @@ void Executor::Impl::Fail(int v, const std::string& reason, const std::string& m
 
 void Executor::Impl::Skip(int v, bool propagates, const std::string& why) {
   const auto& s = S(v);
-  StepRecord& r = Rec(s);
-  r.status = "skipped";
-  r.reason.clear();
-  r.finished_at = Wall();
-  if (!r.started_at) r.started_at = r.finished_at;
+  StepRecord& r = Close(s, "skipped", "");
   Commit(Batch().Add(r).Add(Ev("step.skipped", s.id, why)));
   SyncFacts(r);
   plan_->Finish(v, StepState::kSkipped, propagates);

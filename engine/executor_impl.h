@@ -165,6 +165,14 @@ class Executor::Impl : public EvalContext {
   std::map<std::string, std::string> EnvFor(const runbook::Step* s, int attempt, const std::string& output_file,
                                             std::string* error);
   std::string WorkdirOf(const runbook::Step& s) const;
+  // The process of one of step `s`'s shell commands: attempt `number` is its
+  // RUNBOOK_ATTEMPT; an error rendering the step's env goes to `env_error`.
+  ProcessSpec StepSpec(const runbook::Step& s, const std::string& script, int number,
+                       const std::string& output_file, std::string* env_error);
+  // A new attempt record, started now.
+  AttemptRecord NewAttempt(const std::string& step, const std::string& kind, int number, const std::string& command);
+  // Marks a step's record finished with `status` (and `reason`), now.
+  StepRecord& Close(const runbook::Step& s, const std::string& status, const std::string& reason);
   std::string NewOutputFile(const std::string& step, const std::string& kind, int n);
   // Runs one command to its end (preflight, rollback), honouring `timeout`,
   // the grace period and interrupts.

@@ -10,14 +10,8 @@ bool Executor::Impl::Preflight() {
     ++n;
     std::string error;
     auto cmd = RenderCommand(check.run, *this, secret_names_);
-    AttemptRecord a;
-    a.run_id = o_.run_id;
-    a.step_id = "preflight";
-    a.kind = "preflight";
-    a.number = n;
+    AttemptRecord a = NewAttempt("preflight", "preflight", n, cmd.text);
     a.name = check.name;
-    a.command = cmd.text;
-    a.started_at = Wall();
     if (!Commit(Batch().Add(a).Add(Ev("preflight.started", "", check.name)))) return false;
     RunnerEvent e;
     std::optional<std::string> why;
@@ -205,13 +199,7 @@ std::string Executor::Impl::Rollback() {
     if (interrupted_) break;
     StepRecord& r = Rec(*s);
     auto cmd = RenderCommand(s->rollback->run, *this, secret_names_);
-    AttemptRecord a;
-    a.run_id = o_.run_id;
-    a.step_id = s->id;
-    a.kind = "rollback";
-    a.number = 1;
-    a.command = cmd.text;
-    a.started_at = Wall();
+    AttemptRecord a = NewAttempt(s->id, "rollback", 1, cmd.text);
     Commit(Batch().Add(a).Add(Ev("rollback.running", s->id, cmd.text)));
     std::string error;
     RunnerEvent e;
@@ -219,10 +207,7 @@ std::string Executor::Impl::Rollback() {
       error = *cmd.error;
     } else {
       std::string env_error;
-      ProcessSpec spec;
-      spec.argv = ShellArgv(s->shell, cmd.text);
-      spec.env = EnvFor(s, 1, "", &env_error);
-      spec.workdir = WorkdirOf(*s);
+      ProcessSpec spec = StepSpec(*s, cmd.text, 1, "", &env_error);
       e = RunToEnd(s->id, spec, s->rollback->timeout ? s->rollback->timeout : s->timeout, &error);
     }
     bool ok = error.empty() && e.exit_code == 0;

@@ -92,6 +92,28 @@ std::string Executor::Impl::WorkdirOf(const runbook::Step& s) const {
   return dir;
 }
 
+ProcessSpec Executor::Impl::StepSpec(const runbook::Step& s, const std::string& script, int number,
+                                     const std::string& output_file, std::string* env_error) {
+  ProcessSpec spec;
+  spec.argv = ShellArgv(s.shell, script);
+  spec.env = EnvFor(&s, number, output_file, env_error);
+  spec.workdir = WorkdirOf(s);
+  spec.display = script;
+  return spec;
+}
+
+AttemptRecord Executor::Impl::NewAttempt(const std::string& step, const std::string& kind, int number,
+                                         const std::string& command) {
+  AttemptRecord a;
+  a.run_id = o_.run_id;
+  a.step_id = step;
+  a.kind = kind;
+  a.number = number;
+  a.command = command;
+  a.started_at = Wall();
+  return a;
+}
+
 std::string Executor::Impl::NewOutputFile(const std::string& step, const std::string& kind, int n) {
   std::string path = o_.tmp_dir + "/" + o_.run_id + "-" + step + "-" + kind + "-" + std::to_string(n);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -136,22 +158,12 @@ void Executor::Impl::StartCommand(Task& t) {
   std::string env_error;
   int number = Number(s, t.attempt);
   t.output_file = NewOutputFile(s.id, "run", number);
-  ProcessSpec spec;
-  spec.argv = ShellArgv(s.shell, cmd.text);
-  spec.env = EnvFor(&s, number, t.output_file, &env_error);
-  spec.workdir = WorkdirOf(s);
-  spec.display = cmd.text;
+  ProcessSpec spec = StepSpec(s, cmd.text, number, t.output_file, &env_error);
   if (!env_error.empty()) {
     Fail(EndTask(t), "error", env_error);
     return;
   }
-  t.rec = AttemptRecord{};
-  t.rec.run_id = o_.run_id;
-  t.rec.step_id = s.id;
-  t.rec.kind = "run";
-  t.rec.number = number;
-  t.rec.command = cmd.text;
-  t.rec.started_at = Wall();
+  t.rec = NewAttempt(s.id, "run", number, cmd.text);
   r.status = "running";
   r.attempts = number;
   if (!r.started_at) r.started_at = t.rec.started_at;
@@ -197,19 +209,13 @@ void Executor::Impl::StartCheck(Task& t) {
   }
   int number = static_cast<int>(t.check) * 1000 + (Number(s, t.attempt) - 1) * 100 + t.check_try;
   std::string env_error;
-  ProcessSpec spec;
-  spec.argv = ShellArgv(s.shell, cmd.text);
-  spec.env = EnvFor(&s, t.attempt, NewOutputFile(s.id, "verify", number), &env_error);
-  spec.workdir = WorkdirOf(s);
-  spec.display = cmd.text;
-  t.rec = AttemptRecord{};
-  t.rec.run_id = o_.run_id;
-  t.rec.step_id = s.id;
-  t.rec.kind = "verify";
-  t.rec.number = number;
+  ProcessSpec spec = StepSpec(s, cmd.text, Number(s, t.attempt), NewOutputFile(s.id, "verify", number), &env_error);
+  if (!env_error.empty()) {
+    AttemptFailed(t, "error", "verify " + c.name + ": " + env_error);
+    return;
+  }
+  t.rec = NewAttempt(s.id, "verify", number, cmd.text);
   t.rec.name = c.name;
-  t.rec.command = cmd.text;
-  t.rec.started_at = Wall();
   if (!Commit(Batch().Add(t.rec).Add(Ev("verify.running", s.id, c.name)))) return;
   auto h = runner_->Start(spec);
   if (!h.ok()) {
@@ -269,13 +275,7 @@ void Executor::Impl::StartChild(Task& t) {
   spec.env = EnvFor(&s, t.attempt, "", &env_error);
   spec.workdir = o_.workdir;
   spec.display = "runbook run " + file;
-  t.rec = AttemptRecord{};
-  t.rec.run_id = o_.run_id;
-  t.rec.step_id = s.id;
-  t.rec.kind = "run";
-  t.rec.number = Number(s, t.attempt);
-  t.rec.command = spec.display + " (run " + t.child_run + ")";
-  t.rec.started_at = Wall();
+  t.rec = NewAttempt(s.id, "run", Number(s, t.attempt), spec.display + " (run " + t.child_run + ")");
   r.status = "running";
   r.attempts = t.rec.number;
   if (!r.started_at) r.started_at = t.rec.started_at;

@@ -154,6 +154,38 @@ TEST_F(ExecutorTest, AResumedWaitWaitsOnlyForWhatRemains) {
   EXPECT_EQ(runner_.StartTimes("after"), std::vector<int64_t>{20 * 60'000});
 }
 
+TEST_F(ExecutorTest, AfterAResumeAVerificationSeesTheSameAttemptNumberAsItsCommand) {
+  auto checked = testing::Check("name: t\nsteps:\n  - { id: d, run: deploy, verify: { run: probe } }\n");
+  ResumeState st;
+  st.run.id = "run-1";
+  StepRecord d;
+  d.run_id = "run-1";
+  d.step_id = "d";
+  d.status = "failed";
+  d.attempts = 2;  // two attempts before the engine stopped
+  st.steps = {d};
+  ExecOptions o;
+  o.run_id = "run-1";
+  o.workdir = "/tmp";
+  o.tmp_dir = "/tmp";
+  o.resume = st;
+  o.run_exists = true;
+  store_.runs["run-1"] = st.run;
+  std::map<std::string, std::string> attempt;
+  runner_.on_start = [&](const ProcessSpec& spec) { attempt[spec.argv.back()] = spec.env.at("RUNBOOK_ATTEMPT"); };
+  ASSERT_EQ(Executor(checked.runbook, o, &store_, &runner_, &clock_, &reporter_, &asker_).Run().status, "succeeded");
+  EXPECT_EQ(attempt["set -eo pipefail\ndeploy"], "3");
+  EXPECT_EQ(attempt["set -eo pipefail\nprobe"], "3");
+}
+
+TEST_F(ExecutorTest, AStepWhoseEnvCannotBeRenderedFailsWithReasonErrorAndRunsNothing) {
+  auto out = Run("name: t\non_failure: stop\nsteps:\n  - { id: a, run: 'true' }\n"
+                 "  - { id: b, needs: a, run: x, env: { V: '{{ steps.a.outputs.none }}' }, verify: { run: probe } }\n");
+  EXPECT_EQ(out.status, "failed");
+  EXPECT_EQ(Step("b").reason, "error");
+  EXPECT_TRUE(runner_.StartTimes("probe").empty());
+}
+
 TEST_F(ExecutorTest, RunningIsCommittedBeforeTheProcessStarts) {
   int checked = 0;
   runner_.on_start = [&](const ProcessSpec& spec) {
