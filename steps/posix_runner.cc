@@ -8,8 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Boost.Process v1 only compiles its vfork path where the C library declares
+// vfork as an XSI function; glibc declares it under _GNU_SOURCE too.
+#define BOOST_POSIX_HAS_VFORK 1
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
+#include <boost/process/posix.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -160,20 +164,33 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
   pid_t parent = ::getpid();
   std::error_code ec;
   bp::child child;
+  // vfork, not fork: the child borrows the engine's memory until it execs, so
+  // starting a step costs the same whatever the engine's size (fork copied
+  // the page tables of the whole engine: ~0.2 ms of a ~1.4 ms step). While the
+  // child borrows it, no signal may run one of the engine's handlers in it:
+  // every signal is blocked around the vfork, and the child puts back default
+  // dispositions and the original mask just before exec.
+  sigset_t all, old_mask;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+  const sigset_t* restore = &old_mask;
   try {
     child = bp::child(
         bp::exe = exe, bp::args = args, bp::start_dir = spec.workdir, bp::std_in < bp::null,
-        bp::std_out > out_pipe, bp::std_err > err_pipe, ec,
-        bp::extend::on_exec_setup = [parent, envp_data](auto& exec) {
+        bp::std_out > out_pipe, bp::std_err > err_pipe, ec, bp::posix::use_vfork,
+        bp::extend::on_exec_setup = [parent, envp_data, restore](auto& exec) {
           exec.env = envp_data;
           ::setpgid(0, 0);
           ::prctl(PR_SET_PDEATHSIG, SIGKILL);
           if (::getppid() != parent) ::_exit(137);  // the engine died before we got here
-          ::signal(SIGPIPE, SIG_DFL);
+          for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(sig, SIG_DFL);
+          ::sigprocmask(SIG_SETMASK, restore, nullptr);
         });
   } catch (const std::exception& e) {
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     return Status::Error(std::string("cannot start ") + exe + ": " + e.what());
   }
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   if (ec) return Status::Error("cannot start " + exe + " in " + spec.workdir + ": " + ec.message());
 
   auto p = std::make_unique<Proc>();

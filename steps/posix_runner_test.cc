@@ -148,5 +148,57 @@ TEST(PosixRunnerTest, ReportsACommandThatCannotStart) {
   EXPECT_NE(h.status().message().find("/no/such/dir"), std::string::npos) << h.status().message();
 }
 
+TEST(PosixRunnerTest, ReportsAnExecThatFailsInTheChild) {
+  // execve fails after the vfork: the error must come back to Start().
+  SystemClock clock;
+  PosixRunner r(&clock);
+  std::string bad = ::testing::TempDir() + "runner-not-a-program";
+  std::ofstream(bad) << "\x7f" "ELF, but not really";
+  std::filesystem::permissions(bad, std::filesystem::perms::owner_all);
+  ProcessSpec s;
+  s.argv = {bad};
+  s.workdir = "/";
+  auto h = r.Start(s);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().message(), "cannot start " + bad + " in /: Exec format error");
+  EXPECT_EQ(r.running(), 0);
+  std::filesystem::remove(bad);
+}
+
+// Reads a /proc/self/status field ("SigBlk", "SigIgn") as the step sees it.
+std::string StatusField(PosixRunner& r, const std::string& field) {
+  ProcessSpec s;
+  s.argv = {"/bin/grep", "^" + field + ":", "/proc/self/status"};
+  s.workdir = "/";
+  auto h = r.Start(s);
+  EXPECT_TRUE(h.ok());
+  return WaitExit(r, *h).out;
+}
+
+TEST(PosixRunnerTest, AStepStartsWithDefaultSignalsWhateverTheEngineBlocksOrIgnores) {
+  SystemClock clock;
+  PosixRunner r(&clock);
+  struct sigaction handler {};
+  handler.sa_handler = [](int) {};
+  struct sigaction old_term {}, old_pipe {};
+  sigaction(SIGTERM, &handler, &old_term);
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &old_pipe);
+  sigset_t usr1, before, after;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &usr1, &before);
+
+  EXPECT_EQ(StatusField(r, "SigIgn"), "SigIgn:\t0000000000000000\n");
+  // The engine's own mask is the step's: only what the engine blocked itself.
+  EXPECT_EQ(StatusField(r, "SigBlk"), "SigBlk:\t0000000000000200\n");  // SIGUSR1 = bit 10
+  pthread_sigmask(SIG_SETMASK, &before, &after);
+  EXPECT_TRUE(sigismember(&after, SIGUSR1));
+  EXPECT_FALSE(sigismember(&after, SIGTERM)) << "Start() must give the engine its signals back";
+  sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+}
+
 }  // namespace
 }  // namespace runbook
