@@ -45,13 +45,22 @@ CREATE TABLE events (
 CREATE INDEX events_by_run ON events(run_id, seq);
 )SQL";
 
-// A prepared statement that finalizes itself.
+// A prepared statement: one of its own, finalized at the end of the scope,
+// or one borrowed from the store's cache, reset and unbound instead.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) : db_(db) {
     rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(sqlite3* db, sqlite3_stmt* cached) : db_(db), stmt_(cached), rc_(cached ? SQLITE_OK : sqlite3_extended_errcode(db)), owned_(false) {}
+  ~Stmt() {
+    if (owned_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -76,7 +85,7 @@ class Stmt {
     return *this;
   }
   // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return rc_ = sqlite3_step(stmt_); }
+  int Step() { return stmt_ ? rc_ = sqlite3_step(stmt_) : rc_; }  // a failed prepare: its error
   std::string Text(int col) const {
     auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(stmt_, col));
     return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
@@ -104,6 +113,7 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
+  bool owned_ = true;
   int index_ = 0;
 };
 
@@ -138,7 +148,25 @@ std::string StatePath(const std::string& flag) {
 SqliteStore::SqliteStore(sqlite3* db, std::string path, Durability durability)
     : db_(db), path_(std::move(path)), durability_(durability) {}
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+sqlite3_stmt* SqliteStore::Cached(const char* sql) {
+  auto it = cache_.find(sql);
+  if (it != cache_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) return nullptr;
+  return cache_[sql] = stmt;
+}
+
+Status SqliteStore::Run(const char* sql) {
+  Stmt st(db_, Cached(sql));
+  int rc = st.Step();
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return Status::Ok();
+  return Status::Error(std::string(sqlite3_errmsg(db_)) + Stmt::Hint(rc));
+}
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, Durability durability,
                                                        int busy_timeout_ms) {
@@ -211,11 +239,11 @@ Status SqliteStore::Commit(const Batch& batch) {
     Status s = Exec("PRAGMA synchronous=FULL");
     if (!s.ok()) return s.Prefixed("state database " + path_);
   }
-  Status s = Exec("BEGIN IMMEDIATE");
+  Status s = Run("BEGIN IMMEDIATE");
   if (s.ok()) {
     s = WriteBatch(batch);
-    s = s.ok() ? Exec("COMMIT") : s;
-    if (!s.ok()) Exec("ROLLBACK");
+    s = s.ok() ? Run("COMMIT") : s;
+    if (!s.ok()) Run("ROLLBACK");
   }
   if (raise) Exec("PRAGMA synchronous=NORMAL");
   return s.Prefixed("state database " + path_);
@@ -236,43 +264,43 @@ Status SqliteStore::WriteBatch(const Batch& b) {
   }
   if (b.run) {
     const RunRecord& r = *b.run;
-    Stmt st(db_, "UPDATE runs SET status=?, reason=?, finished_at=? WHERE id=?");
+    Stmt st(db_, Cached("UPDATE runs SET status=?, reason=?, finished_at=? WHERE id=?"));
     st.Bind(r.status).Bind(r.reason).Bind(r.finished_at).Bind(r.id);
     if (st.Step() != SQLITE_DONE) return st.Error("updating run " + r.id);
   }
   for (const auto& s : b.steps) {
-    Stmt st(db_,
+    Stmt st(db_, Cached(
             "INSERT INTO steps (run_id, step_id, phase, status, reason, attempts, exit_code, started_at, "
             "finished_at, outputs, masked_outputs, completed_seq, rollback) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (run_id, step_id) DO UPDATE SET phase=excluded.phase, status=excluded.status, "
             "reason=excluded.reason, attempts=excluded.attempts, exit_code=excluded.exit_code, "
             "started_at=excluded.started_at, finished_at=excluded.finished_at, outputs=excluded.outputs, "
-            "masked_outputs=excluded.masked_outputs, completed_seq=excluded.completed_seq, rollback=excluded.rollback");
+            "masked_outputs=excluded.masked_outputs, completed_seq=excluded.completed_seq, rollback=excluded.rollback"));
     st.Bind(s.run_id).Bind(s.step_id).Bind(s.phase).Bind(s.status).Bind(s.reason).Bind(int64_t{s.attempts})
         .Bind(s.exit_code).Bind(s.started_at).Bind(s.finished_at).Bind(ToJson(s.outputs))
         .Bind(ToJson(s.masked_outputs)).Bind(s.completed_seq).Bind(s.rollback);
     if (st.Step() != SQLITE_DONE) return st.Error("recording step " + s.step_id);
   }
   for (const auto& a : b.attempts) {
-    Stmt st(db_,
+    Stmt st(db_, Cached(
             "INSERT INTO attempts (run_id, step_id, kind, number, name, command, status, reason, "
             "exit_code, started_at, finished_at, stdout, stderr, truncated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (run_id, step_id, kind, number) DO UPDATE SET name=excluded.name, "
             "command=excluded.command, status=excluded.status, reason=excluded.reason, "
             "exit_code=excluded.exit_code, started_at=excluded.started_at, finished_at=excluded.finished_at, "
-            "stdout=excluded.stdout, stderr=excluded.stderr, truncated=excluded.truncated");
+            "stdout=excluded.stdout, stderr=excluded.stderr, truncated=excluded.truncated"));
     st.Bind(a.run_id).Bind(a.step_id).Bind(a.kind).Bind(int64_t{a.number}).Bind(a.name).Bind(a.command)
         .Bind(a.status).Bind(a.reason).Bind(a.exit_code).Bind(a.started_at).Bind(a.finished_at).Blob(a.out)
         .Blob(a.err).Bind(int64_t{a.truncated});
     if (st.Step() != SQLITE_DONE) return st.Error("recording an attempt of " + a.step_id);
   }
   for (const auto& d : b.decisions) {
-    Stmt st(db_, "INSERT INTO decisions (run_id, step_id, value, source, by, at) VALUES (?,?,?,?,?,?)");
+    Stmt st(db_, Cached("INSERT INTO decisions (run_id, step_id, value, source, by, at) VALUES (?,?,?,?,?,?)"));
     st.Bind(d.run_id).Bind(d.step_id).Bind(d.value).Bind(d.source).Bind(d.by).Bind(d.at);
     if (st.Step() != SQLITE_DONE) return st.Error("recording the answer of " + d.step_id);
   }
   for (const auto& e : b.events) {
-    Stmt st(db_, "INSERT INTO events (run_id, at, step_id, kind, message) VALUES (?,?,?,?,?)");
+    Stmt st(db_, Cached("INSERT INTO events (run_id, at, step_id, kind, message) VALUES (?,?,?,?,?)"));
     st.Bind(e.run_id).Bind(e.at).Bind(e.step_id).Bind(e.kind).Bind(e.message);
     if (st.Step() != SQLITE_DONE) return st.Error("recording an event");
   }

@@ -32,12 +32,14 @@
 // binary knows, is refused with a message and never written to.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
 #include "engine/store.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace runbook {
 
@@ -76,12 +78,18 @@ class SqliteStore : public StateStore {
  private:
   SqliteStore(sqlite3* db, std::string path, Durability durability);
   Status Exec(const std::string& sql);
+  // The hot statements (a commit's BEGIN, writes and COMMIT) are prepared
+  // once per connection and reused, keyed by their text's address: `sql`
+  // must be a string literal.
+  sqlite3_stmt* Cached(const char* sql);
+  Status Run(const char* sql);
   Status Migrate();
   Status WriteBatch(const Batch& batch);
 
   sqlite3* db_;
   std::string path_;
   Durability durability_;
+  std::map<const char*, sqlite3_stmt*> cache_;
 };
 
 // The database path from --state, $RUNBOOK_STATE, or the default.
