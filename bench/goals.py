@@ -8,7 +8,9 @@ section, one line per goal saying met or missed, into bench/RESULTS.md.
   timeout overshoot, both cores busy            p99 <= 5 ms past the deadline over 100 trials
   chain-100 of `true`                           >= 100x faster than Ansible per step
   wide/chain-1000 of `true` vs ninja -j2        read from the comparison table above"""
+import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -79,28 +81,45 @@ def resume_latency(lines):
 
 
 def timeout_overshoot(lines):
+    """100 steps with a 100 ms timeout, both cores kept busy. Each step is
+    bench/term_clock, which takes SIGTERM with sigwaitinfo and notes the time
+    on CLOCK_MONOTONIC; the engine's debug log (RUNBOOK_LOG=debug) gives each
+    deadline on the same clock and how late the engine woke for it. The
+    overshoot is the time from the deadline to the step holding the signal."""
     d = tempfile.mkdtemp()
+    subprocess.run(["cc", "-O2", "-o", os.path.join(d, "term_clock"), os.path.join(HERE, "term_clock.c")], check=True)
     with open(os.path.join(d, "t.yaml"), "w") as f:
-        f.write("name: t\non_failure: stop\nsteps:\n")
+        f.write("name: t\non_failure: stop\ndefaults: { shell: sh }\nsteps:\n")
         for i in range(100):
             f.write(f"  - id: s{i}\n    timeout: 100ms\n    on_failure: continue\n" +
-                    (f"    needs: s{i-1}\n" if i else "") +
-                    "    run: |\n      s=$(date +%s%N); trap 'echo $s $(date +%s%N) >> t.log; exit 143' TERM\n"
-                    "      sleep 5 & wait\n")
+                    (f"    needs: s{i-1}\n" if i else "") + "    run: exec ./term_clock t.log\n")
     burners = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 2)]
     try:
-        timed([RUNBOOK, "run", "t.yaml", "--state", "s.db", "--grace", "1s"], d)
+        proc = subprocess.run([RUNBOOK, "run", "t.yaml", "--state", "s.db", "--grace", "1s"], cwd=d,
+                              env=dict(os.environ, RUNBOOK_LOG="debug"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
     finally:
         for b in burners:
             b.kill()
-    over = []
-    for line in open(os.path.join(d, "t.log")):
-        s, e = (int(x) for x in line.split())
-        over.append((e - s) / 1e6 - 100)  # ms past the deadline, from inside the step
-    over.sort()
-    p99 = over[min(len(over) - 1, int(len(over) * 0.99))]
-    lines.append(f"| timeout overshoot, both cores busy | p99 <= 5 ms | p50 {statistics.median(over):.1f} ms, "
-                 f"p99 {p99:.1f} ms ({len(over)} trials) | {'met' if p99 <= 5 else 'missed'} |")
+    wakes = [(float(m.group(1)), float(m.group(2))) for m in
+             re.finditer(r"woke for the deadline (\d+) ms \(CLOCK_MONOTONIC\) ([-\d.]+) ms after it", proc.stderr)]
+    terms = [int(line.split()[1]) / 1e6 for line in open(os.path.join(d, "t.log"))]
+    if len(wakes) != len(terms):
+        raise SystemExit(f"timeout_overshoot: {len(wakes)} deadlines but {len(terms)} steps signalled")
+    over = [got - deadline for (deadline, _), got in zip(wakes, terms)]
+    if os.environ.get("GOALS_DEBUG"):
+        print(sorted(zip(over, [w for _, w in wakes]), reverse=True)[:8])
+
+    def p99(xs):  # nearest rank: of 100 trials, the 99th smallest
+        return sorted(xs)[math.ceil(len(xs) * 0.99) - 1]
+    sent = [late for _, late in wakes]  # SIGTERM follows the wake-up within microseconds
+    lines.append(f"| timeout overshoot, both cores busy: the engine sends SIGTERM | p99 <= 5 ms | p50 "
+                 f"{statistics.median(sent):.2f} ms, p99 {p99(sent):.2f} ms after the deadline ({len(sent)} trials) | "
+                 f"{'met' if p99(sent) <= 5 else 'missed'} |")
+    lines.append(f"| timeout overshoot, both cores busy: the step holds SIGTERM | p99 <= 5 ms | p50 "
+                 f"{statistics.median(over):.2f} ms, p99 {p99(over):.2f} ms after the deadline ({len(over)} trials; "
+                 "the rest is the step's own wait for a CPU) | "
+                 f"{'met' if p99(over) <= 5 else 'missed'} |")
     shutil.rmtree(d)
 
 
@@ -127,9 +146,14 @@ def ansible(lines):
 def main():
     lines = ["## Goals", "", "Measured by `bench/goals.py` on the same machine (issue 7).", "",
              "| goal | target | measured | |", "|---|---|---|---|"]
+    only = sys.argv[1:]  # goals.py [timeout_overshoot ...]: just those
     for step in (validate_plan, report_10k, resume_latency, timeout_overshoot, ansible):
+        if only and step.__name__ not in only:
+            continue
         step(lines)
         print(lines[-1], flush=True)
+    if only:
+        return  # a partial measurement does not replace the committed section
     path = os.path.join(HERE, "RESULTS.md")
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     text = text.split("\n## Goals")[0].rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"

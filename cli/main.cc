@@ -2,6 +2,8 @@
 // subcommand to cli/commands.h. The only place that knows exit codes come
 // from here; nothing below main calls exit().
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -10,8 +12,23 @@
 #include "cli/run_command.h"
 #include "engine/loader.h"
 
+namespace {
+
+// The engine's diagnostic log: off unless RUNBOOK_LOG names a level (debug,
+// info, warn...); on stderr, never in the state, the console or a report.
+void StartLog() {
+  auto log = spdlog::stderr_logger_st("runbook");
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%f runbook[%P] %l: %v");
+  const char* level = std::getenv("RUNBOOK_LOG");
+  log->set_level(level && *level ? spdlog::level::from_str(level) : spdlog::level::off);
+  spdlog::set_default_logger(log);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace runbook::cli;
+  StartLog();
   CLI::App app{"runbook: run operations runbooks as checked, recorded, resumable procedures"};
   app.set_version_flag("--version", std::string("runbook ") + RUNBOOK_VERSION);
   app.require_subcommand(1);

@@ -54,6 +54,7 @@ class PosixRunner : public ProcessRunner {
   std::map<int, std::unique_ptr<Proc>> procs_;
   int reaper_pid_ = -1;
   int reaper_fd_ = -1;
+  int timer_fd_ = -1;
   int next_handle_ = 1;
 };
 

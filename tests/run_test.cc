@@ -89,6 +89,18 @@ TEST_F(RunTest, ASuccessfulRunIsRecordedStepByStep) {
   EXPECT_NE(logs.out.find("world\n"), std::string::npos) << logs.out;
 }
 
+TEST_F(RunTest, TheDiagnosticLogIsOffUnlessRunbookLogAsksAndGoesToStderr) {
+  const std::string yaml = "name: rb\nsteps:\n  - { id: a, run: 'sleep 5', timeout: 50ms, on_failure: continue }\n";
+  auto quiet = Run(yaml, {}, {{"RUNBOOK_LOG", ""}});
+  EXPECT_EQ(quiet.err.find("debug:"), std::string::npos) << quiet.err;
+  auto r = Run(yaml, {}, {{"RUNBOOK_LOG", "debug"}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* line : {"bash as pid ", "debug: woke for the deadline ",
+                           "debug: SIGTERM to process group ", "exited: signal 15"})
+    EXPECT_NE(r.err.find(line), std::string::npos) << line << "\n" << r.err;
+  EXPECT_EQ(r.out.find("debug:"), std::string::npos) << "the log never goes to stdout";
+}
+
 TEST_F(RunTest, CommandsGetTheRunbookEnvironmentWorkdirAndShell) {
   dir_.Write("sub/.keep", "");
   auto r = Run(R"Y(name: rb
