@@ -6,6 +6,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -221,7 +224,6 @@ std::optional<ExecOptions> BaseOptions(const Context& ctx, const RunArgs& args, 
   if (args.dry_run) o.child_flags.push_back("--dry-run");
   o.runbook_path = ctx.runbook_path;
   o.interrupt = &g_interrupt;
-  o.tmp_dir = std::filesystem::temp_directory_path().string();
   return o;
 }
 
@@ -262,8 +264,20 @@ int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const Ex
   InstallSignalHandlers();
   RunOutcome outcome;
   {
-    Executor executor(rb, o, store, runner.get(), &clock, reporter.get(), asker.get());
+    // $RUNBOOK_OUTPUT files go in a folder of this engine's own (0700), so
+    // that their names may be known without another user planting them.
+    ExecOptions opts = o;
+    std::string tmpl = (std::filesystem::temp_directory_path() / "runbook-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) {
+      *ctx.err << "runbook: cannot create a private folder in " << std::filesystem::temp_directory_path().string()
+               << ": " << std::strerror(errno) << "\n";
+      return kExitFailed;
+    }
+    opts.tmp_dir = tmpl;
+    Executor executor(rb, opts, store, runner.get(), &clock, reporter.get(), asker.get());
     outcome = executor.Run();
+    std::error_code ec;
+    std::filesystem::remove_all(tmpl, ec);
   }
   if (!outcome.error.empty()) {
     *ctx.err << "runbook: the run stopped because the engine could not record it: " << outcome.error << "\n"

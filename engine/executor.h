@@ -97,7 +97,7 @@ struct ExecOptions {
   std::vector<std::string> runbook_path;
   // Set by signal handlers: 1 = interrupt (grace), 2 = again (kill now).
   const volatile std::sig_atomic_t* interrupt = nullptr;
-  std::string tmp_dir;  // for $RUNBOOK_OUTPUT files
+  std::string tmp_dir;  // for $RUNBOOK_OUTPUT files: a folder only this engine's user can enter
   std::string source_sha256;  // of the runbook's text, recorded with the run
   bool run_exists = false;    // the caller inserted the run record (CreateRun/ClaimRun)
   bool rollback_only = false; // `runbook rollback RUN`: the hooks of what ran, then finally

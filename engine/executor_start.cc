@@ -114,11 +114,10 @@ AttemptRecord Executor::Impl::NewAttempt(const std::string& step, const std::str
   return a;
 }
 
+// A name in the engine's private folder (ExecOptions::tmp_dir); the file is
+// created by the step if it writes outputs: most steps never do.
 std::string Executor::Impl::NewOutputFile(const std::string& step, const std::string& kind, int n) {
-  std::string path = o_.tmp_dir + "/" + o_.run_id + "-" + step + "-" + kind + "-" + std::to_string(n);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd >= 0) ::close(fd);
-  return path;
+  return o_.tmp_dir + "/" + o_.run_id + "-" + step + "-" + kind + "-" + std::to_string(n);
 }
 
 std::map<std::string, std::string> Executor::Impl::EnvFor(const runbook::Step* s, int attempt,

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -117,17 +118,30 @@ PosixRunner::~PosixRunner() {
     ::waitpid(p->pid, nullptr, 0);
   }
   if (timer_fd_ >= 0) ::close(timer_fd_);
+  for (auto& [pgid, slot] : slot_of_) reaper_slots_[slot].store(0);  // killed above: no pid reuse race
   if (reaper_fd_ >= 0) ::close(reaper_fd_);  // EOF: the reaper exits
   if (reaper_pid_ > 0) ::waitpid(reaper_pid_, nullptr, 0);
+  if (reaper_slots_) ::munmap(reaper_slots_, kReaperSlots * sizeof(int32_t));
 }
 
+// The groups the reaper must kill live in memory shared with it, one slot per
+// running step, so registering a step costs no syscall and wakes nobody (a
+// pipe message per start and exit cost two context switches per step). The
+// reaper sleeps on a pipe whose other end only the engine holds: EOF means
+// the engine is gone, and it kills every group still in a slot.
 void PosixRunner::StartReaper() {
+  void* mem = ::mmap(nullptr, kReaperSlots * sizeof(int32_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return;
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    ::munmap(mem, kReaperSlots * sizeof(int32_t));
+    return;
+  }
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fds[0]);
     ::close(fds[1]);
+    ::munmap(mem, kReaperSlots * sizeof(int32_t));
     return;
   }
   if (pid == 0) {
@@ -139,30 +153,40 @@ void PosixRunner::StartReaper() {
     for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);  // hold no terminal or pipe open
     ::dup2(fds[0], 3);
     ::syscall(SYS_close_range, 4u, ~0u, 0u);
-    std::set<int> groups;
-    int32_t pgid;
-    while (true) {
-      ssize_t n = ::read(3, &pgid, sizeof pgid);
-      if (n == sizeof pgid) {
-        if (pgid > 0) groups.insert(pgid);
-        else groups.erase(-pgid);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      break;  // EOF: the engine is gone
+    char c;
+    while (::read(3, &c, 1) < 0 && errno == EINTR) {
     }
-    for (int g : groups) ::kill(-g, SIGKILL);
+    // EOF: the engine is gone.
+    auto* slots = static_cast<std::atomic<int32_t>*>(mem);
+    for (size_t i = 0; i < kReaperSlots; ++i)
+      if (int32_t g = slots[i].load(); g > 0) ::kill(-g, SIGKILL);
     ::_exit(0);
   }
   ::close(fds[0]);
   reaper_pid_ = pid;
   reaper_fd_ = fds[1];
+  reaper_slots_ = static_cast<std::atomic<int32_t>*>(mem);
 }
 
-void PosixRunner::TellReaper(int pgid) {
-  if (reaper_fd_ < 0) return;
-  int32_t v = pgid;
-  [[maybe_unused]] ssize_t n = ::write(reaper_fd_, &v, sizeof v);
+bool PosixRunner::TellReaper(int pgid) {
+  if (!reaper_slots_) return true;  // no reaper: PR_SET_PDEATHSIG still reaches the leaders
+  if (pgid > 0) {
+    if (free_slots_.empty() && next_slot_ == kReaperSlots) return false;
+    size_t slot = next_slot_;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      ++next_slot_;
+    }
+    reaper_slots_[slot].store(pgid);
+    slot_of_[pgid] = slot;
+  } else if (auto it = slot_of_.find(-pgid); it != slot_of_.end()) {
+    reaper_slots_[it->second].store(0);
+    free_slots_.push_back(it->second);
+    slot_of_.erase(it);
+  }
+  return true;
 }
 
 void PosixRunner::Interrupt() {
@@ -244,7 +268,11 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
     ::waitpid(p->pid, nullptr, 0);
     return Status::Error(std::string("pidfd_open: ") + std::strerror(errno));
   }
-  TellReaper(p->pid);
+  if (!TellReaper(p->pid)) {
+    ::kill(-p->pid, SIGKILL);
+    ::waitpid(p->pid, nullptr, 0);
+    return Status::Error("too many steps running at once (" + std::to_string(kReaperSlots) + ")");
+  }
   spdlog::debug("started {} as pid {}, leader of its own process group", exe, p->pid);
   int handle = next_handle_++;
   procs_[handle] = std::move(p);

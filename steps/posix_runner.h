@@ -6,17 +6,20 @@
 // so a backgrounded grandchild holding the pipes cannot hang the engine.
 // When the leader exits, anything left in its group is killed. The leader
 // gets SIGKILL if the engine dies (PR_SET_PDEATHSIG), and so does everything
-// else in its group: a reaper process, forked when the runner is made, holds
-// the read end of a pipe on which the runner registers each group; when the
-// engine dies, even by SIGKILL, the pipe closes and the reaper SIGKILLs every
-// group still registered. Destroying the runner kills every group still
-// running.
+// else in its group: a reaper process, forked when the runner is made, shares
+// a table of the running groups with the engine and holds the read end of a
+// pipe only the engine writes to; when the engine dies, even by SIGKILL, the
+// pipe closes and the reaper SIGKILLs every group still in the table.
+// Destroying the runner kills every group still running.
 //
 // Interrupt(): an async-signal-safe way to wake Wait() from a signal handler.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "engine/runner.h"
 
@@ -48,12 +51,17 @@ class PosixRunner : public ProcessRunner {
   RunnerEvent Reap(int handle, Proc& p);
 
   void StartReaper();
-  void TellReaper(int pgid);  // > 0: watch it; < 0: forget it
+  bool TellReaper(int pgid);  // > 0: watch it (false: no slot left); < 0: forget it
 
   Clock* clock_;
   std::map<int, std::unique_ptr<Proc>> procs_;
+  static constexpr size_t kReaperSlots = 65536;  // steps running at once; pages touched only as used
   int reaper_pid_ = -1;
   int reaper_fd_ = -1;
+  std::atomic<int32_t>* reaper_slots_ = nullptr;  // shared with the reaper: pgids, 0 = free
+  std::vector<size_t> free_slots_;
+  size_t next_slot_ = 0;
+  std::map<int, size_t> slot_of_;  // pgid -> slot
   int timer_fd_ = -1;
   int next_handle_ = 1;
 };

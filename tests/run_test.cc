@@ -237,6 +237,24 @@ TEST_F(RunTest, AVerificationThatNeverPassesFailsTheStepWithReasonVerification) 
   EXPECT_EQ(Show()["status"], "failed");
 }
 
+TEST_F(RunTest, TheOutputFileLivesInAPrivateFolderRemovedAfterTheRun) {
+  auto r = Run(R"Y(name: rb
+steps:
+  - id: where
+    run: |
+      d=$(dirname "$RUNBOOK_OUTPUT")
+      echo "$d" > folder.txt
+      stat -c %a "$d" > mode.txt
+      test ! -e "$RUNBOOK_OUTPUT"
+)Y");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string folder = Read("folder.txt");
+  folder.pop_back();
+  EXPECT_EQ(Read("mode.txt"), "700\n");
+  EXPECT_NE(folder, std::filesystem::temp_directory_path().string());
+  EXPECT_FALSE(std::filesystem::exists(folder)) << folder;
+}
+
 TEST_F(RunTest, OutputsFromStdoutExitCodeRegexAndTheOutputFile) {
   auto r = Run(R"Y(name: rb
 steps:
