@@ -14,7 +14,7 @@ void Executor::Impl::StartReady() {
   bool progress = true;
   while (progress && !stopping_ && !store_failed_) {
     progress = false;
-    for (int v : plan_->Ready()) {
+    for (int v : plan_->Ready(std::max(0, o_.jobs - Processes()))) {
       const auto& s = S(v);
       bool needs_slot = s.kind == StepKind::kRun || s.kind == StepKind::kRunbook;
       if (needs_slot && Processes() >= o_.jobs) continue;

@@ -26,18 +26,50 @@ Plan::Plan(const std::vector<Step>& steps)
       state_(steps.size(), StepState::kPending),
       untaken_(steps.size(), false),
       propagating_skip_(steps.size(), false),
-      needs_(steps.size()) {
-  for (const auto& e : graph_.edges()) needs_[e.step].push_back(e.need);
+      needs_(steps.size()),
+      unfinished_needs_(steps.size(), 0),
+      needed_by_(steps.size()),
+      takes_slot_(steps.size(), false) {
+  for (const auto& e : graph_.edges()) {
+    needs_[e.step].push_back(e.need);
+    needed_by_[e.need].push_back(e.step);
+    ++unfinished_needs_[e.step];
+  }
+  for (int v = 0; v < size(); ++v) {
+    takes_slot_[v] = graph_.step(v).kind == StepKind::kRun || graph_.step(v).kind == StepKind::kRunbook;
+    Refresh(v);
+  }
 }
 
-std::vector<int> Plan::Ready() const {
+void Plan::Set(int v, StepState s) {
+  bool was = IsFinished(state_[v]), is = IsFinished(s);
+  state_[v] = s;
+  if (was != is)
+    for (int d : needed_by_[v]) {
+      unfinished_needs_[d] += is ? -1 : 1;
+      Refresh(d);
+    }
+  Refresh(v);
+}
+
+void Plan::Refresh(int v) {
+  auto& set = takes_slot_[v] ? ready_slot_ : ready_free_;
+  if (state_[v] == StepState::kPending && unfinished_needs_[v] == 0)
+    set.insert(v);
+  else
+    set.erase(v);
+}
+
+std::vector<int> Plan::Ready(int slots) const {
   std::vector<int> out;
   if (halted_) return out;
-  for (int v = 0; v < size(); ++v) {
-    if (state_[v] != StepState::kPending) continue;
-    if (std::all_of(needs_[v].begin(), needs_[v].end(), [&](int n) { return IsFinished(state_[n]); }))
-      out.push_back(v);
+  out.assign(ready_free_.begin(), ready_free_.end());
+  size_t free = out.size();
+  for (int v : ready_slot_) {
+    if (slots >= 0 && static_cast<int>(out.size() - free) >= slots) break;
+    out.push_back(v);
   }
+  std::inplace_merge(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(free), out.end());
   return out;
 }
 
@@ -51,7 +83,7 @@ Plan::Gate Plan::GateOf(int v) const {
 }
 
 void Plan::Finish(int v, StepState s, bool propagates) {
-  state_[v] = s;
+  Set(v, s);
   propagating_skip_[v] = s == StepState::kSkipped && propagates;
 }
 

@@ -13,6 +13,7 @@
 // is ready.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,14 +33,18 @@ class Plan {
   int size() const { return graph_.size(); }
   StepState state(int v) const { return state_[v]; }
 
-  // Pending steps whose needs are all finished, in file order.
-  std::vector<int> Ready() const;
+  // Pending steps whose needs are all finished, in file order. With
+  // `slots`, at most that many of those that run a process (run, runbook):
+  // the others (manual, wait, decisions...) start without a slot. Kept up to
+  // date as steps change state, so asking costs what it returns, not the
+  // size of the runbook (ninja's ready set).
+  std::vector<int> Ready(int slots = -1) const;
 
   enum class Gate { kRun, kEvaluateWhen, kSkipUntakenBranch, kSkipNeedsSkipped };
   Gate GateOf(int v) const;
 
-  void Start(int v) { state_[v] = StepState::kRunning; }
-  void Wait(int v) { state_[v] = StepState::kWaiting; }
+  void Start(int v) { Set(v, StepState::kRunning); }
+  void Wait(int v) { Set(v, StepState::kWaiting); }
   // `propagates`: only for kSkipped; false for a person's `skip`.
   void Finish(int v, StepState s, bool propagates = true);
   // Restores a state recorded earlier (resume).
@@ -54,11 +59,18 @@ class Plan {
   std::vector<int> InState(StepState s) const;
 
  private:
+  void Set(int v, StepState s);
+  void Refresh(int v);
+
   StepGraph graph_;
   std::vector<StepState> state_;
   std::vector<bool> untaken_;
   std::vector<bool> propagating_skip_;
   std::vector<std::vector<int>> needs_;  // step -> the steps it needs
+  std::vector<int> unfinished_needs_;  // per step: how many of its needs are not finished
+  std::vector<std::vector<int>> needed_by_;  // step -> the steps that need it
+  std::vector<bool> takes_slot_;
+  std::set<int> ready_slot_, ready_free_;  // pending, every need finished; by whether it takes a slot
   bool halted_ = false;
 };
 

@@ -15,9 +15,9 @@ class PlanTest : public ::testing::Test {
     plan_ = std::make_unique<Plan>(checked_.runbook.steps);
   }
   int V(const std::string& id) { return *plan_->graph().Index(id); }
-  std::vector<std::string> Ready() {
+  std::vector<std::string> Ready(int slots = -1) {
     std::vector<std::string> out;
-    for (int v : plan_->Ready()) out.push_back(plan_->graph().step(v).id);
+    for (int v : plan_->Ready(slots)) out.push_back(plan_->graph().step(v).id);
     return out;
   }
   void Run(const std::string& id, StepState end = StepState::kSucceeded) {
@@ -37,6 +37,24 @@ TEST_F(PlanTest, AStepIsReadyWhenEveryNeedIsFinished) {
   Run("b", StepState::kFailed);  // failed counts as finished (on_failure: continue)
   EXPECT_EQ(Ready(), std::vector<std::string>{"c"});
   EXPECT_EQ(plan_->GateOf(V("c")), Plan::Gate::kRun);
+}
+
+TEST_F(PlanTest, WithFewSlotsOnlyTheFirstProcessStepsButEveryOtherStepIsReady) {
+  Load("  - { id: a, run: x }\n  - { id: w, wait: 1s }\n  - { id: b, run: x }\n  - { id: c, run: x }\n"
+       "  - { id: m, manual: check it }\n  - { id: j, run: x, needs: [a, b, c] }\n");
+  EXPECT_EQ(Ready(), (std::vector<std::string>{"a", "w", "b", "c", "m"}));
+  EXPECT_EQ(Ready(1), (std::vector<std::string>{"a", "w", "m"}));
+  EXPECT_EQ(Ready(2), (std::vector<std::string>{"a", "w", "b", "m"}));
+  EXPECT_EQ(Ready(0), (std::vector<std::string>{"w", "m"}));
+  plan_->Start(V("a"));
+  EXPECT_EQ(Ready(1), (std::vector<std::string>{"w", "b", "m"}));
+  // A state restored back from finished makes its dependents wait again.
+  plan_->Finish(V("a"), StepState::kSucceeded);
+  Run("b");
+  Run("c");
+  EXPECT_EQ(Ready(), (std::vector<std::string>{"w", "m", "j"}));
+  plan_->Restore(V("c"), StepState::kPending, false);
+  EXPECT_EQ(Ready(), (std::vector<std::string>{"w", "c", "m"}));
 }
 
 TEST_F(PlanTest, NothingIsReadyAfterHalt) {

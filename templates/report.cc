@@ -4,6 +4,7 @@
 #include <ctime>
 #include <kainjow/mustache.hpp>
 #include <map>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -50,7 +51,10 @@ json Block(const std::string& text) { return {{"fence", Fence(text)}, {"text", t
 
 class DataBuilder {
  public:
-  explicit DataBuilder(const ReportInput& in) : in_(in), rb_(*in.runbook) {}
+  explicit DataBuilder(const ReportInput& in) : in_(in), rb_(*in.runbook) {
+    for (const auto* list : {&rb_.steps, &rb_.finally})
+      for (const auto& s : *list) defs_.emplace(s.id, &s);
+  }
 
   json Build() {
     Run();
@@ -150,7 +154,7 @@ class DataBuilder {
     std::map<std::string, std::string> status;
     int n = 0;
     for (const auto& s : in_.steps) {
-      const Step* def = rb_.FindStep(s.step_id);
+      const Step* def = Def(s.step_id);
       int64_t dur = s.started_at && s.finished_at ? s.finished_at - s.started_at : -1;
       bool over = def && def->estimate && dur > def->estimate->count();
       json j = {{"id", s.step_id},
@@ -291,7 +295,7 @@ class DataBuilder {
     json well = json::array(), wrong = json::array(), actions = json::array();
     int retried = 0, succeeded = 0;
     for (const auto& s : in_.steps) {
-      const Step* def = rb_.FindStep(s.step_id);
+      const Step* def = Def(s.step_id);
       if (s.status == "succeeded") ++succeeded;
       if (s.attempts > 1 && s.status == "succeeded") {
         ++retried;
@@ -381,8 +385,15 @@ class DataBuilder {
     d_["detection"] = "The runbook was started at " + first + " by " + r.user + "@" + r.host + ".";
   }
 
+  // A step's definition by id (steps or finally), or nullptr.
+  const Step* Def(const std::string& id) const {
+    auto it = defs_.find(id);
+    return it == defs_.end() ? nullptr : it->second;
+  }
+
   const ReportInput& in_;
   const Runbook& rb_;
+  std::unordered_map<std::string, const Step*> defs_;
   json d_;
 };
 
