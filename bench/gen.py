@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""Writes the same DAG as a runbook, a build.ninja and a Makefile.
+"""Writes the same DAG as a runbook, a build.ninja, a Makefile and an Ansible
+playbook.
 
 Shapes: chain (each step needs the one before), wide (N independent steps and
 a join), diamond (layers of 8 steps, each layer needing the one before).
-Every tool runs each step as /bin/sh -c CMD, so only the engines differ.
+Every tool runs each step as one /bin/sh -c CMD, so only the engines differ:
+the runbook with `shell: sh`; ninja wraps its `command` in /bin/sh -c itself;
+make's recipe `/bin/sh -c 'CMD'` has no shell syntax, so make execs it
+directly; Ansible's `shell` module runs /bin/sh -c. The playbook is linear
+(one host, tasks in topological order): Ansible has no DAG.
 
 Usage: gen.py SHAPE N CMD OUTDIR"""
 import os
@@ -36,7 +41,7 @@ def main():
         for step, needs in graph:
             f.write(f"  - {{ id: {step}, run: '{cmd}'" + (f", needs: [{', '.join(needs)}]" if needs else "") + " }\n")
     with open(os.path.join(out, "build.ninja"), "w") as f:
-        f.write(f"rule r\n  command = /bin/sh -c '{cmd}'\n")
+        f.write(f"rule r\n  command = {cmd}\n")
         for step, needs in graph:
             f.write(f"build {step}: r" + (f" | {' '.join(needs)}" if needs else "") + "\n")
         f.write(f"default {' '.join(s for s, _ in graph)}\n")
@@ -45,6 +50,10 @@ def main():
         f.write("all: " + " ".join(s for s, _ in graph) + "\n")
         for step, needs in graph:
             f.write(f"{step}: {' '.join(needs)}\n\t@/bin/sh -c '{cmd}'\n")
+    with open(os.path.join(out, "play.yml"), "w") as f:
+        f.write("- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n")
+        for step, _ in graph:
+            f.write(f"    - name: {step}\n      shell: '{cmd}'\n")
 
 
 if __name__ == "__main__":
