@@ -64,6 +64,7 @@ RunOutcome Executor::Impl::Run() {
       Finish(status, timed_out_ ? "the run timed out" : "");
     }
   }
+  Flush();  // every phase ends with a commit; this only guards the invariant
   out.status = run_status_;
   out.exit_code = ExitCodeOf(run_status_);
   out.error = store_error_;
@@ -164,6 +165,7 @@ Executor::Impl::PhaseEnd Executor::Impl::RunSteps(const std::vector<runbook::Ste
     }
     if (store_failed_ && !stopping_) BeginStop(false, true);
     if (!stopping_) StartReady();
+    Flush();  // before blocking in Wait or asking a person, and before the phase ends
     if (tasks_.empty()) {
       plan_ = nullptr;
       if (store_failed_) return PhaseEnd::kStoreFailed;
@@ -260,7 +262,7 @@ void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs, 
   Batch b;
   b.Add(r).Add(Ev("step.succeeded", s.id, "succeeded"));
   if (attempt) b.Add(*attempt);
-  Commit(std::move(b));
+  Defer(std::move(b));
   SyncFacts(r);
   // Facts keep the clear values for this engine's own later steps.
   plan_->Finish(v, StepState::kSucceeded);
@@ -278,7 +280,7 @@ void Executor::Impl::Fail(int v, const std::string& reason, const std::string& m
   const auto& s = S(v);
   StepRecord& r = Close(s, "failed", reason);
   r.completed_seq = ++completed_seq_;
-  Commit(Batch().Add(r).Add(Ev("step.failed", s.id, reason + ": " + masker_.Mask(message))));
+  Defer(Batch().Add(r).Add(Ev("step.failed", s.id, reason + ": " + masker_.Mask(message))));
   SyncFacts(r);
   plan_->Finish(v, StepState::kFailed);
   if (!s.continue_on_failure && !s.in_finally) {
@@ -301,7 +303,7 @@ void Executor::Impl::Fail(int v, const std::string& reason, const std::string& m
 void Executor::Impl::Skip(int v, bool propagates, const std::string& why) {
   const auto& s = S(v);
   StepRecord& r = Close(s, "skipped", "");
-  Commit(Batch().Add(r).Add(Ev("step.skipped", s.id, why)));
+  Defer(Batch().Add(r).Add(Ev("step.skipped", s.id, why)));
   SyncFacts(r);
   plan_->Finish(v, StepState::kSkipped, propagates);
   ReportEvent e;

@@ -95,20 +95,38 @@ class Executor::Impl : public EvalContext {
   EventRecord Ev(const std::string& kind, const std::string& step, const std::string& message) {
     return {0, o_.run_id, Wall(), step, kind, message};
   }
+  // Group commit. A step's result is not written at once but with the next
+  // commit, which is nearly always the start of the step that needed it:
+  // one transaction instead of two per step. Nothing acts on the result
+  // before that commit: a dependent starts only after its own `running`
+  // record (and with it the result) is committed, reports of the result
+  // are held until it is, and Flush() writes it before the engine blocks
+  // (waiting for processes or asking a person) and at the end of a phase.
   bool Commit(Batch b) {
-    if (store_failed_) return false;
-    Status s = store_->Commit(b);
-    if (!s.ok()) {
-      store_failed_ = true;
-      store_error_ = s.message();
-      return false;
+    bool ok = !store_failed_;
+    if (ok) {
+      if (!pending_.empty()) b = std::move(pending_.Append(std::move(b)));
+      Status s = store_->Commit(b);
+      if (!s.ok()) {
+        ok = false;
+        store_failed_ = true;
+        store_error_ = s.message();
+      }
     }
-    return true;
+    pending_ = Batch();
+    for (auto& e : held_reports_) reporter_->Event(e);  // true either way: the step did end
+    held_reports_.clear();
+    return ok;
   }
+  void Defer(Batch b) { pending_.Append(std::move(b)); }
+  bool Flush() { return pending_.empty() ? !store_failed_ : Commit(Batch()); }
   void Report(ReportEvent e) {
     e.run_id = o_.run_id;
     if (!e.at) e.at = Wall();
-    reporter_->Event(e);
+    if (!pending_.empty())
+      held_reports_.push_back(std::move(e));
+    else
+      reporter_->Event(e);
   }
   void SyncFacts(const StepRecord& r) {
     StepFacts& f = facts_[r.step_id];
@@ -204,6 +222,8 @@ class Executor::Impl : public EvalContext {
   bool interrupted_ = false;
   bool store_failed_ = false;
   std::string store_error_;
+  Batch pending_;                          // step results waiting for the next commit
+  std::vector<ReportEvent> held_reports_;  // reports of them, and everything after
   std::optional<int64_t> run_deadline_;
   int64_t next_tick_ = 0;
   std::vector<std::string> waiting_lines_;

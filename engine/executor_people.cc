@@ -11,9 +11,11 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
   const auto& s = S(v);
   if (held_for_person_.count(s.id)) {
     std::optional<std::string> a;
-    if (may_ask && asker_->available())
+    if (may_ask && asker_->available()) {
+      Flush();  // nothing waits unwritten while a person thinks
       a = asker_->Ask(s.id, "Step '" + s.id + "' is not idempotent and was running when the engine stopped. "
                       "Run it again (rerun), or did it complete (done)?", {}, {"rerun", "done"});
+    }
     if (!a) return false;
     held_for_person_.erase(s.id);
     DecisionRecord d{o_.run_id, s.id, *a, "tty", o_.user + "@" + o_.host, Wall()};
@@ -38,6 +40,7 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
   }
   if (may_ask && asker_->available()) {
     auto text = RenderText(s.manual, *this);
+    Flush();  // nothing waits unwritten while a person thinks
     auto a = asker_->Ask(s.id, text.ok() ? text.text : s.manual.raw, s.checklist, {"done", "skip", "fail"});
     if (a) {
       ResolvePerson(v, *a, "tty");
@@ -97,6 +100,7 @@ void Executor::Impl::Decide(int v, bool may_ask) {
       source = "answer";
     } else if (may_ask && asker_->available()) {
       auto text = RenderText(*d.prompt, *this);
+      Flush();  // nothing waits unwritten while a person thinks
       value = asker_->Ask(s.id, text.ok() ? text.text : d.prompt->raw, {}, values);
       source = "tty";
     }

@@ -216,13 +216,78 @@ TEST_F(ExecutorTest, TheStartOfANonIdempotentStepIsSynced) {
 
 TEST_F(ExecutorTest, AFailedWriteStopsTheRunAndKillsWhatRuns) {
   runner_.script = {FakeCommand::Of("slow").Takes(60'000)};
-  store_.fail_commit_after = 4;  // run + its first transitions land, then the disk is full
+  // The run and the starts of a and b land; then the disk is full: the commit
+  // carrying a's and b's results with c's start fails.
+  store_.fail_commit_after = 3;
   auto out = Run("name: t\nsteps:\n  - { id: a, run: slow a }\n  - { id: b, run: slow b }\n  - { id: c, run: x, needs: [a, b] }\n");
   EXPECT_FALSE(out.error.empty());
   EXPECT_NE(out.error.find("disk full"), std::string::npos);
   EXPECT_EQ(out.exit_code, 1);
   EXPECT_TRUE(runner_.StartTimes("x").empty());  // nothing new started
   EXPECT_EQ(runner_.running(), 0);
+}
+
+// Group commit: a step's result travels with the next start.
+TEST_F(ExecutorTest, AStepsResultIsCommittedWithTheStartOfTheStepThatNeedsIt) {
+  Run("name: t\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: x, needs: a }\n  - { id: c, run: x, needs: b }\n");
+  // run started; a running; a succeeded + b running; b succeeded + c running; c succeeded; run ended.
+  EXPECT_EQ(store_.commits, 6);
+  EXPECT_EQ(Step("c").status, "succeeded");
+  std::vector<std::string> kinds;
+  for (const auto& e : store_.events) kinds.push_back(e.kind + (e.step_id.empty() ? "" : " " + e.step_id));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"run.started", "step.running a", "step.succeeded a", "step.running b",
+                                             "step.succeeded b", "step.running c", "step.succeeded c",
+                                             "run.succeeded"}));
+}
+
+// Whatever the engine shows or asks, the record already holds.
+class StoreCheckingReporter : public Reporter {
+ public:
+  explicit StoreCheckingReporter(MemoryStore* store) : store_(store) {}
+  void Event(const ReportEvent& e) override {
+    if (e.kind != "step.finished") return;
+    const StepRecord* r = store_->Step("run-1", e.step);
+    seen.push_back(e.step + ":" + e.status + "/" + (r ? r->status : "none"));
+  }
+  std::vector<std::string> seen;
+
+ private:
+  MemoryStore* store_;
+};
+
+class StoreCheckingAsker : public testing::ScriptedAsker {
+ public:
+  explicit StoreCheckingAsker(MemoryStore* store) : store_(store) {}
+  std::optional<std::string> Ask(const std::string& step, const std::string& text, const std::vector<std::string>& c,
+                                 const std::vector<std::string>& v) override {
+    const StepRecord* before = store_->Step("run-1", "a");
+    recorded_before_asking = before ? before->status : "none";
+    return ScriptedAsker::Ask(step, text, c, v);
+  }
+  std::string recorded_before_asking;
+
+ private:
+  MemoryStore* store_;
+};
+
+TEST_F(ExecutorTest, NoResultIsShownOrAskedAboutBeforeItIsCommitted) {
+  checked_ = testing::Check(
+      "name: t\nsteps:\n  - { id: a, run: x }\n  - { id: f, run: boom, on_failure: continue }\n"
+      "  - { id: m, manual: check a, needs: [a, f] }\n  - { id: s, run: x, needs: m, when: 'false' }\n");
+  ASSERT_FALSE(checked_.diags.HasErrors()) << checked_.Text();
+  runner_.script = {FakeCommand::Of("boom").Exit(1)};
+  ExecOptions o;
+  o.run_id = "run-1";
+  o.workdir = o.tmp_dir = "/tmp";
+  o.jobs = 1;
+  StoreCheckingReporter reporter(&store_);
+  StoreCheckingAsker asker(&store_);
+  asker.tty = true;
+  asker.answers = {"done"};
+  EXPECT_EQ(Executor(checked_.runbook, o, &store_, &runner_, &clock_, &reporter, &asker).Run().status, "succeeded");
+  EXPECT_EQ(asker.recorded_before_asking, "succeeded");
+  EXPECT_EQ(reporter.seen, (std::vector<std::string>{"a:succeeded/succeeded", "f:failed/failed",
+                                                     "m:succeeded/succeeded", "s:skipped/skipped"}));
 }
 
 TEST_F(ExecutorTest, APersonAtATerminalIsAskedOnlyWhenNothingElseRuns) {

@@ -108,6 +108,21 @@ struct Batch {
   Batch& Add(const AttemptRecord& a) { attempts.push_back(a); return *this; }
   Batch& Add(const DecisionRecord& d) { decisions.push_back(d); return *this; }
   Batch& Add(const EventRecord& e) { events.push_back(e); return *this; }
+  // Appends `later`: its records are written after these (a step in both
+  // ends as `later` has it).
+  Batch& Append(Batch later) {
+    if (later.new_run) new_run = std::move(later.new_run);
+    if (later.run) run = std::move(later.run);
+    for (auto& r : later.steps) steps.push_back(std::move(r));
+    for (auto& a : later.attempts) attempts.push_back(std::move(a));
+    for (auto& d : later.decisions) decisions.push_back(std::move(d));
+    for (auto& e : later.events) events.push_back(std::move(e));
+    sync = sync || later.sync;
+    return *this;
+  }
+  bool empty() const {
+    return !new_run && !run && steps.empty() && attempts.empty() && decisions.empty() && events.empty();
+  }
 };
 
 struct RunFilter {

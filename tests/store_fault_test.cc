@@ -67,8 +67,9 @@ TEST(StoreFaultTest, AFailedWriteStopsTheRunAndResumeFinishesIt) {
   {
     auto store = SqliteStore::Open(db, Durability::kCrash);
     ASSERT_TRUE(store.ok());
-    // Commits: 1 run, 2 a running, 3 slow running, 4 a succeeded, 5 b running, 6 b succeeded: fails.
-    FailingStore failing(store.value().get(), 6);
+    // Commits: 1 run, 2 a running, 3 slow running, 4 a succeeded with b running (a step's result is
+    // written with the next start), 5 b succeeded, written before the engine waits again: fails.
+    FailingStore failing(store.value().get(), 5);
     RunOutcome out = Executor(checked.runbook, o, &failing, &runner, &clock, &reporter, &asker).Run();
     EXPECT_NE(out.error.find("the disk is full"), std::string::npos) << out.error;
     EXPECT_EQ(runner.running(), 0);  // slow was killed, not left behind
