@@ -295,7 +295,7 @@ int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const Ex
   if (args.dry_run) {
     *talk << "dry run: nothing was executed and nothing was recorded\n";
   } else if (o.parent_run.empty()) {
-    auto path = WriteRunReport(*store, args.state, o.run_id);
+    auto path = WriteRunReport(*store, args.state, o.run_id, &rb);
     if (path.ok())
       *ctx.err << "report: " << *path << "\n";
     else

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "engine/model.h"
 #include "state/sqlite_store.h"
 
 namespace runbook::cli {
@@ -53,7 +54,10 @@ std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store
 // .runbook/reports/RUN.md beside the state database.
 std::string ReportPath(const std::string& state, const std::string& run_id);
 // Renders the built-in report of a run to ReportPath(); returns the path.
-Result<std::string> WriteRunReport(StateStore& store, const std::string& state, const std::string& run_id);
+// `rb`, if given, is the runbook as the caller parsed it; it is used only if
+// its text is the run's recorded source.
+Result<std::string> WriteRunReport(StateStore& store, const std::string& state, const std::string& run_id,
+                                   const Runbook* rb = nullptr);
 int Report(const Context& ctx, bool postmortem, const std::string& run, const std::string& output,
            const std::string& template_file);
 
