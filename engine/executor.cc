@@ -1,5 +1,7 @@
 #include "engine/executor_impl.h"
 
+#include <cerrno>
+
 namespace runbook {
 
 int ExitCodeOf(const std::string& s) {
@@ -11,11 +13,20 @@ int ExitCodeOf(const std::string& s) {
 
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// What a step wrote to its $RUNBOOK_OUTPUT file, which is then removed. Most
+// steps never create it: one failed open(2) says so, where an ifstream and a
+// remove() of a missing file cost 7% of the engine's time on empty steps.
+std::string TakeOutputFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string text;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  ::unlink(path.c_str());
+  return text;
 }
 
 
@@ -366,9 +377,7 @@ void Executor::Impl::OnCommandExit(Task& t, const RunnerEvent& e) {
   const auto& s = S(t.v);
   StepRecord& r = Rec(s);
   r.exit_code = e.exit_code;
-  std::map<std::string, std::string> from_file = ParseOutputFile(ReadFile(t.output_file));
-  std::error_code gone;  // most steps never create it
-  std::filesystem::remove(t.output_file, gone);
+  std::map<std::string, std::string> from_file = ParseOutputFile(TakeOutputFile(t.output_file));
   if (t.timed_out) {
     AttemptFailed(t, "timeout", "timed out after " + FormatDuration(*s.timeout));
     return;

@@ -104,7 +104,7 @@ struct PosixRunner::Proc {
   }
 };
 
-PosixRunner::PosixRunner(Clock* clock) : clock_(clock) {
+PosixRunner::PosixRunner(Clock* clock) : clock_(clock), self_pid_(::getpid()) {
   EnsureWakePipe();
   StartReaper();
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -215,8 +215,17 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
   for (auto& kv : env_strings) envp.push_back(kv.data());
   envp.push_back(nullptr);
   char** envp_data = envp.data();
-  bp::pipe out_pipe, err_pipe;
-  pid_t parent = ::getpid();
+  // Both ends close-on-exec from the start: the child's dup2 onto 1 and 2
+  // clears the flag on its own copies, and no other step inherits them.
+  int out_fds[2], err_fds[2];
+  if (::pipe2(out_fds, O_CLOEXEC) != 0) return Status::Error(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(err_fds, O_CLOEXEC) != 0) {
+    ::close(out_fds[0]);
+    ::close(out_fds[1]);
+    return Status::Error(std::string("pipe: ") + std::strerror(errno));
+  }
+  bp::pipe out_pipe(out_fds[0], out_fds[1]), err_pipe(err_fds[0], err_fds[1]);
+  pid_t parent = self_pid_;
   std::error_code ec;
   bp::child child;
   // vfork, not fork: the child borrows the engine's memory until it execs, so
@@ -254,13 +263,12 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
   child.detach();  // reaped here, through the pidfd
   ::setpgid(p->pid, p->pid);  // also from this side: no window where a kill misses the group
   p->limit = spec.output_limit;
+  // Boost closed the write ends once the child started; the read ends are
+  // ours, non-blocking (only the engine's end: the step writes blocking).
   for (auto [pipe, fd] : {std::pair{&out_pipe, &p->out}, std::pair{&err_pipe, &p->err}}) {
     *fd = pipe->native_source();
     pipe->assign_source(-1);
-    ::close(pipe->native_sink());
-    pipe->assign_sink(-1);
-    ::fcntl(*fd, F_SETFD, FD_CLOEXEC);
-    ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) | O_NONBLOCK);
+    ::fcntl(*fd, F_SETFL, O_RDONLY | O_NONBLOCK);
   }
   p->pidfd = static_cast<int>(::syscall(SYS_pidfd_open, p->pid, 0));
   if (p->pidfd < 0) {

@@ -15,6 +15,8 @@
 // Interrupt(): an async-signal-safe way to wake Wait() from a signal handler.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -54,6 +56,7 @@ class PosixRunner : public ProcessRunner {
   bool TellReaper(int pgid);  // > 0: watch it (false: no slot left); < 0: forget it
 
   Clock* clock_;
+  pid_t self_pid_;  // the engine: a step whose parent is another has lost it
   std::map<int, std::unique_ptr<Proc>> procs_;
   static constexpr size_t kReaperSlots = 65536;  // steps running at once; pages touched only as used
   int reaper_pid_ = -1;
