@@ -183,11 +183,50 @@ def fsync_cost(lines):
                  f"p99 {times[math.ceil(len(times) * 0.99) - 1]:.2f} ms (200 trials) | |")
 
 
+def engine_cpu(lines):
+    """Not a goal: where the engine's time per empty step goes. Its own CPU
+    (perf stat --no-inherit: the engine process alone, not its steps) next to
+    ninja's, on the DAGs of the 1.3x goal; and what one step's write-ahead
+    commit costs in the real store (bench/commit_floor.cc), with warm caches
+    and with a step process started and reaped between commits as in a run."""
+    if not shutil.which("perf"):
+        lines.append("| (not a goal) the engine's own CPU per step | | perf not installed | |")
+    else:
+        for shape in ("chain", "wide"):
+            d = tempfile.mkdtemp()
+            write_runbook(d, shape, 1000, "true")
+
+            def cpu_ms(argv, clean):
+                runs = []
+                for _ in range(5):
+                    for f in clean:
+                        if os.path.exists(os.path.join(d, f)):
+                            os.remove(os.path.join(d, f))
+                    out = subprocess.run(["perf", "stat", "-x,", "--no-inherit", "-e", "task-clock"] + argv, cwd=d,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True).stderr
+                    runs.append(float(next(l for l in out.splitlines() if "task-clock" in l).split(",")[0]))
+                return statistics.median(runs)
+            e = cpu_ms([RUNBOOK, "run", "bench.yaml", "--jobs", "2", "--state", "s.db"], ["s.db", "s.db-wal", "s.db-shm"])
+            n = cpu_ms(["ninja", "-j2"], [".ninja_log"])
+            lines.append(f"| (not a goal) {shape}-1,000 of `true`: CPU of the engine process alone, per step | | "
+                         f"runbook {e / 1000:.3f} ms, ninja {n / 1000:.3f} ms (perf stat --no-inherit, median of 5) | |")
+            shutil.rmtree(d)
+    floor = os.path.join(os.path.dirname(RUNBOOK), "commit_floor")
+    d = tempfile.mkdtemp()
+    out = subprocess.run([floor, d, "2000"], stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+    hot50, hot90, cold50, cold90 = (float(out[i]) for i in (2, 4, 7, 9))
+    lines.append(f"| (not a goal) one step's commit in the real store (6 rows, WAL) | | warm caches p50 {hot50:.0f} us, "
+                 f"p90 {hot90:.0f} us; a step process between commits, as in a run: p50 {cold50:.0f} us, "
+                 f"p90 {cold90:.0f} us (bench/commit_floor.cc, 2,000 commits) | |")
+    shutil.rmtree(d)
+
+
 def main():
     lines = ["## Goals", "", "Measured by `bench/goals.py` on the same machine (issue 7).", "",
              "| goal | target | measured | |", "|---|---|---|---|"]
     only = sys.argv[1:]  # goals.py [timeout_overshoot ...]: just those
-    for step in (versus_ninja, validate_plan, report_10k, resume_latency, timeout_overshoot, ansible, fsync_cost):
+    for step in (versus_ninja, validate_plan, report_10k, resume_latency, timeout_overshoot, ansible, engine_cpu,
+                 fsync_cost):
         if only and step.__name__ not in only:
             continue
         before = len(lines)
