@@ -284,6 +284,21 @@ steps:
   EXPECT_EQ(StepOf(run, "nomatch")["reason"], "output");
 }
 
+TEST_F(RunTest, AnOutputFileLargerThanOneReadIsReadWhole) {
+  // 20,000 characters: more than the engine reads from the file at once.
+  auto r = Run(R"Y(name: rb
+steps:
+  - id: produce
+    run: |
+      printf 'big=%020000d\n' 7 >> "$RUNBOOK_OUTPUT"
+      echo "after=yes" >> "$RUNBOOK_OUTPUT"
+)Y");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json outputs = StepOf(Show(), "produce")["outputs"];
+  EXPECT_EQ(outputs["big"].get<std::string>(), std::string(19999, '0') + "7");
+  EXPECT_EQ(outputs["after"], "yes");
+}
+
 TEST_F(RunTest, IndependentStepsRunInParallelUpToJobs) {
   // Each step waits for the other's marker: both finish only if they overlap.
   const std::string yaml = R"Y(name: rb
