@@ -51,7 +51,7 @@ struct Loaded {
 
 // `known`, if given, is a runbook already parsed (the one `runbook run` just
 // ran): used when its text is the recorded source, which saves parsing it
-// again (a tenth of a 1,000-step run's own CPU time).
+// again (a few percent of a 1,000-step run's own CPU time).
 std::optional<Loaded> Load(const Context& ctx, StateStore& store, const std::string& id, const std::string& state,
                            const Runbook* known = nullptr) {
   auto run = store.GetRun(id);

@@ -14,8 +14,8 @@ int ExitCodeOf(const std::string& s) {
 namespace {
 
 // What a step wrote to its $RUNBOOK_OUTPUT file, which is then removed. Most
-// steps never create it: one failed open(2) says so, where an ifstream and a
-// remove() of a missing file cost 7% of the engine's time on empty steps.
+// steps never create it: one failed open(2) says so, without the second
+// syscall of a remove() and the allocations of an ifstream on every step.
 std::string TakeOutputFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return "";
