@@ -32,6 +32,11 @@ def timed(argv, cwd, env=None):
     return time.monotonic() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
+def p99(xs):
+    """Nearest rank: of 100 trials, the 99th smallest."""
+    return sorted(xs)[math.ceil(len(xs) * 0.99) - 1]
+
+
 def write_runbook(d, shape, n, cmd):
     os.makedirs(d, exist_ok=True)
     sys.argv = ["gen", shape, str(n), cmd, d]
@@ -132,8 +137,6 @@ def timeout_overshoot(lines):
     if os.environ.get("GOALS_DEBUG"):
         print(sorted(zip(over, [w for _, w in wakes]), reverse=True)[:8])
 
-    def p99(xs):  # nearest rank: of 100 trials, the 99th smallest
-        return sorted(xs)[math.ceil(len(xs) * 0.99) - 1]
     sent = [late for _, late in wakes]  # SIGTERM follows the wake-up within microseconds
     lines.append(f"| timeout overshoot, both cores busy: the engine sends SIGTERM | p99 <= 5 ms | p50 "
                  f"{statistics.median(sent):.2f} ms, p99 {p99(sent):.2f} ms after the deadline ({len(sent)} trials) | "
@@ -178,9 +181,23 @@ def fsync_cost(lines):
     finally:
         os.close(fd)
         os.remove(path)
-    times.sort()
     lines.append(f"| (not a goal) an fdatasync of 4 KiB on this disk | | p50 {statistics.median(times):.2f} ms, "
-                 f"p99 {times[math.ceil(len(times) * 0.99) - 1]:.2f} ms (200 trials) | |")
+                 f"p99 {p99(times):.2f} ms (200 trials) | |")
+
+
+def cpu_ms(d, argv, clean):
+    """Median over 5 runs in `d` of the CPU milliseconds of argv's own
+    process (perf stat --no-inherit: not its children), removing `clean`
+    before each."""
+    runs = []
+    for _ in range(5):
+        for f in clean:
+            if os.path.exists(os.path.join(d, f)):
+                os.remove(os.path.join(d, f))
+        out = subprocess.run(["perf", "stat", "-x,", "--no-inherit", "-e", "task-clock"] + argv, cwd=d,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True).stderr
+        runs.append(float(next(l for l in out.splitlines() if "task-clock" in l).split(",")[0]))
+    return statistics.median(runs)
 
 
 def engine_cpu(lines):
@@ -195,19 +212,9 @@ def engine_cpu(lines):
         for shape in ("chain", "wide"):
             d = tempfile.mkdtemp()
             write_runbook(d, shape, 1000, "true")
-
-            def cpu_ms(argv, clean):
-                runs = []
-                for _ in range(5):
-                    for f in clean:
-                        if os.path.exists(os.path.join(d, f)):
-                            os.remove(os.path.join(d, f))
-                    out = subprocess.run(["perf", "stat", "-x,", "--no-inherit", "-e", "task-clock"] + argv, cwd=d,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True).stderr
-                    runs.append(float(next(l for l in out.splitlines() if "task-clock" in l).split(",")[0]))
-                return statistics.median(runs)
-            e = cpu_ms([RUNBOOK, "run", "bench.yaml", "--jobs", "2", "--state", "s.db"], ["s.db", "s.db-wal", "s.db-shm"])
-            n = cpu_ms(["ninja", "-j2"], [".ninja_log"])
+            e = cpu_ms(d, [RUNBOOK, "run", "bench.yaml", "--jobs", "2", "--state", "s.db"],
+                       ["s.db", "s.db-wal", "s.db-shm"])
+            n = cpu_ms(d, ["ninja", "-j2"], [".ninja_log"])
             lines.append(f"| (not a goal) {shape}-1,000 of `true`: CPU of the engine process alone, per step | | "
                          f"runbook {e / 1000:.3f} ms, ninja {n / 1000:.3f} ms (perf stat --no-inherit, median of 5) | |")
             shutil.rmtree(d)
