@@ -107,7 +107,7 @@ int List(const Context& ctx) {
   // The last run of each, from the state database when there is one.
   std::map<std::string, RunRecord> last;
   if (std::filesystem::exists(StatePath(ctx.state))) {
-    auto store = SqliteStore::Open(StatePath(ctx.state), Durability::kCrash);
+    auto store = SqliteStore::OpenForReading(StatePath(ctx.state));
     if (store.ok()) {
       auto runs = store.value()->ListRuns({});
       if (runs.ok())
@@ -125,7 +125,7 @@ int List(const Context& ctx) {
                                           " errors; see runbook validate " + name + ")";
     auto it = last.find(loaded.ok() ? rb.name : name);
     std::string last_run = it == last.end() ? "never"
-                                            : Rfc3339(it->second.started_at) + " " + it->second.status + " (" +
+                                            : Rfc3339(it->second.started_at) + " " + ToString(it->second.status) + " (" +
                                                   it->second.id + ")";
     *ctx.out << std::setw(26) << name << std::setw(44) << title << std::setw(8)
              << (rb.rto ? FormatDuration(*rb.rto) : "-") << std::setw(8) << (rb.rpo ? FormatDuration(*rb.rpo) : "-")

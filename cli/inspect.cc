@@ -1,5 +1,6 @@
 // `runbook runs`, `show` and `logs`: read-only views of the state database.
 #include <chrono>
+#include <filesystem>
 #include <iomanip>
 #include <set>
 #include <thread>
@@ -17,13 +18,15 @@ using nlohmann::json;
 
 }  // namespace
 
-std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state) {
+std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state, bool write) {
   std::string path = StatePath(state);
-  if (!std::filesystem::exists(path)) {
+  auto s = !write ? SqliteStore::OpenForReading(path)
+           : std::filesystem::exists(path) ? SqliteStore::Open(path, Durability::kCrash)
+                                            : Result<std::unique_ptr<SqliteStore>>(Status::NotFound(path));
+  if (!s.ok() && s.status().IsNotFound()) {
     *ctx.err << "runbook: no state database at " << path << " (no run has been recorded here; see --state)\n";
     return nullptr;
   }
-  auto s = SqliteStore::Open(path, Durability::kCrash);
   if (!s.ok()) {
     *ctx.err << "runbook: " << s.status().message() << "\n";
     return nullptr;
@@ -45,7 +48,8 @@ namespace {
 json RunJson(const RunRecord& r) {
   json j = {{"id", r.id},
             {"runbook", r.runbook},
-            {"status", r.status},
+            {"status", ToString(r.status)},
+            {"phase", ToString(r.phase)},
             {"started_at", Rfc3339(r.started_at)},
             {"finished_at", r.finished_at ? json(Rfc3339(r.finished_at)) : json(nullptr)},
             {"user", r.user},
@@ -62,15 +66,15 @@ json RunJson(const RunRecord& r) {
 json StepJson(const StepRecord& s) {
   return {{"id", s.step_id},
           {"phase", s.phase},
-          {"status", s.status},
-          {"reason", s.reason.empty() ? json(nullptr) : json(s.reason)},
+          {"status", ToString(s.status)},
+          {"reason", s.reason == Reason::kNone ? json(nullptr) : json(ToString(s.reason))},
           {"attempts", s.attempts},
           {"exit_code", s.exit_code ? json(*s.exit_code) : json(nullptr)},
           {"started_at", s.started_at ? json(Rfc3339(s.started_at)) : json(nullptr)},
           {"finished_at", s.finished_at ? json(Rfc3339(s.finished_at)) : json(nullptr)},
           {"duration_ms", s.started_at && s.finished_at ? json(s.finished_at - s.started_at) : json(nullptr)},
           {"outputs", s.outputs},
-          {"rollback", s.rollback.empty() ? json(nullptr) : json(s.rollback)}};
+          {"rollback", s.rollback == HookStatus::kNone ? json(nullptr) : json(ToString(s.rollback))}};
 }
 
 std::string Dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
@@ -94,15 +98,16 @@ int Follow(const Context& ctx, SqliteStore& store, const std::string& id, const 
     auto attempts = store.GetAttempts(id);
     if (attempts.ok())
       for (const auto& a : *attempts) {
-        std::string key = a.step_id + "/" + a.kind + "/" + std::to_string(a.number);
-        if (a.status == "running" || shown.count(key) || (!step.empty() && a.step_id != step)) continue;
+        std::string key = a.step_id + "/" + ToString(a.kind) + "/" + std::to_string(a.number) + "/" +
+                          std::to_string(a.check) + "/" + std::to_string(a.try_number);
+        if (a.status == AttemptStatus::kRunning || shown.count(key) || (!step.empty() && a.step_id != step)) continue;
         shown.insert(key);
         if (!a.out.empty()) *ctx.out << a.out << (a.out.back() == '\n' ? "" : "\n");
         if (!a.err.empty()) *ctx.out << a.err << (a.err.back() == '\n' ? "" : "\n");
       }
     ctx.out->flush();
     auto run = store.GetRun(id);
-    if (!run.ok() || run->status != "running") return kExitOk;
+    if (!run.ok() || run->status != RunStatus::kRunning) return kExitOk;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }
@@ -111,9 +116,25 @@ int Follow(const Context& ctx, SqliteStore& store, const std::string& id, const 
 
 int Runs(const Context& ctx, const std::string& state, const std::string& runbook, const std::string& status,
          bool as_json) {
+  std::optional<RunStatus> only;
+  if (!status.empty()) {
+    only = Parse<RunStatus>(status);
+    if (!only) {
+      std::string all;
+      for (const char* n : EnumNames<RunStatus>::kNames) all += (all.empty() ? "" : ", ") + std::string(n);
+      *ctx.err << "runbook: unknown run status '" << status << "': expected one of " << all << "\n";
+      return kExitUsage;
+    }
+  }
+  std::string path = StatePath(state);
+  if (!std::filesystem::exists(path)) {
+    *ctx.out << (as_json ? "[]\n" : "no runs (no state database at " + path + ")\n");
+    return kExitOk;
+  }
   auto store = OpenExistingStore(ctx, state);
-  if (!store) return as_json && !std::filesystem::exists(StatePath(state)) ? (*ctx.out << "[]\n", kExitOk) : kExitFailed;
-  auto runs = store->ListRuns({runbook, status, true});
+  if (!store) return kExitFailed;
+  if (!as_json) *ctx.err << "state database " << store->path() << "\n";
+  auto runs = store->ListRuns({runbook, only, true});
   if (!runs.ok()) {
     *ctx.err << "runbook: " << runs.status().message() << "\n";
     return kExitFailed;
@@ -131,7 +152,8 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
   *ctx.out << std::left << std::setw(24) << "RUN" << std::setw(24) << "RUNBOOK" << std::setw(17) << "STATUS"
            << std::setw(26) << "STARTED" << std::setw(10) << "DURATION" << "BY\n";
   for (const auto& r : *runs) {
-    *ctx.out << std::setw(24) << r.id << std::setw(24) << r.runbook << std::setw(17) << r.status << std::setw(26)
+    *ctx.out << std::setw(24) << r.id << std::setw(24) << r.runbook << std::setw(17) << ToString(r.status)
+             << std::setw(26)
              << Rfc3339(r.started_at) << std::setw(10)
              << (r.finished_at ? HumanDuration(r.finished_at - r.started_at) : "-") << r.user << "@" << r.host << "\n";
   }
@@ -157,13 +179,14 @@ int Show(const Context& ctx, const ShowArgs& args) {
     j["decisions"] = json::array();
     if (decisions.ok())
       for (const auto& d : *decisions)
-        j["decisions"].push_back({{"step", d.step_id}, {"value", d.value}, {"source", d.source}, {"by", d.by},
+        j["decisions"].push_back({{"step", d.step_id}, {"value", d.value}, {"source", ToString(d.source)}, {"by", d.by},
                                   {"at", Rfc3339(d.at)}});
     *ctx.out << Dump(j) << "\n";
     return kExitOk;
   }
   const RunRecord& r = *run;
-  *ctx.out << "run      " << r.id << "\nrunbook  " << r.runbook << " (" << r.path << ")\nstatus   " << r.status
+  *ctx.err << "state database " << store->path() << "\n";
+  *ctx.out << "run      " << r.id << "\nrunbook  " << r.runbook << " (" << r.path << ")\nstatus   " << ToString(r.status)
            << (r.reason.empty() ? "" : " (" + r.reason + ")") << "\nby       " << r.user << "@" << r.host
            << " in " << r.workdir << "\nstarted  " << Rfc3339(r.started_at) << "\nfinished "
            << (r.finished_at ? Rfc3339(r.finished_at) + " (" + HumanDuration(r.finished_at - r.started_at) + ")" : "-")
@@ -177,7 +200,8 @@ int Show(const Context& ctx, const ShowArgs& args) {
            << std::setw(10) << "ATTEMPTS" << std::setw(6) << "EXIT" << "DURATION\n";
   for (const auto& s : *steps) {
     *ctx.out << std::setw(26) << (s.phase == "finally" ? s.step_id + " (finally)" : s.step_id) << std::setw(13)
-             << s.status << std::setw(14) << (s.reason.empty() ? "-" : s.reason) << std::setw(10) << s.attempts
+             << ToString(s.status) << std::setw(14) << (s.reason == Reason::kNone ? "-" : ToString(s.reason))
+             << std::setw(10) << s.attempts
              << std::setw(6) << (s.exit_code ? std::to_string(*s.exit_code) : "-")
              << (s.started_at && s.finished_at ? HumanDuration(s.finished_at - s.started_at) : "-") << "\n";
   }
@@ -199,10 +223,11 @@ int Logs(const Context& ctx, const std::string& state, const std::string& run, c
   bool any = false;
   for (const auto& a : *attempts) {
     if (!step.empty() && a.step_id != step) continue;
-    if (attempt > 0 && !(a.kind == "run" && a.number == attempt)) continue;
+    bool command = a.kind == AttemptKind::kRun;
+    if (attempt > 0 && !(command && a.number == attempt)) continue;
     any = true;
-    *ctx.out << "== " << a.step_id << " " << a.kind << (a.kind == "run" ? " attempt " + std::to_string(a.number) : "")
-             << (a.name.empty() ? "" : " (" + a.name + ")") << ": " << a.status
+    *ctx.out << "== " << a.step_id << " " << ToString(a.kind) << (command ? " attempt " + std::to_string(a.number) : "")
+             << (a.name.empty() ? "" : " (" + a.name + ")") << ": " << ToString(a.status)
              << (a.exit_code ? " exit " + std::to_string(*a.exit_code) : "") << "\n$ " << a.command << "\n";
     if (a.truncated) *ctx.out << "[output truncated: the tail is kept]\n";
     *ctx.out << a.out;

@@ -32,13 +32,13 @@ Status WriteAtomically(const std::string& path, const std::string& text) {
     out.flush();
     if (!out) {
       fs::remove(tmp, ec);
-      return Status::Error("cannot write " + tmp);
+      return Status::IOError("cannot write " + tmp);
     }
   }
   fs::rename(tmp, target, ec);
   if (ec) {
     fs::remove(tmp, ec);
-    return Status::Error("cannot write " + path + ": " + ec.message());
+    return Status::IOError("cannot write " + path + ": " + ec.message());
   }
   return Status::Ok();
 }
@@ -72,7 +72,7 @@ std::optional<Loaded> Load(const Context& ctx, StateStore& store, const std::str
   l.input.attempts = store.GetAttempts(id).value();
   l.input.decisions = store.GetDecisions(id).value();
   l.input.events = store.GetEvents(id).value();
-  auto all = store.ListRuns({"", "", false});
+  auto all = store.ListRuns({"", std::nullopt, false});
   if (all.ok())
     for (const auto& r : *all)
       if (r.parent_run == id) l.input.children.push_back(r);
@@ -95,7 +95,7 @@ Result<std::string> WriteRunReport(StateStore& store, const std::string& state, 
   std::ostringstream sink;
   quiet.err = &sink;
   auto l = Load(quiet, store, run_id, state, rb);
-  if (!l) return Status::Error(sink.str());
+  if (!l) return Status::Invalid(sink.str());
   auto text = RenderReport(ReportKind::kReport, l->input);
   if (!text.ok()) return text.status();
   std::string path = ReportPath(state, run_id);

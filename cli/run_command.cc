@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -148,6 +149,15 @@ bool Collect(const Context& ctx, const std::vector<std::string>& flags, const st
 
 // Answers name steps that exist and carry values those steps accept
 // (STEP.CHILD-STEP passes an answer on to a runbook: step's child run).
+// Removes the engine's private folder when the command ends, however it ends.
+struct PrivateDir {
+  std::string path;
+  ~PrivateDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
 bool CheckAnswers(const Context& ctx, const Runbook& rb, const std::map<std::string, std::string>& answers,
                   bool resuming = false) {
   for (const auto& [id, value] : answers) {
@@ -178,18 +188,44 @@ bool CheckAnswers(const Context& ctx, const Runbook& rb, const std::map<std::str
   return true;
 }
 
-void PrintEscalation(const Context& ctx, const Runbook& rb, const std::string& status, bool timed_out) {
+void PrintEscalation(const Context& ctx, const Runbook& rb, RunStatus status, bool timed_out) {
   std::vector<std::string> lines;
+  bool waiting = status == RunStatus::kWaiting, succeeded = status == RunStatus::kSucceeded;
   for (const auto& e : rb.escalation) {
-    bool match = e.when == Escalation::When::kAlways ||
-                 (e.when == Escalation::When::kWaiting && status == "waiting") ||
+    bool match = e.when == Escalation::When::kAlways || (e.when == Escalation::When::kWaiting && waiting) ||
                  (e.when == Escalation::When::kTimeout && timed_out) ||
-                 (e.when == Escalation::When::kFailure && status != "waiting" && status != "succeeded");
+                 (e.when == Escalation::When::kFailure && !waiting && !succeeded);
     if (match) lines.push_back("  " + e.contact + (e.after ? " (after " + FormatDuration(*e.after) + ")" : ""));
   }
-  if (lines.empty() || status == "succeeded") return;
+  if (lines.empty() || succeeded) return;
   *ctx.err << "escalate to:\n";
   for (const auto& l : lines) *ctx.err << l << "\n";
+}
+
+
+// The engine's private folder ($RUNBOOK_OUTPUT files), 0700: made per
+// engine, recorded with the run, removed when the engine ends and, after a
+// crash, by the engine that takes the run over.
+std::optional<std::string> MakePrivateDir(const Context& ctx) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "runbook-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) {
+    *ctx.err << "runbook: cannot create a private folder in " << std::filesystem::temp_directory_path().string()
+             << ": " << std::strerror(errno) << "\n";
+    return std::nullopt;
+  }
+  return tmpl;
+}
+
+// A dead engine's private folder: removed only if it is one of ours (a real
+// folder named runbook-*, owned by this user), never through a link.
+void RemoveDeadOwnersDir(const RunRecord& dead) {
+  if (dead.tmp_dir.empty() || dead.owner_host != HostName()) return;
+  std::filesystem::path p(dead.tmp_dir);
+  struct stat st {};
+  if (p.filename().string().rfind("runbook-", 0) != 0 || ::lstat(p.c_str(), &st) != 0) return;
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(p, ec);
 }
 
 
@@ -262,33 +298,18 @@ int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const Ex
     runner = std::make_unique<PosixRunner>(&clock);
 
   InstallSignalHandlers();
-  RunOutcome outcome;
-  {
-    // $RUNBOOK_OUTPUT files go in a folder of this engine's own (0700), so
-    // that their names may be known without another user planting them.
-    ExecOptions opts = o;
-    std::string tmpl = (std::filesystem::temp_directory_path() / "runbook-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) {
-      *ctx.err << "runbook: cannot create a private folder in " << std::filesystem::temp_directory_path().string()
-               << ": " << std::strerror(errno) << "\n";
-      return kExitFailed;
-    }
-    opts.tmp_dir = tmpl;
-    Executor executor(rb, opts, store, runner.get(), &clock, reporter.get(), asker.get());
-    outcome = executor.Run();
-    std::error_code ec;
-    std::filesystem::remove_all(tmpl, ec);
-  }
+  Executor executor(rb, o, store, runner.get(), &clock, reporter.get(), asker.get());
+  RunOutcome outcome = executor.Run();
   if (!outcome.error.empty()) {
     *ctx.err << "runbook: the run stopped because the engine could not record it: " << outcome.error << "\n"
              << "runbook: what was recorded before is intact; fix the cause, then: runbook resume " << o.run_id
              << "\n";
     return kExitFailed;
   }
-  if (outcome.status == "waiting") {
+  if (outcome.status == RunStatus::kWaiting) {
     *ctx.err << "run " << o.run_id << " is waiting for a person. Continue it with:\n";
     for (const auto& line : outcome.waiting_commands) *ctx.err << "  " << line << "\n";
-  } else if (outcome.status == "interrupted" || outcome.status == "failed") {
+  } else if (outcome.status == RunStatus::kInterrupted || outcome.status == RunStatus::kFailed) {
     *ctx.err << "continue it with: runbook resume " << o.run_id << "\n";
   }
   PrintEscalation(ctx, rb, outcome.status, false);
@@ -322,6 +343,10 @@ int StartRun(const Context& ctx, const RunArgs& args, const Runbook& rb, const s
   }
   auto store = OpenState(ctx, args);
   if (!store) return kExitFailed;
+  auto tmp = MakePrivateDir(ctx);
+  if (!tmp) return kExitFailed;
+  o->tmp_dir = *tmp;
+  PrivateDir remove_at_end{*tmp};
   // Two people running disaster recovery at once is how outages get worse.
   bool exclusive = rb.exclusive && !args.new_run && o->parent_run.empty();
   auto created = store->CreateRun(NewRunRecord(rb, *o, clock.WallMs()), exclusive, OwnerIsLive);
@@ -331,23 +356,19 @@ int StartRun(const Context& ctx, const RunArgs& args, const Runbook& rb, const s
   }
   if (*created) {
     const RunRecord& b = **created;
-    bool live = b.status == "running" && OwnerIsLive(b);
+    bool live = b.status == RunStatus::kRunning && OwnerIsLive(b);
     if (live)
       *ctx.err << "runbook: " << rb.name << " is being run right now: run " << b.id << " by " << OwnerText(b) << "\n";
     else
       *ctx.err << "runbook: run " << b.id << " of " << rb.name << " is "
-               << (b.status == "running" ? "orphaned (its engine died)" : b.status) << "; continue it with:\n"
+               << (b.status == RunStatus::kRunning ? "orphaned (its engine died)" : ToString(b.status))
+               << "; continue it with:\n"
                << "  runbook resume " << b.id << "\n"
                << "or end it with `runbook abandon " << b.id << "`, or start another run anyway with --new\n";
     return kExitLocked;
   }
   o->run_exists = true;
   return Execute(ctx, args, rb, *o, store.get(), clock);
-}
-
-bool Resumable(const RunRecord& r) {
-  return r.status == "interrupted" || r.status == "failed" || r.status == "waiting" ||
-         (r.status == "running" && !OwnerIsLive(r));
 }
 
 }  // namespace
@@ -363,13 +384,18 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
   if (!store) return kExitFailed;
   std::string id;
   if (args.target.empty()) {
+    // The newest open run, live or not: a live one is refused by the claim,
+    // naming its owner.
     auto runs = store->ListRuns({});
-    if (runs.ok())
-      for (const auto& r : *runs)
-        if (Resumable(r)) {
-          id = r.id;
-          break;
-        }
+    if (!runs.ok()) {
+      *ctx.err << "runbook: " << runs.status().message() << "\n";
+      return kExitFailed;
+    }
+    for (const auto& r : *runs)
+      if (!IsFinal(r.status)) {
+        id = r.id;
+        break;
+      }
     if (id.empty()) {
       *ctx.err << "runbook: no run to resume (none is interrupted, failed, waiting or orphaned)\n";
       return kExitUsage;
@@ -378,7 +404,7 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
     auto resolved = store->ResolveRun(args.target);
     if (!resolved.ok()) {
       *ctx.err << "runbook: " << resolved.status().message() << "\n";
-      return kExitUsage;
+      return resolved.status().IsIOError() || resolved.status().IsCorrupt() ? kExitFailed : kExitUsage;
     }
     id = *resolved;
   }
@@ -387,36 +413,40 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
     *ctx.err << "runbook: " << run.status().message() << "\n";
     return kExitFailed;
   }
-  if (run->status == "running" && OwnerIsLive(*run)) {
-    *ctx.err << "runbook: run " << id << " is live: driven by " << OwnerText(*run) << "\n";
-    return kExitLocked;
-  }
-  if (!Resumable(*run)) {
-    *ctx.err << "runbook: run " << id << " ended " << run->status << "; there is nothing to resume\n";
+  auto ended = [&](const RunRecord& r) {
+    *ctx.err << "runbook: run " << id << " ended " << ToString(r.status)
+             << (rollback_only ? "; there is nothing to roll back\n" : "; there is nothing to resume\n");
     return kExitUsage;
-  }
-  // Commands run where the run started.
-  std::error_code ec;
-  std::filesystem::current_path(run->workdir, ec);
-  if (ec) {
-    *ctx.err << "runbook: cannot enter the run's folder " << run->workdir << ": " << ec.message() << "\n";
-    return kExitFailed;
-  }
+  };
+  auto live = [&](const RunRecord& r) {
+    *ctx.err << "runbook: run " << id << " is live: driven by " << OwnerText(r) << "\n";
+    return kExitLocked;
+  };
+  if (IsFinal(run->status)) return ended(*run);
+  if (run->status == RunStatus::kRunning && OwnerIsLive(*run)) return live(*run);
+  // Paths are the run's: its file and its folders, resolved against the
+  // folder it started in, never by changing this process's own.
+  std::filesystem::path workdir(run->workdir);
+  auto in_run_dir = [&](const std::string& p) {
+    std::filesystem::path q(p);
+    return q.is_absolute() ? q.string() : (workdir / q).lexically_normal().string();
+  };
+  std::string file = in_run_dir(run->path);
   std::string source = run->source;
-  std::ifstream current_file(run->path, std::ios::binary);
+  std::ifstream current_file(file, std::ios::binary);
   std::stringstream current;
   current << current_file.rdbuf();
   if (!current_file || Sha256(current.str()) != run->sha256) {
     if (!allow_changed) {
-      *ctx.err << "runbook: " << run->path << (current_file ? " changed" : " is gone")
-               << " since run " << id << " started (sha256 " << run->sha256.substr(0, 12)
+      *ctx.err << "runbook: " << file << (current_file ? " changed" : " is gone") << " since run " << id
+               << " started (sha256 " << run->sha256.substr(0, 12)
                << "...); resume it with --allow-changed to use the file as it is now\n";
       return kExitUsage;
     }
     if (current_file) source = current.str();
   }
   Diagnostics diags;
-  Runbook rb = ParseRunbook(SourceFile(run->path, source), &diags);
+  Runbook rb = ParseRunbook(SourceFile(file, source), &diags);
   ValidateRunbook(rb, &diags);
   if (diags.HasErrors()) {
     for (const auto& d : diags.items()) *ctx.err << Format(rb.source, d);
@@ -465,58 +495,77 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
   a.run_id = id;
   auto o = BaseOptions(ctx, a, clock);
   if (!o) return kExitUsage;
+  o->workdir = run->workdir;
+  for (auto& dir : o->runbook_path) dir = in_run_dir(dir);
   o->parent_run = run->parent_run;
   o->parent_step = run->parent_step;
   o->inputs = inputs;
   o->answers = answers;
   o->source_sha256 = run->sha256;
   o->run_exists = true;
+  auto tmp = MakePrivateDir(ctx);
+  if (!tmp) return kExitFailed;
+  o->tmp_dir = *tmp;
+  PrivateDir remove_at_end{*tmp};
   RunRecord owner;
   owner.pid = o->pid;
   owner.owner_user = o->user;
   owner.owner_host = o->host;
   owner.owner_start = o->owner_start;
   owner.owner_since = clock.WallMs();
-  auto claimed = store->ClaimRun(id, owner, OwnerIsLive);
-  if (!claimed.ok()) {
-    *ctx.err << "runbook: " << claimed.status().message() << "\n";
+  owner.tmp_dir = o->tmp_dir;
+  auto claim = store->ClaimRun(id, owner, OwnerIsLive);
+  if (!claim.ok()) {
+    *ctx.err << "runbook: " << claim.status().message() << "\n";
+    return claim.status().IsBusy() ? kExitLocked : kExitFailed;
+  }
+  if (claim->outcome == Claim::Outcome::kLive) return live(claim->run);
+  if (claim->outcome == Claim::Outcome::kEnded) return ended(claim->run);
+  RemoveDeadOwnersDir(claim->run);
+  ResumeState st;
+  st.run = claim->run;
+  auto steps = store->GetSteps(id);
+  auto attempts = store->GetAttempts(id);
+  auto decisions = store->GetDecisions(id);
+  if (!steps.ok() || !attempts.ok() || !decisions.ok()) {
+    Status e = !steps.ok() ? steps.status() : !attempts.ok() ? attempts.status() : decisions.status();
+    *ctx.err << "runbook: " << e.message() << "\n";
     return kExitFailed;
   }
-  if (*claimed) {
-    *ctx.err << "runbook: run " << id << " is live: driven by " << OwnerText(**claimed) << "\n";
-    return kExitLocked;
-  }
-  ResumeState st;
-  st.run = *run;
-  st.steps = *store->GetSteps(id);
-  st.decisions = *store->GetDecisions(id);
+  st.steps = *steps;
+  st.attempts = *attempts;
+  st.decisions = *decisions;
   st.rerun = rerun;
   o->resume = st;
   o->rollback_only = rollback_only;
   int code = Execute(ctx, a, rb, *o, store.get(), clock);
   // For `rollback`, success is every hook passing (SPEC 9).
-  if (rollback_only && code == kExitFailed && store->GetRun(id)->status == "rolled_back") return kExitOk;
+  if (rollback_only && code == kExitFailed) {
+    auto after = store->GetRun(id);
+    if (after.ok() && after->status == RunStatus::kRolledBack) return kExitOk;
+  }
   return code;
 }
 
 int Abandon(const Context& ctx, const std::string& state, const std::string& ref) {
-  auto store = OpenExistingStore(ctx, state);
+  auto store = OpenExistingStore(ctx, state, true);
   if (!store) return kExitUsage;
   auto id = ResolveRunOrSay(ctx, *store, ref);
   if (!id) return kExitUsage;
   auto run = store->GetRun(*id);
   if (!run.ok()) return kExitFailed;
-  if (run->status == "running" && OwnerIsLive(*run)) {
+  if (run->status == RunStatus::kRunning && OwnerIsLive(*run)) {
     *ctx.err << "runbook: run " << *id << " is live: driven by " << OwnerText(*run) << "\n";
     return kExitLocked;
   }
-  if (!Resumable(*run)) {
-    *ctx.err << "runbook: run " << *id << " already ended " << run->status << "\n";
+  if (IsFinal(run->status)) {
+    *ctx.err << "runbook: run " << *id << " already ended " << ToString(run->status) << "\n";
     return kExitUsage;
   }
   SystemClock clock;
   RunRecord r = *run;
-  r.status = "abandoned";
+  r.status = RunStatus::kAbandoned;
+  r.phase = RunPhase::kDone;
   r.reason = "abandoned by " + UserName() + "@" + HostName();
   r.finished_at = clock.WallMs();
   Batch b;
@@ -532,7 +581,7 @@ int Abandon(const Context& ctx, const std::string& state, const std::string& ref
 }
 
 int Note(const Context& ctx, const std::string& state, const std::string& ref, const std::string& text) {
-  auto store = OpenExistingStore(ctx, state);
+  auto store = OpenExistingStore(ctx, state, true);
   if (!store) return kExitUsage;
   auto id = ResolveRunOrSay(ctx, *store, ref);
   if (!id) return kExitUsage;

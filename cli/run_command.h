@@ -46,8 +46,8 @@ struct ShowArgs {
   bool json = false;
 };
 // The state database at --state (or its default) if it exists, else says so
-// and returns null.
-std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state);
+// and returns null. Read-only (no write, no migration) unless `write`.
+std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state, bool write = false);
 // RUN as an id, a unique prefix or `last`, or says why not and returns nullopt.
 std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref);
 

@@ -118,16 +118,16 @@ class Evaluator {
       }
       case Ref::Scope::kRun: return Value::String(ctx_.RunField(r.field));
       case Ref::Scope::kSteps: {
-        const StepFacts* s = ctx_.Step(r.step);
+        std::optional<StepFacts> s = ctx_.Step(r.step);
         if (!s) Fail("unknown step '" + r.step + "'");
-        if (r.field == "status") return Value::String(s->status);
+        if (r.field == "status") return Value::String(ToString(s->status));
         if (r.field == "exit_code") return s->exit_code ? Value::Number(*s->exit_code) : Value::Null();
         if (std::find(s->masked_outputs.begin(), s->masked_outputs.end(), r.output) != s->masked_outputs.end())
           Fail("output '" + r.output + "' of step '" + r.step +
                "' held a secret and was stored masked: re-run that step (resume --rerun " + r.step + ")");
         auto it = s->outputs.find(r.output);
         if (it == s->outputs.end())
-          Fail("step '" + r.step + "' did not produce output '" + r.output + "' (it is " + s->status + ")");
+          Fail("step '" + r.step + "' did not produce output '" + r.output + "' (it is " + ToString(s->status) + ")");
         return Value::String(it->second);
       }
     }
@@ -213,9 +213,9 @@ class Evaluator {
   Value Call(const Expr& e) {
     const std::string& f = e.text;
     if (f == "succeeded" || f == "failed" || f == "skipped") {
-      const StepFacts* s = ctx_.Step(e.args[0]->text);
+      std::optional<StepFacts> s = ctx_.Step(e.args[0]->text);
       if (!s) Fail("unknown step '" + e.args[0]->text + "'");
-      return Value::Bool(s->status == f);
+      return Value::Bool(ToString(s->status) == f);
     }
     Value a = Eval(*e.args[0]);
     if (f == "int") {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/expr.h"
+#include "engine/lifecycle.h"
 #include "engine/model.h"
 #include "engine/template.h"
 
@@ -38,7 +39,7 @@ struct Value {
 
 // What a step looks like to expressions.
 struct StepFacts {
-  std::string status = "pending";
+  StepStatus status = StepStatus::kPending;
   std::optional<int> exit_code;
   std::map<std::string, std::string> outputs;
   std::vector<std::string> masked_outputs;  // held a secret: unusable until re-run (SPEC 6)
@@ -50,7 +51,7 @@ class EvalContext {
   virtual std::optional<Value> Input(const std::string& name) const = 0;
   virtual std::optional<std::string> Env(const std::string& name) const = 0;
   virtual std::string RunField(const std::string& field) const = 0;  // id | status
-  virtual const StepFacts* Step(const std::string& id) const = 0;
+  virtual std::optional<StepFacts> Step(const std::string& id) const = 0;  // nullopt: no such step
 };
 
 struct EvalResult {

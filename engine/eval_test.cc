@@ -21,9 +21,9 @@ class FakeContext : public EvalContext {
     return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
   }
   std::string RunField(const std::string& f) const override { return f == "id" ? "run-1" : status; }
-  const StepFacts* Step(const std::string& id) const override {
+  std::optional<StepFacts> Step(const std::string& id) const override {
     auto it = steps.find(id);
-    return it == steps.end() ? nullptr : &it->second;
+    return it == steps.end() ? std::nullopt : std::optional<StepFacts>(it->second);
   }
 };
 
@@ -34,13 +34,13 @@ class EvalTest : public ::testing::Test {
     ctx_.inputs["count"] = Value::Number(3);
     ctx_.env["HOME"] = "/root";
     StepFacts check;
-    check.status = "failed";
+    check.status = StepStatus::kFailed;
     check.exit_code = 7;
     check.outputs["bytes"] = "42\n";
     check.outputs["version"] = "1.10";
     ctx_.steps["health-check"] = check;
     StepFacts skipped;
-    skipped.status = "skipped";
+    skipped.status = StepStatus::kSkipped;
     ctx_.steps["other"] = skipped;
   }
 
@@ -140,7 +140,7 @@ TEST(RenderTest, AnEvaluationErrorNamesTheTemplate) {
   FakeContext ctx;
   Diagnostics d;
   Template t = ParseTemplate("cp {{ steps.pick.outputs.file }} .", {}, [](size_t) { return Pos{}; }, true, &d);
-  ctx.steps["pick"].status = "skipped";
+  ctx.steps["pick"].status = StepStatus::kSkipped;
   auto r = RenderCommand(t, ctx, {});
   EXPECT_EQ(r.error.value_or(""), "{{ steps.pick.outputs.file }}: step 'pick' did not produce output 'file' (it is skipped)");
 }

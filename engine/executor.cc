@@ -1,88 +1,129 @@
 #include "engine/executor_impl.h"
 
-#include <cerrno>
-
 namespace runbook {
 
-int ExitCodeOf(const std::string& s) {
-  if (s == "succeeded") return 0;
-  if (s == "waiting") return 3;
-  if (s == "interrupted") return 130;
-  return 1;
-}
-
-namespace {
-
-// What a step wrote to its $RUNBOOK_OUTPUT file, which is then removed. Most
-// steps never create it: one failed open(2) says so, without the second
-// syscall of a remove() and the allocations of an ifstream on every step.
-std::string TakeOutputFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "";
-  std::string text;
-  char buf[8192];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) text.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  ::unlink(path.c_str());
-  return text;
-}
-
-
-}  // namespace
-
-// ---- the run ------------------------------------------------------------------
-
-RunOutcome Executor::Impl::Run() {
-  RunOutcome out;
-  if (!Start()) {
-    out.status = "failed";
-    out.exit_code = 1;
-    out.error = store_error_;
-    return out;
+Executor::Impl::Impl(const Runbook& rb, ExecOptions o, StateStore* store, ProcessRunner* runner, Clock* clock,
+                     Reporter* reporter, Asker* asker)
+    : rb_(rb), o_(std::move(o)), store_(store), runner_(runner), clock_(clock), reporter_(reporter),
+      asker_(asker), steps_(rb.steps, o_.run_id), finally_(rb.finally, o_.run_id) {
+  for (const auto& d : rb_.inputs) {
+    auto it = o_.inputs.find(d.name);
+    if (d.secret) {
+      secret_names_.push_back(d.name);
+      if (it != o_.inputs.end()) masker_.Add(it->second);
+    }
   }
-  if (o_.rollback_only) {
-    std::string status = Rollback();
-    if (!interrupted_ && !store_failed_) {
-      run_status_ = status;
-      RunSteps(rb_.finally);
-    }
-    Finish(interrupted_ ? "interrupted" : status, "rollback requested by " + o_.user + "@" + o_.host);
-  } else if (!Preflight()) {
-    Finish(interrupted_ ? "interrupted" : "preflight_failed", interrupted_ ? "" : "a preflight check failed");
-  } else {
-    PhaseEnd end = RunSteps(rb_.steps);
-    if (end == PhaseEnd::kStoreFailed) {
-      out.status = "failed";
-      out.exit_code = 1;
-      out.error = store_error_;
-      return out;
-    }
-    if (end == PhaseEnd::kInterrupted) {
-      Finish("interrupted", "");
-    } else if (end == PhaseEnd::kWaiting) {
-      Finish("waiting", "waiting for a person");
-    } else {
-      std::string status = "succeeded";
-      if (failed_ || timed_out_) status = rb_.rollback_on_failure ? Rollback() : "failed";
-      if (status != "failed" && !interrupted_ && !store_failed_) {
-        run_status_ = status;
-        PhaseEnd fin = RunSteps(rb_.finally);
-        if (fin == PhaseEnd::kInterrupted) status = "interrupted";
-        else if (failed_in_finally_ && status == "succeeded") status = "finally_failed";
+}
+
+// ---- facts for expressions ------------------------------------------------------
+
+std::optional<Value> Executor::Impl::Input(const std::string& name) const {
+  auto it = o_.inputs.find(name);
+  if (it == o_.inputs.end()) return Value::Null();
+  const InputDecl* d = rb_.FindInput(name);
+  if (d && d->type == InputDecl::Type::kNumber) return Value::Number(std::strtod(it->second.c_str(), nullptr));
+  if (d && d->type == InputDecl::Type::kBoolean) return Value::Bool(it->second == "true");
+  return Value::String(it->second);
+}
+
+std::optional<std::string> Executor::Impl::Env(const std::string& name) const {
+  auto it = run_env_.find(name);
+  if (it != run_env_.end()) return it->second;
+  auto b = o_.base_env.find(name);
+  if (b != o_.base_env.end()) return b->second;
+  return std::nullopt;
+}
+
+// In finally, `run.status` is what the steps and rollback came to.
+std::string Executor::Impl::RunField(const std::string& field) const {
+  if (field == "id") return o_.run_id;
+  return ToString(run_.phase == RunPhase::kFinally ? run_.outcome : run_.status);
+}
+
+std::optional<StepFacts> Executor::Impl::Step(const std::string& id) const {
+  for (const Plan* p : {&steps_, &finally_}) {
+    auto v = p->graph().Index(id);
+    if (!v) continue;
+    const StepRecord& r = p->record(*v);
+    StepFacts f{r.status, r.exit_code, r.outputs, r.masked_outputs};
+    auto clear = secret_outputs_.find(id);
+    if (clear != secret_outputs_.end())
+      for (const auto& [name, value] : clear->second) {
+        f.outputs[name] = value;
+        f.masked_outputs.erase(std::remove(f.masked_outputs.begin(), f.masked_outputs.end(), name),
+                               f.masked_outputs.end());
       }
-      Finish(status, timed_out_ ? "the run timed out" : "");
-    }
+    return f;
   }
-  Flush();  // every phase ends with a commit; this only guards the invariant
-  out.status = run_status_;
-  out.exit_code = ExitCodeOf(run_status_);
-  out.error = store_error_;
+  return std::nullopt;
+}
+
+// ---- the loop -------------------------------------------------------------------
+//
+//   open: commit the run's start (or its resume) with its phase
+//   until the run is over:
+//     a signal: stop what runs (SIGTERM, SIGKILL after --grace; now, if twice)
+//     start what the phase has ready, up to --jobs processes: each task's
+//       attempt is committed `running` before its process starts
+//     flush held results (before blocking, before the phase ends)
+//     nothing runs: the phase is over → ask a person, or wait, or commit
+//       the next phase (preflight → steps → rollback → finally), or finish
+//     else wait for one event: output, a process exit, or the nearest
+//       deadline (a timeout, the grace before SIGKILL, a retry delay, a
+//       verification interval, a wait step, the run timeout)
+//     hand each to a small handler, which commits the result before the
+//       plan lets any dependent start
+RunOutcome Executor::Impl::Run() {
+  if (!Open()) return Outcome();
+  while (!done_) {
+    if (o_.interrupt && *o_.interrupt && !interrupted_) BeginStop(true, *o_.interrupt > 1);
+    if (o_.interrupt && *o_.interrupt > 1)
+      for (auto& [v, t] : tasks_)
+        if (t.handle >= 0) runner_->Kill(t.handle);
+    if (broken_ && !stopping_) BeginStop(false, true);
+    if (!stopping_) StartReady();
+    Flush();
+    if (tasks_.empty()) {
+      EndOfWork();
+      continue;
+    }
+    WaitForEvents();
+  }
+  (void)Flush();  // every phase ends with a commit; this only guards the invariant
+  return Outcome();
+}
+
+RunOutcome Executor::Impl::Outcome() const {
+  RunOutcome out;
+  out.status = broken_ ? RunStatus::kFailed : run_.status;
+  out.exit_code = broken_ ? 1 : ExitCodeOf(run_.status);
+  out.error = error_;
   out.waiting_commands = waiting_lines_;
-  if (!store_error_.empty()) out.exit_code = 1;
   return out;
 }
+
+void Executor::Impl::WaitForEvents() {
+  auto events = runner_->Wait(NextDeadline());
+  for (auto& e : events) {
+    Task* t = TaskOf(e.handle);
+    if (!t) continue;
+    std::string unit = t->kind == Task::Kind::kPreflight ? "preflight" : S(t->v).id;
+    if (e.kind == RunnerEvent::Kind::kOutput) {
+      EmitOutput(e.handle, unit, e.is_stderr, e.data, false);
+    } else {
+      EmitOutput(e.handle, unit, false, "", true);
+      EmitOutput(e.handle, unit, true, "", true);
+      OnExit(*t, e);
+    }
+  }
+  Timers(clock_->Now());
+  if (Wall() >= next_tick_) {
+    next_tick_ = Wall() + 1000;
+    reporter_->Tick(Wall());
+  }
+}
+
+// ---- phases -----------------------------------------------------------------------
 
 RunRecord NewRunRecord(const Runbook& rb, const ExecOptions& o, int64_t wall_ms) {
   RunRecord r;
@@ -101,7 +142,9 @@ RunRecord NewRunRecord(const Runbook& rb, const ExecOptions& o, int64_t wall_ms)
   r.owner_host = o.host;
   r.owner_start = o.owner_start;
   r.owner_since = wall_ms;
+  r.tmp_dir = o.tmp_dir;
   r.started_at = wall_ms;
+  r.phase = rb.preflight.empty() ? RunPhase::kSteps : RunPhase::kPreflight;
   for (const auto& d : rb.inputs) {
     if (d.secret) r.secret_inputs.push_back(d.name);
     auto it = o.inputs.find(d.name);
@@ -110,409 +153,244 @@ RunRecord NewRunRecord(const Runbook& rb, const ExecOptions& o, int64_t wall_ms)
   return r;
 }
 
-bool Executor::Impl::Start() {
+// Commits the start of the run, or of its resume: the phase it is in, and
+// every step record as this engine begins with it.
+bool Executor::Impl::Open() {
   run_ = NewRunRecord(rb_, o_, Wall());
+  Batch b;
   if (o_.resume) {
-    const RunRecord& old = o_.resume->run;
-    run_.started_at = old.started_at;
-    run_.user = old.user;
-    run_.host = old.host;
-    for (const auto& r : o_.resume->steps) records_[r.step_id] = r;
-    for (const auto& r : o_.resume->steps) completed_seq_ = std::max(completed_seq_, r.completed_seq);
+    const ResumeState& st = *o_.resume;
+    run_.started_at = st.run.started_at;
+    run_.user = st.run.user;
+    run_.host = st.run.host;
+    run_.phase = st.run.phase;
+    run_.outcome = st.run.outcome;
+    for (const auto& a : st.attempts) {
+      int& n = numbers_[{a.step_id, a.kind, a.check}];
+      n = std::max(n, a.number);
+    }
+    for (const auto& r : st.steps) {
+      completed_seq_ = std::max(completed_seq_, r.completed_seq);
+      int& n = numbers_[{r.step_id, AttemptKind::kRun, 0}];
+      n = std::max(n, r.attempts);
+    }
+    for (Plan* p : {&steps_, &finally_}) RestoreAsRecorded(*p);
+    // A phase's unfinished work starts again; what finished stays finished.
+    bool before_rollback = run_.phase == RunPhase::kPreflight || run_.phase == RunPhase::kSteps;
+    if (before_rollback && !o_.rollback_only) RestoreForResume(steps_, &b);
+    if (run_.phase == RunPhase::kFinally) RestoreForResume(finally_, &b);
+  } else {
+    if (!o_.run_exists) b.new_run = run_;
+    for (Plan* p : {&steps_, &finally_})
+      for (int v = 0; v < p->size(); ++v) b.Add(p->record(v));
   }
   if (rb_.timeout) run_deadline_ = clock_->Now() + rb_.timeout->count();
-  Batch b;
-  if (!o_.run_exists) b.new_run = run_;
   b.run = run_;
-  b.events.push_back(o_.resume ? Ev("run.resumed", "", "resumed by " + o_.user + "@" + o_.host)
+  b.events.push_back(o_.resume ? Ev("run.resumed", "", "resumed by " + o_.user + "@" + o_.host + " in phase " +
+                                                           ToString(run_.phase))
                                : Ev("run.started", "", "run of " + rb_.name + " started by " + o_.user + "@" + o_.host));
-  for (const auto* list : {&rb_.steps, &rb_.finally})
-    for (const auto& s : *list) {
-      b.steps.push_back(Rec(s));
-      SyncFacts(Rec(s));
-    }
   if (!Commit(std::move(b))) return false;
   ReportEvent e;
   e.kind = "run.started";
   e.message = rb_.name + (o_.rollback_only ? " (rollback)" : o_.resume ? " (resumed)" : "");
-  e.at = Wall();
   Report(e);
   for (const auto& var : rb_.env) {
     auto r = RenderText(var.value, *this);
     run_env_[var.name] = r.ok() ? r.text : "";
   }
+  plan_ = run_.phase == RunPhase::kFinally ? &finally_ : &steps_;
+  if (run_.phase == RunPhase::kRollback) {
+    hooks_ = HooksToRun();
+    ReportEvent r;
+    r.kind = "rollback.started";
+    r.message = std::to_string(hooks_.size()) + " hook(s) (resumed)";
+    Report(r);
+  } else if (o_.rollback_only && (run_.phase == RunPhase::kSteps || run_.phase == RunPhase::kPreflight)) {
+    Enter(RunPhase::kRollback);
+  }
+  return !broken_;
+}
+
+// Commits the next phase before anything of it starts. Entering rollback
+// also schedules its hooks (each `pending`), in the same transaction.
+void Executor::Impl::Enter(RunPhase phase, RunStatus outcome) {
+  run_.phase = phase;
+  if (phase == RunPhase::kFinally) run_.outcome = outcome;
+  stopping_ = interrupted_ || broken_;  // a run timeout stops its phase, not rollback or finally
+  Batch b;
+  b.run = run_;
+  if (phase == RunPhase::kRollback) {
+    plan_ = &steps_;
+    std::vector<int> hooks;
+    for (int v = 0; v < steps_.size(); ++v) {
+      const StepRecord& r = steps_.record(v);
+      bool started = r.status == StepStatus::kSucceeded ||
+                     (r.status == StepStatus::kFailed && r.attempts > 0 && r.reason != Reason::kAnswer);
+      if (!S(v).rollback || !started) continue;
+      Rec(v).rollback = HookStatus::kPending;
+      b.Add(steps_.record(v));
+    }
+    hooks_ = HooksToRun();
+    next_hook_ = 0;
+    b.Add(Ev("rollback.started", "", std::to_string(hooks_.size()) + " rollback hook(s) to run"));
+  } else if (phase == RunPhase::kFinally) {
+    b.Add(Ev("phase.finally", "", std::to_string(rb_.finally.size()) + " finally step(s) to run; the run is " +
+                                      ToString(outcome)));
+  } else {
+    b.Add(Ev("phase.steps", "", "every preflight check passed"));
+  }
+  if (phase == RunPhase::kFinally) plan_ = &finally_;
+  if (!Commit(std::move(b))) return;
+  if (phase == RunPhase::kRollback) {
+    ReportEvent e;
+    e.kind = "rollback.started";
+    e.message = std::to_string(hooks_.size()) + " hook(s)";
+    Report(e);
+  }
+}
+
+// Nothing runs and nothing more of this phase can start.
+void Executor::Impl::EndOfWork() {
+  if (broken_) {
+    done_ = true;
+    return;
+  }
+  if (interrupted_) return Finish(RunStatus::kInterrupted, "");
+  switch (run_.phase) {
+    case RunPhase::kPreflight:
+      if (preflight_failed_) return Finish(RunStatus::kPreflightFailed, "a preflight check failed");
+      return Enter(RunPhase::kSteps);
+    case RunPhase::kSteps:
+      if (AskOrWait()) return;
+      if (!failed_) return ToFinally(RunStatus::kSucceeded);
+      if (!rb_.rollback_on_failure) return Finish(RunStatus::kFailed, timed_out_ ? "the run timed out" : "");
+      return Enter(RunPhase::kRollback);
+    case RunPhase::kRollback:
+      return ToFinally(RollbackFailed() ? RunStatus::kRollbackFailed : RunStatus::kRolledBack);
+    case RunPhase::kFinally: {
+      if (AskOrWait()) return;
+      bool finally_failed = !finally_.InState(StepStatus::kFailed).empty();
+      return Finish(run_.outcome == RunStatus::kSucceeded && finally_failed ? RunStatus::kFinallyFailed
+                                                                            : run_.outcome,
+                    EndReason());
+    }
+    case RunPhase::kDone: done_ = true; return;
+  }
+}
+
+// Steps and rollback are over: finally, if the runbook has any.
+void Executor::Impl::ToFinally(RunStatus outcome) {
+  if (!rb_.finally.empty()) return Enter(RunPhase::kFinally, outcome);
+  run_.outcome = outcome;
+  Finish(outcome, EndReason());
+}
+
+std::string Executor::Impl::EndReason() const {
+  if (timed_out_) return "the run timed out";
+  if (o_.rollback_only) return "rollback requested by " + o_.user + "@" + o_.host;
+  return "";
+}
+
+// People come last, so that a slow answer never holds back ready work.
+// Returns true while the phase is not over: a person answered (the loop
+// goes on), or the run now waits for one.
+bool Executor::Impl::AskOrWait() {
+  auto waiting = plan_->InState(StepStatus::kWaiting);
+  if (waiting.empty() || plan_->halted()) return false;
+  if (asker_->available()) {
+    for (int v : waiting)
+      if (!PersonStep(v, true)) {
+        Finish(RunStatus::kWaiting, "waiting for a person");
+        return true;
+      }
+    return true;
+  }
+  for (int v : waiting) {
+    const auto& s = S(v);
+    std::string values = s.kind == StepKind::kManual ? "done|skip|fail" : "rerun|done";
+    if (s.kind == StepKind::kDecision) {
+      values.clear();
+      for (const auto& c : s.decision.choices) values += (values.empty() ? "" : "|") + c.value;
+    }
+    waiting_lines_.push_back("runbook resume " + o_.run_id + " --answer " + s.id + "=" + values);
+  }
+  Finish(RunStatus::kWaiting, "waiting for a person");
   return true;
 }
 
-void Executor::Impl::Finish(const std::string& status, const std::string& reason) {
-  run_status_ = status;
+// The run stops here: final, or resumable (waiting, interrupted, failed)
+// in the phase it is in.
+void Executor::Impl::Finish(RunStatus status, const std::string& reason) {
+  done_ = true;
   run_.status = status;
   run_.reason = reason;
-  run_.finished_at = status == "waiting" ? 0 : Wall();
+  run_.finished_at = status == RunStatus::kWaiting ? 0 : Wall();
+  if (IsFinal(status)) run_.phase = RunPhase::kDone;
+  std::string name = ToString(status);
   Batch b;
   b.run = run_;
-  b.events.push_back(Ev("run." + status, "", reason.empty() ? "run " + status : "run " + status + ": " + reason));
-  Commit(std::move(b));
+  b.events.push_back(Ev("run." + name, "", reason.empty() ? "run " + name : "run " + name + ": " + reason));
+  if (!Commit(std::move(b))) return;
   ReportEvent e;
   e.kind = "run.finished";
-  e.status = status;
+  e.status = name;
   e.reason = reason;
   e.duration_ms = Wall() - run_.started_at;
   Report(e);
 }
 
+// ---- commits and reports -------------------------------------------------------------
 
-Executor::Impl::PhaseEnd Executor::Impl::RunSteps(const std::vector<runbook::Step>& steps) {
-  if (steps.empty()) return PhaseEnd::kDone;
-  Plan plan(steps);
-  plan_ = &plan;
-  in_finally_ = !steps.empty() && steps[0].in_finally;
-  if (o_.resume) Restore(plan);
-  while (true) {
-    if (o_.interrupt && *o_.interrupt && !interrupted_) BeginStop(true, *o_.interrupt > 1);
-    if (o_.interrupt && *o_.interrupt > 1 && interrupted_) {
-      for (auto& [v, t] : tasks_)
-        if (t.handle >= 0) runner_->Kill(t.handle);
-    }
-    if (store_failed_ && !stopping_) BeginStop(false, true);
-    if (!stopping_) StartReady();
-    Flush();  // before blocking in Wait or asking a person, and before the phase ends
-    if (tasks_.empty()) {
-      plan_ = nullptr;
-      if (store_failed_) return PhaseEnd::kStoreFailed;
-      if (interrupted_) return PhaseEnd::kInterrupted;
-      auto waiting = plan.InState(StepState::kWaiting);
-      if (!waiting.empty() && !plan.halted()) {
-        plan_ = &plan;
-        if (asker_->available()) {
-          for (int v : waiting) {
-            bool answered = PersonStep(v, true);
-            if (!answered) return PhaseEnd::kWaiting;
-          }
-          continue;
-        }
-        for (int v : waiting) {
-          const auto& s = S(v);
-          std::string values = s.kind == StepKind::kManual ? "done|skip|fail" : "rerun|done";
-          if (s.kind == StepKind::kDecision) {
-            values.clear();
-            for (const auto& c : s.decision.choices) values += (values.empty() ? "" : "|") + c.value;
-          }
-          waiting_lines_.push_back("runbook resume " + o_.run_id + " --answer " + s.id + "=" + values);
-        }
-        plan_ = nullptr;
-        return PhaseEnd::kWaiting;
-      }
-      return plan.halted() ? PhaseEnd::kHalted : PhaseEnd::kDone;
-    }
-    auto events = runner_->Wait(NextDeadline());
-    for (auto& e : events) {
-      Task* t = TaskOf(e.handle);
-      if (!t) continue;
-      if (e.kind == RunnerEvent::Kind::kOutput) {
-        EmitOutput(e.handle, S(t->v).id, e.is_stderr, e.data, false);
-      } else {
-        EmitOutput(e.handle, S(t->v).id, false, "", true);
-        EmitOutput(e.handle, S(t->v).id, true, "", true);
-        OnExit(*t, e);
-      }
-    }
-    Timers(clock_->Now());
-    if (Wall() >= next_tick_) {
-      next_tick_ = Wall() + 1000;
-      reporter_->Tick(Wall());
+bool Executor::Impl::Commit(Batch b) {
+  bool ok = !broken_;
+  if (ok) {
+    if (!pending_.empty()) b = std::move(pending_.Append(std::move(b)));
+    Status s = store_->Commit(b);
+    if (!s.ok()) {
+      ok = false;
+      Break(s.message());
     }
   }
+  pending_ = Batch();
+  // Held reports are of results that were to be committed with this batch:
+  // shown only if it landed, so nothing is shown that the record lacks.
+  if (ok)
+    for (auto& e : held_reports_) reporter_->Event(e);
+  held_reports_.clear();
+  return ok;
 }
 
-// Streams output by whole lines, so that a secret split across two reads is
-// still masked; the rest is flushed when the process exits.
-void Executor::Impl::EmitOutput(int handle, const std::string& step, bool is_stderr, const std::string& data,
-                                bool flush) {
-  std::string& buf = partial_output_[{handle, is_stderr}];
-  buf += data;
-  size_t end = flush ? buf.size() : buf.rfind('\n');
-  if (end == std::string::npos) return;
-  if (!flush) ++end;  // include the newline
-  std::string chunk = buf.substr(0, end);
-  buf.erase(0, end);
-  if (flush) partial_output_.erase({handle, is_stderr});
-  if (chunk.empty()) return;
-  ReportEvent r;
-  r.kind = "step.output";
-  r.step = step;
-  r.stream = is_stderr ? "stderr" : "stdout";
-  r.data = masker_.Mask(chunk);
-  Report(r);
+void Executor::Impl::Report(ReportEvent e) {
+  if (broken_) return;  // nothing is shown that was not recorded
+  e.run_id = o_.run_id;
+  if (!e.at) e.at = Wall();
+  if (!pending_.empty())
+    held_reports_.push_back(std::move(e));
+  else
+    reporter_->Event(e);
 }
 
-
-// ---- results --------------------------------------------------------------------
-
-StepRecord& Executor::Impl::Close(const runbook::Step& s, const std::string& status, const std::string& reason) {
-  StepRecord& r = Rec(s);
-  r.status = status;
-  r.reason = reason;
-  r.finished_at = Wall();
-  if (!r.started_at) r.started_at = r.finished_at;
-  return r;
+void Executor::Impl::Break(const std::string& error) {
+  if (broken_) return;
+  broken_ = true;
+  error_ = error;
 }
 
-void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs, const AttemptRecord* attempt) {
-  const auto& s = S(v);
-  StepRecord& r = Close(s, "succeeded", "");
-  r.completed_seq = ++completed_seq_;
-  r.masked_outputs.clear();
-  for (auto& [k, val] : outputs) {
-    if (masker_.Contains(val)) {
-      r.masked_outputs.push_back(k);
-      val = masker_.Mask(val);
-    }
-  }
-  r.outputs = std::move(outputs);
-  Batch b;
-  b.Add(r).Add(Ev("step.succeeded", s.id, "succeeded"));
-  if (attempt) b.Add(*attempt);
-  Defer(std::move(b));
-  SyncFacts(r);
-  // Facts keep the clear values for this engine's own later steps.
-  plan_->Finish(v, StepState::kSucceeded);
-  ReportEvent e;
-  e.kind = "step.finished";
-  e.step = s.id;
-  e.status = "succeeded";
-  e.attempt = r.attempts;
-  e.exit_code = r.exit_code;
-  e.duration_ms = r.finished_at - r.started_at;
-  Report(e);
+bool Executor::Impl::Move(int v, StepStatus to, bool propagates) {
+  StepStatus from = plan_->state(v);
+  if (plan_->Transition(v, to, propagates)) return true;
+  Break(std::string("internal error: step '") + S(v).id + "' cannot go from " + ToString(from) + " to " +
+        ToString(to));
+  return false;
 }
 
-void Executor::Impl::Fail(int v, const std::string& reason, const std::string& message) {
-  const auto& s = S(v);
-  StepRecord& r = Close(s, "failed", reason);
-  r.completed_seq = ++completed_seq_;
-  Defer(Batch().Add(r).Add(Ev("step.failed", s.id, reason + ": " + masker_.Mask(message))));
-  SyncFacts(r);
-  plan_->Finish(v, StepState::kFailed);
-  if (!s.continue_on_failure && !s.in_finally) {
-    plan_->Halt();
-    failed_ = true;
-  }
-  if (s.in_finally) failed_in_finally_ = true;
-  ReportEvent e;
-  e.kind = "step.finished";
-  e.step = s.id;
-  e.status = "failed";
-  e.reason = reason;
-  e.message = masker_.Mask(message);
-  e.attempt = r.attempts;
-  e.exit_code = r.exit_code;
-  e.duration_ms = r.finished_at - r.started_at;
-  Report(e);
+std::string Executor::Impl::NameOf(const runbook::Step& s) {
+  if (s.name.raw.empty()) return s.id;
+  auto r = RenderText(s.name, *this);
+  return r.ok() ? r.text : s.name.raw;
 }
 
-void Executor::Impl::Skip(int v, bool propagates, const std::string& why) {
-  const auto& s = S(v);
-  StepRecord& r = Close(s, "skipped", "");
-  Defer(Batch().Add(r).Add(Ev("step.skipped", s.id, why)));
-  SyncFacts(r);
-  plan_->Finish(v, StepState::kSkipped, propagates);
-  ReportEvent e;
-  e.kind = "step.finished";
-  e.step = s.id;
-  e.status = "skipped";
-  e.message = why;
-  Report(e);
-}
-
-// ---- process exits and timers ----------------------------------------------------
-
-Executor::Impl::Task* Executor::Impl::TaskOf(int handle) {
-  for (auto& [v, t] : tasks_)
-    if (t.handle == handle) return &t;
-  return nullptr;
-}
-
-int Executor::Impl::EndTask(Task& t) {
-  int v = t.v;
-  tasks_.erase(v);
-  return v;
-}
-
-void Executor::Impl::OnExit(Task& t, const RunnerEvent& e) {
-  t.handle = -1;
-  t.timeout_at.reset();
-  t.kill_at.reset();
-  t.rec.finished_at = Wall();
-  t.rec.exit_code = e.exit_code;
-  t.rec.out = masker_.Mask(e.out);
-  t.rec.err = masker_.Mask(e.err);
-  t.rec.truncated = e.truncated;
-  if (t.interrupted) {
-    const auto& s = S(t.v);
-    t.rec.status = "interrupted";
-    StepRecord& r = Rec(s);
-    r.status = "interrupted";
-    r.exit_code = e.exit_code;
-    Commit(Batch().Add(r).Add(t.rec).Add(Ev("step.interrupted", s.id, "interrupted")));
-    SyncFacts(r);
-    plan_->Finish(t.v, StepState::kInterrupted);
-    ReportEvent ev;
-    ev.kind = "step.finished";
-    ev.step = s.id;
-    ev.status = "interrupted";
-    Report(ev);
-    EndTask(t);
-    return;
-  }
-  switch (t.phase) {
-    case Task::Phase::kCommand: OnCommandExit(t, e); break;
-    case Task::Phase::kVerify: OnCheckExit(t, e); break;
-    case Task::Phase::kChild: OnChildExit(t, e); break;
-    default: break;
-  }
-}
-
-void Executor::Impl::OnCommandExit(Task& t, const RunnerEvent& e) {
-  const auto& s = S(t.v);
-  StepRecord& r = Rec(s);
-  r.exit_code = e.exit_code;
-  std::map<std::string, std::string> from_file = ParseOutputFile(TakeOutputFile(t.output_file));
-  if (t.timed_out) {
-    AttemptFailed(t, "timeout", "timed out after " + FormatDuration(*s.timeout));
-    return;
-  }
-  if (e.exit_code != 0) {
-    std::string tail = TailLines(t.rec.err.empty() ? t.rec.out : t.rec.err, 5);
-    AttemptFailed(t, "exit", "exit code " + std::to_string(e.exit_code) + (tail.empty() ? "" : "\n" + tail));
-    return;
-  }
-  auto outputs = ExtractOutputs(s, e.out, e.exit_code, from_file);
-  if (e.simulated) {  // a dry run: show where each value would go
-    outputs.error.reset();
-    for (const auto& o : s.outputs) outputs.values[o.name] = "<steps." + s.id + ".outputs." + o.name + ">";
-  }
-  if (outputs.error) {
-    AttemptFailed(t, "output", *outputs.error);
-    return;
-  }
-  t.rec.status = "succeeded";
-  // Its own verification sees its results.
-  StepFacts& f = facts_[s.id];
-  f.exit_code = e.exit_code;
-  f.outputs = outputs.values;
-  pending_outputs_[s.id] = outputs.values;
-  if (!s.verify.empty()) {
-    Commit(Batch().Add(r).Add(t.rec));
-    t.check = 0;
-    t.check_try = 1;
-    StartCheck(t);
-    return;
-  }
-  AttemptRecord done = t.rec;  // committed with the step's result: one transaction
-  Succeed(EndTask(t), outputs.values, &done);
-}
-
-void Executor::Impl::OnCheckExit(Task& t, const RunnerEvent& e) {
-  const auto& s = S(t.v);
-  const Check& c = s.verify[t.check];
-  std::optional<std::string> why;
-  if (t.timed_out)
-    why = "timed out after " + FormatDuration(*c.timeout);
-  else if (!e.simulated)
-    why = CheckExpectation(c.expect, e.exit_code, e.out, e.err);
-  t.rec.status = why ? "failed" : "succeeded";
-  t.rec.reason = why ? "verification" : "";
-  Commit(Batch().Add(t.rec).Add(Ev(why ? "verify.failed" : "verify.passed", s.id,
-                                   "verification '" + c.name + (why ? "' failed: " + *why : "' passed"))));
-  ReportEvent ev;
-  ev.kind = "verify";
-  ev.step = s.id;
-  ev.status = t.rec.status;
-  ev.message = c.name + (why ? ": " + *why : "");
-  Report(ev);
-  if (!why) {
-    if (++t.check < s.verify.size()) {
-      t.check_try = 1;
-      StartCheck(t);
-      return;
-    }
-    Succeed(EndTask(t), pending_outputs_[s.id]);
-    return;
-  }
-  if (t.check_try <= c.retries) {
-    ++t.check_try;
-    t.phase = Task::Phase::kVerifyDelay;
-    t.timer_at = clock_->Now() + c.interval.count();
-    return;
-  }
-  // The step's own retries re-run the command, then the verification.
-  t.rec = AttemptRecord{};
-  AttemptFailed(t, "verification", "verification '" + c.name + "' failed: " + *why);
-}
-
-void Executor::Impl::OnChildExit(Task& t, const RunnerEvent& e) {
-  const auto& s = S(t.v);
-  StepRecord& r = Rec(s);
-  r.exit_code = e.exit_code;
-  if (t.timed_out) {
-    AttemptFailed(t, "timeout", "timed out after " + FormatDuration(*s.timeout));
-    return;
-  }
-  if (e.exit_code != 0) {
-    AttemptFailed(t, "exit", "child run " + t.child_run + " ended with exit code " + std::to_string(e.exit_code));
-    return;
-  }
-  std::map<std::string, std::string> outputs;
-  auto steps = store_->GetSteps(t.child_run);
-  if (!steps.ok()) {
-    AttemptFailed(t, "error", steps.status().message());
-    return;
-  }
-  for (const auto& cs : *steps) {
-    for (const auto& [k, v] : cs.outputs) {
-      if (outputs.count(k)) {
-        AttemptFailed(t, "error", "output '" + k + "' is produced by two steps of child run " + t.child_run);
-        return;
-      }
-      outputs[k] = v;
-    }
-  }
-  t.rec.status = "succeeded";
-  AttemptRecord done = t.rec;
-  Succeed(EndTask(t), outputs, &done);
-}
-
-void Executor::Impl::AttemptFailed(Task& t, const std::string& reason, const std::string& message) {
-  const auto& s = S(t.v);
-  StepRecord& r = Rec(s);
-  if (!t.rec.step_id.empty() && t.rec.kind == "run") {
-    t.rec.status = "failed";
-    t.rec.reason = reason;
-    if (!t.rec.finished_at) t.rec.finished_at = Wall();
-    Commit(Batch().Add(r).Add(t.rec));
-  }
-  t.handle = -1;
-  if (t.attempt < s.retry.attempts && !stopping_) {
-    Millis delay = RetryDelay(s.retry, t.attempt + 1);
-    std::string first_line = masker_.Mask(message.substr(0, message.find('\n')));
-    Commit(Batch().Add(Ev("step.retry", s.id, reason + ": " + first_line + "; attempt " +
-                                                  std::to_string(t.attempt + 1) + " in " + FormatDuration(delay))));
-    ReportEvent e;
-    e.kind = "step.retry";
-    e.step = s.id;
-    e.reason = reason;
-    e.attempt = t.attempt;
-    e.message = first_line + "; attempt " + std::to_string(t.attempt + 1) + "/" +
-                std::to_string(s.retry.attempts) + " in " + FormatDuration(delay);
-    Report(e);
-    ++t.attempt;
-    t.phase = Task::Phase::kRetryDelay;
-    t.timer_at = clock_->Now() + delay.count();
-    return;
-  }
-  Fail(EndTask(t), reason, message);
-}
+// ---- deadlines and stopping --------------------------------------------------------
 
 std::optional<int64_t> Executor::Impl::NextDeadline() const {
   std::optional<int64_t> d;
@@ -524,16 +402,18 @@ std::optional<int64_t> Executor::Impl::NextDeadline() const {
     if (!t.timed_out && !t.interrupted) take(t.timeout_at);
     take(t.timer_at);
   }
-  if (!stopping_) take(run_deadline_);
+  bool timed_phase = run_.phase == RunPhase::kPreflight || run_.phase == RunPhase::kSteps;
+  if (!stopping_ && timed_phase) take(run_deadline_);
   if (!tasks_.empty()) take(clock_->Now() + 1000);  // the live display's tick
   return d;
 }
 
 void Executor::Impl::Timers(int64_t now) {
-  if (run_deadline_ && now >= *run_deadline_ && !stopping_) {
+  bool timed_phase = run_.phase == RunPhase::kPreflight || run_.phase == RunPhase::kSteps;
+  if (run_deadline_ && now >= *run_deadline_ && !stopping_ && timed_phase) {
     timed_out_ = true;
     failed_ = true;
-    Commit(Batch().Add(Ev("run.timeout", "", "the run timeout of " + FormatDuration(*rb_.timeout) + " expired")));
+    Defer(Batch().Add(Ev("run.timeout", "", "the run timeout of " + FormatDuration(*rb_.timeout) + " expired")));
     BeginStop(false, false);
   }
   std::vector<int> due;
@@ -554,25 +434,22 @@ void Executor::Impl::Timers(int64_t now) {
     if (it == tasks_.end()) continue;
     Task& t = it->second;
     t.timer_at.reset();
-    switch (t.phase) {
-      case Task::Phase::kRetryDelay: StartCommand(t); break;
-      case Task::Phase::kVerifyDelay: StartCheck(t); break;
-      case Task::Phase::kWaitStep:
-        tasks_.erase(v);
-        Succeed(v);
-        break;
+    switch (t.kind) {
+      case Task::Kind::kRetryDelay: StartCommand(t); break;
+      case Task::Kind::kVerifyDelay: StartCheck(t); break;
+      case Task::Kind::kWaitStep: Succeed(EndTask(t)); break;
       default: break;
     }
   }
 }
 
-// Interrupt (a signal) or the run timeout: nothing new starts, running
-// processes get SIGTERM and, after the grace period, SIGKILL; steps waiting
-// on a timer end at once.
+// An interrupt (a signal), the run timeout or a broken engine: nothing new
+// starts, running processes get SIGTERM and, after the grace period,
+// SIGKILL (at once with kill_now); tasks waiting on a timer end now.
 void Executor::Impl::BeginStop(bool interrupt, bool kill_now) {
   stopping_ = true;
   if (interrupt) interrupted_ = true;
-  if (plan_) plan_->Halt();
+  plan_->Halt();
   int64_t now = clock_->Now();
   std::vector<int> timers;
   for (auto& [v, t] : tasks_) {
@@ -592,17 +469,15 @@ void Executor::Impl::BeginStop(bool interrupt, bool kill_now) {
     }
   }
   for (int v : timers) {
-    tasks_.erase(v);
-    if (interrupt) {
-      StepRecord& r = Rec(S(v));
-      r.status = "interrupted";
-      Commit(Batch().Add(r).Add(Ev("step.interrupted", r.step_id, "interrupted")));
-      plan_->Finish(v, StepState::kInterrupted);
-    } else {
-      Fail(v, "timeout", "the run timed out");
-    }
+    Task& t = tasks_.at(v);
+    if (broken_)
+      EndTask(t);
+    else if (interrupt)
+      OnInterrupted(t);
+    else
+      Fail(EndTask(t), Reason::kTimeout, "the run timed out");
   }
-  if (interrupt) Commit(Batch().Add(Ev("run.interrupt", "", "interrupted: stopping running steps")));
+  if (interrupt) Defer(Batch().Add(Ev("run.interrupt", "", "interrupted: stopping running steps")));
 }
 
 // ---- the facade -------------------------------------------------------------------

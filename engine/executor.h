@@ -1,21 +1,16 @@
 // The conductor: runs one runbook with a Plan, a ProcessRunner, a Clock and
 // a StateStore (SPEC sections 3, 3.3, 4, 7, 8).
 //
-// One thread, one loop per phase (main steps, then finally):
-//
-//   loop:
-//     start what is ready, up to --jobs processes: evaluate `when`, render
-//       the command, commit "running" (write-ahead), then start the process
-//     if nothing runs: ask a person (TTY) or stop as `waiting`; or finish
-//     wait for one event: output, a process exit, or the nearest deadline
-//       (a timeout, the grace before SIGKILL, a retry delay, a verification
-//       interval, a wait step, the run timeout)
-//     hand it to a small handler, which commits the result before the plan
-//       lets any dependent start
-//
-// Rollback is a second pass over the steps that ran, in reverse order of
-// completion, by the same runner. A failure of the engine itself (the store
-// cannot write) stops the run: running steps are killed, nothing new starts.
+// One thread, one loop for the whole run (its shape is written above
+// Impl::Run in executor.cc). A run goes through phases, each committed
+// before the engine acts on it: preflight (the checks, one at a time),
+// steps (the main DAG), rollback (the hooks of what ran, newest first),
+// finally (its own DAG). Every check, step, verification and hook is a task
+// of the same loop: timeouts, the grace period, interrupts and write-ahead
+// behave alike in every phase. A resume continues the phase the run was in.
+// A failure of the engine itself (the store cannot write) stops the run:
+// running processes are killed, nothing new starts, nothing is reported as
+// having succeeded that was not recorded.
 #pragma once
 
 #include <csignal>
@@ -73,6 +68,7 @@ class Asker {
 struct ResumeState {
   RunRecord run;
   std::vector<StepRecord> steps;
+  std::vector<AttemptRecord> attempts;  // numbering goes on after them; a runbook: step's child run
   std::vector<DecisionRecord> decisions;
   std::vector<std::string> rerun;  // --rerun: these and every step after them run again
 };
@@ -97,7 +93,7 @@ struct ExecOptions {
   std::vector<std::string> runbook_path;
   // Set by signal handlers: 1 = interrupt (grace), 2 = again (kill now).
   const volatile std::sig_atomic_t* interrupt = nullptr;
-  std::string tmp_dir;  // for $RUNBOOK_OUTPUT files: a folder only this engine's user can enter
+  std::string tmp_dir;  // for $RUNBOOK_OUTPUT files: a folder only this engine's user can enter (recorded)
   std::string source_sha256;  // of the runbook's text, recorded with the run
   bool run_exists = false;    // the caller inserted the run record (CreateRun/ClaimRun)
   bool rollback_only = false; // `runbook rollback RUN`: the hooks of what ran, then finally
@@ -105,8 +101,8 @@ struct ExecOptions {
 };
 
 struct RunOutcome {
-  std::string status;  // final run status (SPEC 9)
-  int exit_code = 0;   // SPEC 9 exit code
+  RunStatus status = RunStatus::kFailed;  // SPEC 9
+  int exit_code = 1;   // SPEC 9 exit code
   std::string error;   // the engine itself failed (store), if set
   std::vector<std::string> waiting_commands;  // `runbook resume RUN --answer ...` lines
 };
@@ -127,8 +123,5 @@ class Executor {
 // The record of a new run of `rb` under `o` (inputs redacted), started at
 // `wall_ms`. The executor inserts it unless o.run_exists.
 RunRecord NewRunRecord(const Runbook& rb, const ExecOptions& o, int64_t wall_ms);
-
-// Exit code of a final run status (SPEC 9).
-int ExitCodeOf(const std::string& run_status);
 
 }  // namespace runbook

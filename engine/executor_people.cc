@@ -18,24 +18,22 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
     }
     if (!a) return false;
     held_for_person_.erase(s.id);
-    DecisionRecord d{o_.run_id, s.id, *a, "tty", o_.user + "@" + o_.host, Wall()};
-    Commit(Batch().Add(d).Add(Ev("decision", s.id, *a + " (tty, " + d.by + ")")));
+    DecisionRecord d{o_.run_id, s.id, *a, AnswerSource::kTty, o_.user + "@" + o_.host, Wall()};
+    if (!Commit(Batch().Add(d).Add(Ev("decision", s.id, *a + " (tty, " + d.by + ")")))) return true;
     if (*a == "done") {
       Succeed(v);
-    } else {
-      plan_->Finish(v, StepState::kPending);
-      plan_->Start(v);
-      Launch(v);
+    } else if (Move(v, StepStatus::kRunning)) {
+      StartStep(v);
     }
     return true;
   }
   if (s.kind == StepKind::kDecision) {
     Decide(v, may_ask);
-    return plan_->state(v) != StepState::kWaiting;
+    return plan_->state(v) != StepStatus::kWaiting;
   }
   auto answer = o_.answers.find(s.id);
   if (answer != o_.answers.end()) {
-    ResolvePerson(v, answer->second, "answer");
+    ResolvePerson(v, answer->second, AnswerSource::kAnswer);
     return true;
   }
   if (may_ask && asker_->available()) {
@@ -43,7 +41,7 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
     Flush();  // nothing waits unwritten while a person thinks
     auto a = asker_->Ask(s.id, text.ok() ? text.text : s.manual.raw, s.checklist, {"done", "skip", "fail"});
     if (a) {
-      ResolvePerson(v, *a, "tty");
+      ResolvePerson(v, *a, AnswerSource::kTty);
       return true;
     }
   }
@@ -53,13 +51,11 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
 
 void Executor::Impl::MarkWaiting(int v) {
   const auto& s = S(v);
-  if (plan_->state(v) != StepState::kWaiting) {
-    plan_->Wait(v);
-    StepRecord& r = Rec(s);
-    r.status = "waiting";
+  if (plan_->state(v) != StepStatus::kWaiting) {
+    if (!Move(v, StepStatus::kWaiting)) return;
+    StepRecord& r = Rec(v);
     if (!r.started_at) r.started_at = Wall();
-    SyncFacts(r);
-    Commit(Batch().Add(r).Add(Ev("step.waiting", s.id, "waiting for a person")));
+    if (!Commit(Batch().Add(r).Add(Ev("step.waiting", s.id, "waiting for a person")))) return;
     ReportEvent e;
     e.kind = "step.waiting";
     e.step = s.id;
@@ -72,7 +68,7 @@ void Executor::Impl::Decide(int v, bool may_ask) {
   const auto& s = S(v);
   const Decision& d = s.decision;
   std::optional<std::string> value;
-  std::string source = "auto";
+  AnswerSource source = AnswerSource::kAuto;
   for (const auto& c : d.choices) {
     if (!c.when) {
       if (!d.prompt) {  // without a prompt, a choice with no `when` is the catch-all
@@ -83,7 +79,7 @@ void Executor::Impl::Decide(int v, bool may_ask) {
     }
     EvalResult r = Evaluate(*c.when, *this);
     if (!r.ok()) {
-      Fail(v, "error", "choice " + c.value + ": " + *r.error);
+      Fail(v, Reason::kError, "choice " + c.value + ": " + *r.error);
       return;
     }
     if (r.value.Truthy()) {
@@ -97,12 +93,12 @@ void Executor::Impl::Decide(int v, bool may_ask) {
     for (const auto& c : d.choices) values.push_back(c.value);
     if (answer != o_.answers.end()) {
       value = answer->second;
-      source = "answer";
+      source = AnswerSource::kAnswer;
     } else if (may_ask && asker_->available()) {
       auto text = RenderText(*d.prompt, *this);
       Flush();  // nothing waits unwritten while a person thinks
       value = asker_->Ask(s.id, text.ok() ? text.text : d.prompt->raw, {}, values);
-      source = "tty";
+      source = AnswerSource::kTty;
     }
     if (!value) {
       MarkWaiting(v);
@@ -110,28 +106,28 @@ void Executor::Impl::Decide(int v, bool may_ask) {
     }
   } else if (!value && d.default_choice) {
     value = d.default_choice->value;
-    source = "default";
+    source = AnswerSource::kDefault;
   }
   if (!value) {
-    Fail(v, "error", "no choice applies and there is no prompt or default");
+    Fail(v, Reason::kError, "no choice applies and there is no prompt or default");
     return;
   }
   ResolvePerson(v, *value, source);
 }
 
-void Executor::Impl::ResolvePerson(int v, const std::string& value, const std::string& source) {
+void Executor::Impl::ResolvePerson(int v, const std::string& value, AnswerSource source) {
   const auto& s = S(v);
-  DecisionRecord d{o_.run_id, s.id, value, source,
-                   source == "answer" || source == "tty" ? o_.user + "@" + o_.host : "runbook", Wall()};
-  StepRecord& r = Rec(s);
+  bool person = source == AnswerSource::kAnswer || source == AnswerSource::kTty;
+  DecisionRecord d{o_.run_id, s.id, value, source, person ? o_.user + "@" + o_.host : "runbook", Wall()};
+  StepRecord& r = Rec(v);
   if (!r.started_at) r.started_at = d.at;
   r.attempts = 1;
-  Commit(Batch().Add(d).Add(Ev("decision", s.id, value + " (" + source + ", " + d.by + ")")));
+  if (!Commit(Batch().Add(d).Add(Ev("decision", s.id, value + " (" + ToString(source) + ", " + d.by + ")")))) return;
   ReportEvent e;
   e.kind = "decision";
   e.step = s.id;
   e.message = value;
-  e.reason = source;
+  e.reason = ToString(source);
   Report(e);
   if (s.kind == StepKind::kDecision) {
     plan_->Choose(v, value);
@@ -141,7 +137,7 @@ void Executor::Impl::ResolvePerson(int v, const std::string& value, const std::s
   } else if (value == "skip") {
     Skip(v, false, "skipped by " + d.by);
   } else {
-    Fail(v, "answer", "a person answered fail");
+    Fail(v, Reason::kAnswer, "a person answered fail");
   }
 }
 

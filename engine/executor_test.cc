@@ -53,18 +53,18 @@ class ExecutorTest : public ::testing::Test {
 TEST_F(ExecutorTest, ATimeoutSendsTermAtTheDeadlineAndKillAfterTheGrace) {
   runner_.script = {FakeCommand::Of("stuck").Hangs().IgnoresTerm()};
   auto out = Run("name: t\non_failure: stop\nsteps:\n  - { id: s, run: stuck, timeout: 30s }\n");
-  EXPECT_EQ(out.status, "failed");
+  EXPECT_EQ(out.status, RunStatus::kFailed);
   ASSERT_EQ(runner_.signals.size(), 2u);
   EXPECT_EQ(runner_.signals[0], (std::pair<std::string, int64_t>{"TERM set -eo pipefail\nstuck", 30'000}));
   EXPECT_EQ(runner_.signals[1].second, 40'000);
-  EXPECT_EQ(Step("s").reason, "timeout");
+  EXPECT_EQ(Step("s").reason, Reason::kTimeout);
   EXPECT_EQ(Step("s").exit_code, 137);
 }
 
 TEST_F(ExecutorTest, RetriesWaitTheBackoffDelaysExactly) {
   runner_.script = {FakeCommand::Of("flaky").Exit(1).Takes(500).Times(3), FakeCommand::Of("flaky")};
   auto out = Run("name: t\nsteps:\n  - id: f\n    run: flaky\n    retry: { attempts: 5, delay: 1s, backoff: 2, max_delay: 3s }\n");
-  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
   // Each try lasts 0.5s; then 1s, 2s, 3s (capped) before the next.
   EXPECT_EQ(runner_.StartTimes("flaky"), (std::vector<int64_t>{0, 1'500, 4'000, 7'500}));
   EXPECT_EQ(Step("f").attempts, 4);
@@ -73,10 +73,10 @@ TEST_F(ExecutorTest, RetriesWaitTheBackoffDelaysExactly) {
 TEST_F(ExecutorTest, AStepFailsWhenItsRetriesAreSpent) {
   runner_.script = {FakeCommand::Of("bad").Exit(3)};
   auto out = Run("name: t\non_failure: stop\nsteps:\n  - { id: b, run: bad, retry: { attempts: 3, delay: 10s } }\n");
-  EXPECT_EQ(out.status, "failed");
+  EXPECT_EQ(out.status, RunStatus::kFailed);
   EXPECT_EQ(out.exit_code, 1);
   EXPECT_EQ(runner_.StartTimes("bad"), (std::vector<int64_t>{0, 10'000, 20'000}));
-  EXPECT_EQ(Step("b").reason, "exit");
+  EXPECT_EQ(Step("b").reason, Reason::kExit);
   EXPECT_EQ(Step("b").exit_code, 3);
 }
 
@@ -90,7 +90,7 @@ steps:
     retry: { attempts: 2, delay: 1m }
     verify: { run: probe, expect: { stdout: "^ok$" }, retries: 2, interval: 5s }
 )Y");
-  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
   // Attempt 1: deploy at 0, probes at 0.1, 5.1, 10.1 (1 + 2 retries), all "not yet";
   // attempt 2 one minute later: deploy at 70.1, probes at 70.2 (not yet), 75.2 (ok).
   EXPECT_EQ(runner_.StartTimes("deploy"), (std::vector<int64_t>{0, 70'100}));
@@ -101,8 +101,8 @@ TEST_F(ExecutorTest, AVerificationTryHasItsOwnTimeout) {
   runner_.script = {FakeCommand::Of("probe").Hangs(), FakeCommand::Of("deploy")};
   auto out = Run("name: t\non_failure: stop\nsteps:\n  - id: d\n    run: deploy\n"
                  "    verify: { run: probe, timeout: 2s, retries: 1, interval: 1s }\n");
-  EXPECT_EQ(out.status, "failed");
-  EXPECT_EQ(Step("d").reason, "verification");
+  EXPECT_EQ(out.status, RunStatus::kFailed);
+  EXPECT_EQ(Step("d").reason, Reason::kVerification);
   // Try 1 at 0, TERM at 2s; try 2 after the 1s interval at 3s, TERM at 5s.
   EXPECT_EQ(runner_.StartTimes("probe"), (std::vector<int64_t>{0, 3'000}));
   ASSERT_EQ(runner_.signals.size(), 2u);
@@ -113,22 +113,22 @@ TEST_F(ExecutorTest, AVerificationTryHasItsOwnTimeout) {
 TEST_F(ExecutorTest, NoMoreThanJobsProcessesRunAtOnce) {
   runner_.script = {FakeCommand::Of("work").Takes(10'000)};
   auto out = Run("name: t\nsteps:\n  - { id: a, run: work a }\n  - { id: b, run: work b }\n  - { id: c, run: work c }\n", 2);
-  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
   EXPECT_EQ(runner_.StartTimes("work"), (std::vector<int64_t>{0, 0, 10'000}));
 }
 
 TEST_F(ExecutorTest, TheRunTimeoutFailsRunningStepsAndRollsBack) {
   runner_.script = {FakeCommand::Of("long").Hangs(), FakeCommand::Of("undo")};
   auto out = Run("name: t\ntimeout: 1h\nsteps:\n  - { id: a, run: 'true', rollback: undo }\n  - { id: l, run: long, needs: a }\n");
-  EXPECT_EQ(out.status, "rolled_back");
+  EXPECT_EQ(out.status, RunStatus::kRolledBack);
   EXPECT_EQ(runner_.signals[0].second, 3'600'000);
-  EXPECT_EQ(Step("l").reason, "timeout");
-  EXPECT_EQ(Step("a").status, "rolled_back");
+  EXPECT_EQ(Step("l").reason, Reason::kTimeout);
+  EXPECT_EQ(Step("a").status, StepStatus::kRolledBack);
 }
 
 TEST_F(ExecutorTest, AWaitStepLastsExactlyItsDuration) {
   auto out = Run("name: t\nsteps:\n  - { id: w, wait: 1h30m }\n  - { id: after, run: after, needs: w }\n");
-  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
   EXPECT_EQ(runner_.StartTimes("after"), std::vector<int64_t>{5'400'000});
 }
 
@@ -139,7 +139,7 @@ TEST_F(ExecutorTest, AResumedWaitWaitsOnlyForWhatRemains) {
   StepRecord w;
   w.run_id = "run-1";
   w.step_id = "w";
-  w.status = "interrupted";
+  w.status = StepStatus::kInterrupted;
   w.started_at = clock_.WallMs() - 40 * 60'000;  // 40 minutes of the hour had passed
   st.steps = {w};
   ExecOptions o;
@@ -150,7 +150,7 @@ TEST_F(ExecutorTest, AResumedWaitWaitsOnlyForWhatRemains) {
   o.run_exists = true;
   store_.runs["run-1"] = st.run;
   auto out = Executor(checked.runbook, o, &store_, &runner_, &clock_, &reporter_, &asker_).Run();
-  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
   EXPECT_EQ(runner_.StartTimes("after"), std::vector<int64_t>{20 * 60'000});
 }
 
@@ -161,7 +161,7 @@ TEST_F(ExecutorTest, AfterAResumeAVerificationSeesTheSameAttemptNumberAsItsComma
   StepRecord d;
   d.run_id = "run-1";
   d.step_id = "d";
-  d.status = "failed";
+  d.status = StepStatus::kFailed;
   d.attempts = 2;  // two attempts before the engine stopped
   st.steps = {d};
   ExecOptions o;
@@ -173,7 +173,7 @@ TEST_F(ExecutorTest, AfterAResumeAVerificationSeesTheSameAttemptNumberAsItsComma
   store_.runs["run-1"] = st.run;
   std::map<std::string, std::string> attempt;
   runner_.on_start = [&](const ProcessSpec& spec) { attempt[spec.argv.back()] = spec.env.at("RUNBOOK_ATTEMPT"); };
-  ASSERT_EQ(Executor(checked.runbook, o, &store_, &runner_, &clock_, &reporter_, &asker_).Run().status, "succeeded");
+  ASSERT_EQ(Executor(checked.runbook, o, &store_, &runner_, &clock_, &reporter_, &asker_).Run().status, RunStatus::kSucceeded);
   EXPECT_EQ(attempt["set -eo pipefail\ndeploy"], "3");
   EXPECT_EQ(attempt["set -eo pipefail\nprobe"], "3");
 }
@@ -181,8 +181,8 @@ TEST_F(ExecutorTest, AfterAResumeAVerificationSeesTheSameAttemptNumberAsItsComma
 TEST_F(ExecutorTest, AStepWhoseEnvCannotBeRenderedFailsWithReasonErrorAndRunsNothing) {
   auto out = Run("name: t\non_failure: stop\nsteps:\n  - { id: a, run: 'true' }\n"
                  "  - { id: b, needs: a, run: x, env: { V: '{{ steps.a.outputs.none }}' }, verify: { run: probe } }\n");
-  EXPECT_EQ(out.status, "failed");
-  EXPECT_EQ(Step("b").reason, "error");
+  EXPECT_EQ(out.status, RunStatus::kFailed);
+  EXPECT_EQ(Step("b").reason, Reason::kError);
   EXPECT_TRUE(runner_.StartTimes("probe").empty());
 }
 
@@ -191,7 +191,7 @@ TEST_F(ExecutorTest, RunningIsCommittedBeforeTheProcessStarts) {
   runner_.on_start = [&](const ProcessSpec& spec) {
     const StepRecord* s = store_.Step("run-1", spec.env.at("RUNBOOK_STEP_ID"));
     ASSERT_NE(s, nullptr);
-    EXPECT_EQ(s->status, "running");
+    EXPECT_EQ(s->status, StepStatus::kRunning);
     ++checked;
   };
   Run("name: t\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: y, needs: a }\n");
@@ -201,10 +201,10 @@ TEST_F(ExecutorTest, RunningIsCommittedBeforeTheProcessStarts) {
 TEST_F(ExecutorTest, ADependentStartsOnlyAfterItsNeedsResultIsCommitted) {
   runner_.on_start = [&](const ProcessSpec& spec) {
     if (spec.env.at("RUNBOOK_STEP_ID") == "b") {
-      EXPECT_EQ(store_.Step("run-1", "a")->status, "succeeded");
+      EXPECT_EQ(store_.Step("run-1", "a")->status, StepStatus::kSucceeded);
     }
   };
-  EXPECT_EQ(Run("name: t\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: y, needs: a }\n").status, "succeeded");
+  EXPECT_EQ(Run("name: t\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: y, needs: a }\n").status, RunStatus::kSucceeded);
 }
 
 TEST_F(ExecutorTest, TheStartOfANonIdempotentStepIsSynced) {
@@ -232,7 +232,7 @@ TEST_F(ExecutorTest, AStepsResultIsCommittedWithTheStartOfTheStepThatNeedsIt) {
   Run("name: t\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: x, needs: a }\n  - { id: c, run: x, needs: b }\n");
   // run started; a running; a succeeded + b running; b succeeded + c running; c succeeded; run ended.
   EXPECT_EQ(store_.commits, 6);
-  EXPECT_EQ(Step("c").status, "succeeded");
+  EXPECT_EQ(Step("c").status, StepStatus::kSucceeded);
   std::vector<std::string> kinds;
   for (const auto& e : store_.events) kinds.push_back(e.kind + (e.step_id.empty() ? "" : " " + e.step_id));
   EXPECT_EQ(kinds, (std::vector<std::string>{"run.started", "step.running a", "step.succeeded a", "step.running b",
@@ -247,7 +247,7 @@ class StoreCheckingReporter : public Reporter {
   void Event(const ReportEvent& e) override {
     if (e.kind != "step.finished") return;
     const StepRecord* r = store_->Step("run-1", e.step);
-    seen.push_back(e.step + ":" + e.status + "/" + (r ? r->status : "none"));
+    seen.push_back(e.step + ":" + e.status + "/" + (r ? ToString(r->status) : "none"));
   }
   std::vector<std::string> seen;
 
@@ -261,7 +261,7 @@ class StoreCheckingAsker : public testing::ScriptedAsker {
   std::optional<std::string> Ask(const std::string& step, const std::string& text, const std::vector<std::string>& c,
                                  const std::vector<std::string>& v) override {
     const StepRecord* before = store_->Step("run-1", "a");
-    recorded_before_asking = before ? before->status : "none";
+    recorded_before_asking = before ? ToString(before->status) : "none";
     return ScriptedAsker::Ask(step, text, c, v);
   }
   std::string recorded_before_asking;
@@ -284,7 +284,7 @@ TEST_F(ExecutorTest, NoResultIsShownOrAskedAboutBeforeItIsCommitted) {
   StoreCheckingAsker asker(&store_);
   asker.tty = true;
   asker.answers = {"done"};
-  EXPECT_EQ(Executor(checked_.runbook, o, &store_, &runner_, &clock_, &reporter, &asker).Run().status, "succeeded");
+  EXPECT_EQ(Executor(checked_.runbook, o, &store_, &runner_, &clock_, &reporter, &asker).Run().status, RunStatus::kSucceeded);
   EXPECT_EQ(asker.recorded_before_asking, "succeeded");
   EXPECT_EQ(reporter.seen, (std::vector<std::string>{"a:succeeded/succeeded", "f:failed/failed",
                                                      "m:succeeded/succeeded", "s:skipped/skipped"}));
@@ -295,7 +295,7 @@ TEST_F(ExecutorTest, APersonAtATerminalIsAskedOnlyWhenNothingElseRuns) {
   asker_.answers = {"done"};
   runner_.script = {FakeCommand::Of("slow").Takes(5'000)};
   auto out = Run("name: t\nsteps:\n  - { id: m, manual: check }\n  - { id: s, run: slow }\n  - { id: after, run: x, needs: m }\n");
-  EXPECT_EQ(out.status, "succeeded");
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
   EXPECT_EQ(asker_.asked, std::vector<std::string>{"m"});
   EXPECT_EQ(runner_.StartTimes("x"), std::vector<int64_t>{5'000});
 }
@@ -303,11 +303,11 @@ TEST_F(ExecutorTest, APersonAtATerminalIsAskedOnlyWhenNothingElseRuns) {
 TEST_F(ExecutorTest, WithoutATerminalOtherBranchesRunThenTheRunWaits) {
   runner_.script = {FakeCommand::Of("other").Takes(1'000)};
   auto out = Run("name: t\nsteps:\n  - { id: m, manual: check }\n  - { id: o, run: other }\n  - { id: after, run: x, needs: m }\n");
-  EXPECT_EQ(out.status, "waiting");
+  EXPECT_EQ(out.status, RunStatus::kWaiting);
   EXPECT_EQ(out.exit_code, 3);
-  EXPECT_EQ(Step("o").status, "succeeded");
-  EXPECT_EQ(Step("m").status, "waiting");
-  EXPECT_EQ(Step("after").status, "pending");
+  EXPECT_EQ(Step("o").status, StepStatus::kSucceeded);
+  EXPECT_EQ(Step("m").status, StepStatus::kWaiting);
+  EXPECT_EQ(Step("after").status, StepStatus::kPending);
   EXPECT_EQ(out.waiting_commands, std::vector<std::string>{"runbook resume run-1 --answer m=done|skip|fail"});
 }
 

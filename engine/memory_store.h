@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 
+#include "engine/lifecycle.h"
 #include "engine/store.h"
 
 namespace runbook {
@@ -24,20 +25,23 @@ class MemoryStore : public StateStore {
 
   Status Commit(const Batch& b) override {
     if (fail_commit_after >= 0 && commits >= fail_commit_after)
-      return Status::Error("injected write failure (disk full)");
+      return Status::IOError("injected write failure (disk full)");
     ++commits;
     synced.push_back(b.sync);
     if (b.new_run) runs[b.new_run->id] = *b.new_run;
     if (b.run) {
       RunRecord& r = runs[b.run->id];
       r.status = b.run->status;
+      r.phase = b.run->phase;
+      r.outcome = b.run->outcome;
       r.reason = b.run->reason;
       r.finished_at = b.run->finished_at;
     }
     for (const auto& s : b.steps) Upsert(steps[s.run_id], s, [&](const StepRecord& x) { return x.step_id == s.step_id; });
     for (const auto& a : b.attempts)
       Upsert(attempts[a.run_id], a, [&](const AttemptRecord& x) {
-        return x.step_id == a.step_id && x.kind == a.kind && x.number == a.number;
+        return x.step_id == a.step_id && x.kind == a.kind && x.number == a.number && x.check == a.check &&
+               x.try_number == a.try_number;
       });
     for (const auto& d : b.decisions) decisions[d.run_id].push_back(d);
     for (auto e : b.events) {
@@ -49,8 +53,7 @@ class MemoryStore : public StateStore {
   Result<std::optional<RunRecord>> CreateRun(const RunRecord& run, bool exclusive, const LivenessCheck&) override {
     if (exclusive)
       for (auto& [id, r] : runs)
-        if (r.runbook == run.runbook && r.parent_run.empty() &&
-            (r.status == "running" || r.status == "waiting" || r.status == "interrupted" || r.status == "failed"))
+        if (r.runbook == run.runbook && r.parent_run.empty() && !IsFinal(r.status))
           return std::optional<RunRecord>(r);
     Batch b;
     b.new_run = run;
@@ -58,26 +61,38 @@ class MemoryStore : public StateStore {
     if (!s.ok()) return s;
     return std::optional<RunRecord>();
   }
-  Result<std::optional<RunRecord>> ClaimRun(const std::string& id, const RunRecord& owner,
-                                            const LivenessCheck& live) override {
+  Result<Claim> ClaimRun(const std::string& id, const RunRecord& owner, const LivenessCheck& live) override {
     auto it = runs.find(id);
-    if (it == runs.end()) return Status::Error("no run " + id);
-    if (it->second.status == "running" && it->second.pid != owner.pid && live(it->second))
-      return std::optional<RunRecord>(it->second);
-    it->second.pid = owner.pid;
-    it->second.owner_host = owner.owner_host;
-    it->second.owner_start = owner.owner_start;
-    it->second.status = "running";
-    return std::optional<RunRecord>();
+    if (it == runs.end()) return Status::NotFound("no run " + id);
+    Claim c;
+    c.run = it->second;
+    if (IsFinal(it->second.status)) {
+      c.outcome = Claim::Outcome::kEnded;
+      return c;
+    }
+    if (it->second.status == RunStatus::kRunning && live(it->second)) {
+      c.outcome = Claim::Outcome::kLive;
+      return c;
+    }
+    RunRecord& r = it->second;
+    r.pid = owner.pid;
+    r.owner_user = owner.owner_user;
+    r.owner_host = owner.owner_host;
+    r.owner_start = owner.owner_start;
+    r.owner_since = owner.owner_since;
+    r.tmp_dir = owner.tmp_dir;
+    r.status = RunStatus::kRunning;
+    r.finished_at = 0;
+    return c;
   }
   Result<RunRecord> GetRun(const std::string& id) override {
     auto it = runs.find(id);
-    if (it == runs.end()) return Status::Error("no run " + id);
+    if (it == runs.end()) return Status::NotFound("no run " + id);
     return it->second;
   }
   Result<std::string> ResolveRun(const std::string& ref) override {
     if (runs.count(ref)) return ref;
-    return Status::Error("no run matches '" + ref + "'");
+    return Status::NotFound("no run matches '" + ref + "'");
   }
   Result<std::vector<RunRecord>> ListRuns(const RunFilter&) override {
     std::vector<RunRecord> out;

@@ -4,26 +4,9 @@
 
 namespace runbook {
 
-const char* ToString(StepState s) {
-  switch (s) {
-    case StepState::kPending: return "pending";
-    case StepState::kRunning: return "running";
-    case StepState::kWaiting: return "waiting";
-    case StepState::kSucceeded: return "succeeded";
-    case StepState::kFailed: return "failed";
-    case StepState::kSkipped: return "skipped";
-    case StepState::kInterrupted: return "interrupted";
-  }
-  return "?";
-}
-
-bool IsFinished(StepState s) {
-  return s == StepState::kSucceeded || s == StepState::kFailed || s == StepState::kSkipped;
-}
-
-Plan::Plan(const std::vector<Step>& steps)
+Plan::Plan(const std::vector<Step>& steps, const std::string& run_id)
     : graph_(steps),
-      state_(steps.size(), StepState::kPending),
+      records_(steps.size()),
       untaken_(steps.size(), false),
       propagating_skip_(steps.size(), false),
       needs_(steps.size()),
@@ -36,14 +19,18 @@ Plan::Plan(const std::vector<Step>& steps)
     ++unfinished_needs_[e.step];
   }
   for (int v = 0; v < size(); ++v) {
+    records_[v].run_id = run_id;
+    records_[v].step_id = graph_.step(v).id;
+    records_[v].phase = graph_.step(v).in_finally ? "finally" : "main";
     takes_slot_[v] = graph_.step(v).kind == StepKind::kRun || graph_.step(v).kind == StepKind::kRunbook;
     Refresh(v);
   }
 }
 
-void Plan::Set(int v, StepState s) {
-  bool was = IsFinished(state_[v]), is = IsFinished(s);
-  state_[v] = s;
+void Plan::Set(int v, StepStatus s, bool propagates) {
+  bool was = IsFinished(records_[v].status), is = IsFinished(s);
+  records_[v].status = s;
+  propagating_skip_[v] = s == StepStatus::kSkipped && propagates;
   if (was != is)
     for (int d : needed_by_[v]) {
       unfinished_needs_[d] += is ? -1 : 1;
@@ -54,7 +41,7 @@ void Plan::Set(int v, StepState s) {
 
 void Plan::Refresh(int v) {
   auto& set = takes_slot_[v] ? ready_slot_ : ready_free_;
-  if (state_[v] == StepState::kPending && unfinished_needs_[v] == 0)
+  if (records_[v].status == StepStatus::kPending && unfinished_needs_[v] == 0)
     set.insert(v);
   else
     set.erase(v);
@@ -82,9 +69,17 @@ Plan::Gate Plan::GateOf(int v) const {
   return Gate::kRun;
 }
 
-void Plan::Finish(int v, StepState s, bool propagates) {
-  Set(v, s);
-  propagating_skip_[v] = s == StepState::kSkipped && propagates;
+bool Plan::Transition(int v, StepStatus to, bool propagates) {
+  if (!CanTransition(records_[v].status, to)) return false;
+  Set(v, to, propagates);
+  return true;
+}
+
+void Plan::Restore(int v, const StepRecord& r, bool propagating_skip) {
+  StepStatus was = records_[v].status;  // Set() counts the change from what the plan had
+  records_[v] = r;
+  records_[v].status = was;
+  Set(v, r.status, propagating_skip);
 }
 
 void Plan::Choose(int v, const std::string& value) {
@@ -103,13 +98,13 @@ void Plan::Choose(int v, const std::string& value) {
 }
 
 bool Plan::Done() const {
-  return std::all_of(state_.begin(), state_.end(), IsFinished);
+  return std::all_of(records_.begin(), records_.end(), [](const StepRecord& r) { return IsFinished(r.status); });
 }
 
-std::vector<int> Plan::InState(StepState s) const {
+std::vector<int> Plan::InState(StepStatus s) const {
   std::vector<int> out;
   for (int v = 0; v < size(); ++v)
-    if (state_[v] == s) out.push_back(v);
+    if (records_[v].status == s) out.push_back(v);
   return out;
 }
 

@@ -1,5 +1,8 @@
 // Which steps of one step list (the main steps, or finally) can start, as
-// ninja's Plan does for edges. Pure: no processes, clock or SQL.
+// ninja's Plan does for edges, and the one owner of those steps' records:
+// a step's status lives in its record here and changes only through
+// Transition(), which refuses what CanTransition() (engine/lifecycle.h)
+// does not allow. Pure: no processes, clock or SQL.
 //
 // SPEC 3.4: a step is ready when every one of its needs is finished
 // (succeeded, failed, skipped). Then, in this order:
@@ -18,20 +21,24 @@
 #include <vector>
 
 #include "engine/graph.h"
+#include "engine/lifecycle.h"
 #include "engine/model.h"
+#include "engine/store.h"
 
 namespace runbook {
 
-enum class StepState { kPending, kRunning, kWaiting, kSucceeded, kFailed, kSkipped, kInterrupted };
-const char* ToString(StepState s);
-
 class Plan {
  public:
-  explicit Plan(const std::vector<Step>& steps);
+  // Every step `pending`, its record for run `run_id`.
+  explicit Plan(const std::vector<Step>& steps, const std::string& run_id = "");
 
   const StepGraph& graph() const { return graph_; }
   int size() const { return graph_.size(); }
-  StepState state(int v) const { return state_[v]; }
+  StepStatus state(int v) const { return records_[v].status; }
+  const StepRecord& record(int v) const { return records_[v]; }
+  // The record's other fields (attempts, times, outputs...). Its status is
+  // not to be set through this: only Transition() and Restore() change it.
+  StepRecord& Edit(int v) { return records_[v]; }
 
   // Pending steps whose needs are all finished, in file order. With
   // `slots`, at most that many of those that run a process (run, runbook):
@@ -43,12 +50,12 @@ class Plan {
   enum class Gate { kRun, kEvaluateWhen, kSkipUntakenBranch, kSkipNeedsSkipped };
   Gate GateOf(int v) const;
 
-  void Start(int v) { Set(v, StepState::kRunning); }
-  void Wait(int v) { Set(v, StepState::kWaiting); }
-  // `propagates`: only for kSkipped; false for a person's `skip`.
-  void Finish(int v, StepState s, bool propagates = true);
-  // Restores a state recorded earlier (resume).
-  void Restore(int v, StepState s, bool propagating_skip) { Finish(v, s, propagating_skip); }
+  // Moves step `v` to `to`; false (and nothing changes) if the lifecycle
+  // does not allow it. `propagates`: only for kSkipped; false for a
+  // person's `skip`, which counts as finished for the steps after it.
+  [[nodiscard]] bool Transition(int v, StepStatus to, bool propagates = true);
+  // Puts back a record an earlier engine committed (resume), whatever its status.
+  void Restore(int v, const StepRecord& r, bool propagating_skip);
   // The decision `v` took `value`: targets of the other choices will be skipped.
   void Choose(int v, const std::string& value);
 
@@ -56,14 +63,14 @@ class Plan {
   bool halted() const { return halted_; }
   // Every step succeeded, failed or was skipped.
   bool Done() const;
-  std::vector<int> InState(StepState s) const;
+  std::vector<int> InState(StepStatus s) const;
 
  private:
-  void Set(int v, StepState s);
+  void Set(int v, StepStatus s, bool propagates);
   void Refresh(int v);
 
   StepGraph graph_;
-  std::vector<StepState> state_;
+  std::vector<StepRecord> records_;
   std::vector<bool> untaken_;
   std::vector<bool> propagating_skip_;
   std::vector<std::vector<int>> needs_;  // step -> the steps it needs
@@ -73,7 +80,5 @@ class Plan {
   std::set<int> ready_slot_, ready_free_;  // pending, every need finished; by whether it takes a slot
   bool halted_ = false;
 };
-
-bool IsFinished(StepState s);
 
 }  // namespace runbook

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "engine/test_util.h"
 
 namespace runbook {
@@ -20,9 +22,17 @@ class PlanTest : public ::testing::Test {
     for (int v : plan_->Ready(slots)) out.push_back(plan_->graph().step(v).id);
     return out;
   }
-  void Run(const std::string& id, StepState end = StepState::kSucceeded) {
-    plan_->Start(V(id));
-    plan_->Finish(V(id), end);
+  void Run(const std::string& id, StepStatus end = StepStatus::kSucceeded) {
+    ASSERT_TRUE(plan_->Transition(V(id), StepStatus::kRunning));
+    ASSERT_TRUE(plan_->Transition(V(id), end));
+  }
+  void Skip(const std::string& id, bool propagates = true) {
+    ASSERT_TRUE(plan_->Transition(V(id), StepStatus::kSkipped, propagates));
+  }
+  void Put(const std::string& id, StepStatus s) {
+    StepRecord r = plan_->record(V(id));
+    r.status = s;
+    plan_->Restore(V(id), r, false);
   }
 
   testing::Checked checked_;
@@ -34,7 +44,7 @@ TEST_F(PlanTest, AStepIsReadyWhenEveryNeedIsFinished) {
   EXPECT_EQ(Ready(), (std::vector<std::string>{"a", "b"}));
   Run("a");
   EXPECT_EQ(Ready(), std::vector<std::string>{"b"});
-  Run("b", StepState::kFailed);  // failed counts as finished (on_failure: continue)
+  Run("b", StepStatus::kFailed);  // failed counts as finished (on_failure: continue)
   EXPECT_EQ(Ready(), std::vector<std::string>{"c"});
   EXPECT_EQ(plan_->GateOf(V("c")), Plan::Gate::kRun);
 }
@@ -46,14 +56,19 @@ TEST_F(PlanTest, WithFewSlotsOnlyTheFirstProcessStepsButEveryOtherStepIsReady) {
   EXPECT_EQ(Ready(1), (std::vector<std::string>{"a", "w", "m"}));
   EXPECT_EQ(Ready(2), (std::vector<std::string>{"a", "w", "b", "m"}));
   EXPECT_EQ(Ready(0), (std::vector<std::string>{"w", "m"}));
-  plan_->Start(V("a"));
+  ASSERT_TRUE(plan_->Transition(V("a"), StepStatus::kRunning));
   EXPECT_EQ(Ready(1), (std::vector<std::string>{"w", "b", "m"}));
   // A state restored back from finished makes its dependents wait again.
-  plan_->Finish(V("a"), StepState::kSucceeded);
+  ASSERT_TRUE(plan_->Transition(V("a"), StepStatus::kSucceeded));
   Run("b");
   Run("c");
   EXPECT_EQ(Ready(), (std::vector<std::string>{"w", "m", "j"}));
-  plan_->Restore(V("c"), StepState::kPending, false);
+  Put("c", StepStatus::kPending);
+  EXPECT_EQ(Ready(), (std::vector<std::string>{"w", "c", "m"}));
+  // Restoring the same finished state twice counts it once.
+  Put("c", StepStatus::kSucceeded);
+  Put("c", StepStatus::kSucceeded);
+  Put("c", StepStatus::kPending);
   EXPECT_EQ(Ready(), (std::vector<std::string>{"w", "c", "m"}));
 }
 
@@ -66,8 +81,8 @@ TEST_F(PlanTest, NothingIsReadyAfterHalt) {
 TEST_F(PlanTest, SkipsJoinOnlyWhenEveryNeedWasSkipped) {
   Load("  - { id: a, run: x, when: 'false' }\n  - { id: b, run: x, when: 'false' }\n  - { id: c, run: x }\n"
        "  - { id: join-ab, run: x, needs: [a, b] }\n  - { id: join-ac, run: x, needs: [a, c] }\n");
-  plan_->Finish(V("a"), StepState::kSkipped);
-  plan_->Finish(V("b"), StepState::kSkipped);
+  Skip("a");
+  Skip("b");
   Run("c");
   EXPECT_EQ(plan_->GateOf(V("join-ab")), Plan::Gate::kSkipNeedsSkipped);
   EXPECT_EQ(plan_->GateOf(V("join-ac")), Plan::Gate::kRun);
@@ -75,14 +90,14 @@ TEST_F(PlanTest, SkipsJoinOnlyWhenEveryNeedWasSkipped) {
 
 TEST_F(PlanTest, APersonsSkipDoesNotPropagate) {
   Load("  - { id: check, manual: look }\n  - { id: after, run: x, needs: check }\n");
-  plan_->Finish(V("check"), StepState::kSkipped, /*propagates=*/false);
+  Skip("check", /*propagates=*/false);
   EXPECT_EQ(Ready(), std::vector<std::string>{"after"});
   EXPECT_EQ(plan_->GateOf(V("after")), Plan::Gate::kRun);
 }
 
 TEST_F(PlanTest, AStepWithItsOwnWhenIsDecidedByItAlone) {
   Load("  - { id: a, run: x, when: 'false' }\n  - { id: else, run: x, needs: a, when: \"skipped('a')\" }\n");
-  plan_->Finish(V("a"), StepState::kSkipped);
+  Skip("a");
   EXPECT_EQ(plan_->GateOf(V("else")), Plan::Gate::kEvaluateWhen);
 }
 
@@ -104,9 +119,9 @@ TEST_F(PlanTest, UntakenBranchesAreSkippedAndTheJoinRunsAfterTheTakenOne) {
   EXPECT_EQ(Ready(), (std::vector<std::string>{"l1", "r1"}));
   EXPECT_EQ(plan_->GateOf(V("l1")), Plan::Gate::kRun);
   EXPECT_EQ(plan_->GateOf(V("r1")), Plan::Gate::kSkipUntakenBranch);  // its own when does not matter
-  plan_->Finish(V("r1"), StepState::kSkipped);
+  Skip("r1");
   EXPECT_EQ(plan_->GateOf(V("r2")), Plan::Gate::kSkipNeedsSkipped);
-  plan_->Finish(V("r2"), StepState::kSkipped);
+  Skip("r2");
   Run("l1");
   Run("l2");
   EXPECT_EQ(Ready(), std::vector<std::string>{"join"});
@@ -122,6 +137,44 @@ TEST_F(PlanTest, ATargetOfTheTakenChoiceIsNeverSkippedEvenIfAnotherChoiceNamesIt
   plan_->Choose(V("d"), "b");
   EXPECT_EQ(plan_->GateOf(V("x")), Plan::Gate::kSkipUntakenBranch);
   EXPECT_EQ(plan_->GateOf(V("y")), Plan::Gate::kRun);
+}
+
+TEST_F(PlanTest, TheStatusLivesInTheRecordAndChangesOnlyAsTheLifecycleAllows) {
+  Load("  - { id: a, run: x }\n");
+  EXPECT_EQ(plan_->record(V("a")).status, StepStatus::kPending);
+  EXPECT_FALSE(plan_->Transition(V("a"), StepStatus::kSucceeded));  // never ran
+  EXPECT_EQ(plan_->state(V("a")), StepStatus::kPending);
+  Run("a");
+  EXPECT_EQ(plan_->record(V("a")).status, StepStatus::kSucceeded);
+  EXPECT_FALSE(plan_->Transition(V("a"), StepStatus::kRunning));  // a succeeded step never runs again
+  EXPECT_EQ(plan_->state(V("a")), StepStatus::kSucceeded);
+}
+
+// Every pair of statuses, against the diagram in engine/lifecycle.h.
+TEST(LifecycleTest, OnlyTheDiagramsTransitionsAreAllowed) {
+  using S = StepStatus;
+  const std::vector<S> all = {S::kPending, S::kRunning, S::kWaiting, S::kSucceeded,
+                              S::kFailed, S::kSkipped, S::kInterrupted, S::kRolledBack};
+  const std::set<std::pair<S, S>> allowed = {
+      {S::kPending, S::kRunning},     {S::kPending, S::kSkipped},      {S::kRunning, S::kSucceeded},
+      {S::kRunning, S::kFailed},      {S::kRunning, S::kSkipped},      {S::kRunning, S::kInterrupted},
+      {S::kRunning, S::kWaiting},     {S::kWaiting, S::kRunning},      {S::kWaiting, S::kSucceeded},
+      {S::kWaiting, S::kFailed},      {S::kWaiting, S::kSkipped},      {S::kWaiting, S::kInterrupted},
+      {S::kSucceeded, S::kRolledBack}, {S::kFailed, S::kRolledBack},
+  };
+  for (S from : all)
+    for (S to : all)
+      EXPECT_EQ(CanTransition(from, to), allowed.count({from, to}) == 1) << ToString(from) << " -> " << ToString(to);
+}
+
+TEST(LifecycleTest, EveryNameParsesBackToItsValue) {
+  for (size_t i = 0; i < EnumNames<StepStatus>::kNames.size(); ++i)
+    EXPECT_EQ(Parse<StepStatus>(ToString(static_cast<StepStatus>(i))), static_cast<StepStatus>(i));
+  for (size_t i = 0; i < EnumNames<RunStatus>::kNames.size(); ++i)
+    EXPECT_EQ(Parse<RunStatus>(ToString(static_cast<RunStatus>(i))), static_cast<RunStatus>(i));
+  EXPECT_EQ(Parse<RunPhase>("rollback"), RunPhase::kRollback);
+  EXPECT_EQ(Parse<Reason>(""), Reason::kNone);
+  EXPECT_EQ(Parse<StepStatus>("done"), std::nullopt);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/lifecycle.h"
 #include "engine/status.h"
 
 namespace runbook {
@@ -37,7 +38,12 @@ struct RunRecord {
   std::string owner_user, owner_host;
   std::string owner_start;  // the owner process's start time (/proc/PID/stat field 22)
   int64_t owner_since = 0;
-  std::string status = "running";
+  std::string tmp_dir;  // the owner's private folder ($RUNBOOK_OUTPUT files): removed by whoever takes over
+  RunStatus status = RunStatus::kRunning;
+  RunPhase phase = RunPhase::kSteps;  // committed before the engine acts on it
+  // In the finally phase: what the steps and rollback came to (`run.status`
+  // for finally's expressions; the final status unless finally fails).
+  RunStatus outcome = RunStatus::kRunning;
   std::string reason;
   int64_t started_at = 0;
   int64_t finished_at = 0;
@@ -46,28 +52,36 @@ struct RunRecord {
 struct StepRecord {
   std::string run_id;
   std::string step_id;
-  std::string phase = "main";  // main | finally
-  std::string status = "pending";
-  std::string reason;           // exit | timeout | verification | output | answer | error
-  int attempts = 0;
+  std::string phase = "main";  // main | finally: the step list it belongs to
+  StepStatus status = StepStatus::kPending;
+  Reason reason = Reason::kNone;
+  int attempts = 0;            // of its command (run attempts), numbered on across resumes
   std::optional<int> exit_code;
   int64_t started_at = 0;
   int64_t finished_at = 0;
   std::map<std::string, std::string> outputs;  // secrets masked
   std::vector<std::string> masked_outputs;     // outputs that held a secret
   int64_t completed_seq = 0;  // order of completion, for rollback
-  std::string rollback;       // "" | succeeded | failed: its rollback hook
+  HookStatus rollback = HookStatus::kNone;  // its rollback hook, once rollback scheduled it
 };
 
+// One process the engine started for a step. Its identity is (run, step,
+// kind, number, check, try): `number` is the step's attempt (1-based, going
+// on across resumes; for rollback and preflight their own count), `check`
+// the 1-based verification or preflight check (0 for the command itself),
+// `try` the poll of that check within the attempt (1 for the command).
 struct AttemptRecord {
   std::string run_id;
-  std::string step_id;
-  std::string kind = "run";  // run | verify | rollback | preflight
-  int number = 1;            // 1-based within (step, kind)
+  std::string step_id;       // "preflight" for preflight checks
+  AttemptKind kind = AttemptKind::kRun;
+  int number = 1;
+  int check = 0;
+  int try_number = 1;
   std::string name;          // verify/preflight check name
   std::string command;       // as run (secrets never appear: they are variables)
-  std::string status = "running";  // running | succeeded | failed | interrupted
-  std::string reason;
+  std::string child_run;     // a runbook: step's child run
+  AttemptStatus status = AttemptStatus::kRunning;
+  Reason reason = Reason::kNone;
   std::optional<int> exit_code;
   int64_t started_at = 0;
   int64_t finished_at = 0;
@@ -80,7 +94,7 @@ struct DecisionRecord {
   std::string run_id;
   std::string step_id;
   std::string value;
-  std::string source;  // auto | default | answer | tty
+  AnswerSource source = AnswerSource::kAuto;
   std::string by;      // who answered (user@host for people, "runbook" otherwise)
   int64_t at = 0;
 };
@@ -97,7 +111,7 @@ struct EventRecord {
 // One transition, committed atomically.
 struct Batch {
   std::optional<RunRecord> new_run;
-  std::optional<RunRecord> run;  // update of status, reason, finished_at, pid
+  std::optional<RunRecord> run;  // update of status, phase, outcome, reason, finished_at
   std::vector<StepRecord> steps;
   std::vector<AttemptRecord> attempts;
   std::vector<DecisionRecord> decisions;
@@ -125,9 +139,19 @@ struct Batch {
   }
 };
 
+struct Claim {
+  enum class Outcome {
+    kClaimed,  // the caller drives the run now
+    kLive,     // another live engine drives it: `run` names it
+    kEnded,    // it ended (`run.status`): nothing to take over
+  };
+  Outcome outcome = Outcome::kClaimed;
+  RunRecord run;  // as it was before the claim
+};
+
 struct RunFilter {
   std::string runbook;
-  std::string status;
+  std::optional<RunStatus> status;
   bool top_level_only = true;
 };
 
@@ -139,6 +163,8 @@ class StateStore {
  public:
   virtual ~StateStore() = default;
 
+  // Writes the batch in one transaction. Fails (kIOError) without writing
+  // if the database file was removed or replaced since it was opened.
   virtual Status Commit(const Batch& batch) = 0;
 
   // Atomically: with `exclusive`, finds a run of the same runbook that is
@@ -146,11 +172,11 @@ class StateStore {
   // inserting; otherwise inserts `run` and returns nullopt.
   virtual Result<std::optional<RunRecord>> CreateRun(const RunRecord& run, bool exclusive,
                                                      const LivenessCheck& live) = 0;
-  // Atomically takes over run `id` for `owner` (its owner_* fields and pid):
-  // returns the run unchanged if another live engine owns it, else records
-  // the new owner, sets it `running`, and returns nullopt.
-  virtual Result<std::optional<RunRecord>> ClaimRun(const std::string& id, const RunRecord& owner,
-                                                    const LivenessCheck& live) = 0;
+  // Atomically, in one transaction: reads run `id`, and if it is open
+  // (waiting, interrupted, failed, or running with no live owner) records
+  // `owner` (its pid and owner_* fields, tmp_dir) as its driver and sets it
+  // `running`. The answer says which happened, with the run as it was read.
+  virtual Result<Claim> ClaimRun(const std::string& id, const RunRecord& owner, const LivenessCheck& live) = 0;
 
   virtual Result<RunRecord> GetRun(const std::string& id) = 0;
   // An id, a unique prefix of one, or "last" (the newest top-level run).

@@ -23,7 +23,8 @@ CREATE TABLE runs (
   inputs TEXT NOT NULL, secret_inputs TEXT NOT NULL, user TEXT NOT NULL, host TEXT NOT NULL,
   workdir TEXT NOT NULL, pid INTEGER NOT NULL, owner_user TEXT NOT NULL, owner_host TEXT NOT NULL,
   owner_start TEXT NOT NULL, owner_since INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
-  started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL);
+  started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL, phase TEXT NOT NULL DEFAULT 'steps',
+  outcome TEXT NOT NULL DEFAULT '', tmp_dir TEXT NOT NULL DEFAULT '');
 CREATE INDEX runs_by_runbook ON runs(runbook, started_at);
 CREATE TABLE steps (
   run_id TEXT NOT NULL, step_id TEXT NOT NULL, phase TEXT NOT NULL, status TEXT NOT NULL,
@@ -32,10 +33,11 @@ CREATE TABLE steps (
   completed_seq INTEGER NOT NULL, rollback TEXT NOT NULL, PRIMARY KEY (run_id, step_id));
 CREATE TABLE attempts (
   run_id TEXT NOT NULL, step_id TEXT NOT NULL, kind TEXT NOT NULL, number INTEGER NOT NULL,
-  name TEXT NOT NULL, command TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
-  exit_code INTEGER, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+  check_no INTEGER NOT NULL DEFAULT 0, try_no INTEGER NOT NULL DEFAULT 1,
+  name TEXT NOT NULL, command TEXT NOT NULL, child_run TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,
+  reason TEXT NOT NULL, exit_code INTEGER, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
   stdout BLOB NOT NULL, stderr BLOB NOT NULL, truncated INTEGER NOT NULL,
-  PRIMARY KEY (run_id, step_id, kind, number));
+  PRIMARY KEY (run_id, step_id, kind, number, check_no, try_no));
 CREATE TABLE decisions (
   run_id TEXT NOT NULL, step_id TEXT NOT NULL, value TEXT NOT NULL, source TEXT NOT NULL,
   by TEXT NOT NULL, at INTEGER NOT NULL);
@@ -44,6 +46,62 @@ CREATE TABLE events (
   step_id TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX events_by_run ON events(run_id, seq);
 )SQL";
+
+// Version 1 -> 2: the run's phase, its outcome before finally and its
+// owner's private folder; an attempt's check and try in columns of their own
+// (version 1 packed them into `number` as check*1000 + (attempt-1)*100 + try
+// for verifications, and numbered preflight checks by their index). A run
+// version 1 left open is taken to be in its steps (it did not record more).
+const char* kMigrate1To2 = R"SQL(
+ALTER TABLE runs ADD COLUMN phase TEXT NOT NULL DEFAULT 'steps';
+ALTER TABLE runs ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN tmp_dir TEXT NOT NULL DEFAULT '';
+UPDATE runs SET phase = 'done' WHERE status NOT IN ('running', 'waiting', 'interrupted', 'failed');
+CREATE TABLE attempts_v2 (
+  run_id TEXT NOT NULL, step_id TEXT NOT NULL, kind TEXT NOT NULL, number INTEGER NOT NULL,
+  check_no INTEGER NOT NULL DEFAULT 0, try_no INTEGER NOT NULL DEFAULT 1,
+  name TEXT NOT NULL, command TEXT NOT NULL, child_run TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,
+  reason TEXT NOT NULL, exit_code INTEGER, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+  stdout BLOB NOT NULL, stderr BLOB NOT NULL, truncated INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step_id, kind, number, check_no, try_no));
+INSERT INTO attempts_v2 (run_id, step_id, kind, number, check_no, try_no, name, command, child_run, status,
+                         reason, exit_code, started_at, finished_at, stdout, stderr, truncated)
+  SELECT run_id, step_id, kind,
+         CASE kind WHEN 'verify' THEN (number % 1000) / 100 + 1 WHEN 'preflight' THEN 1 ELSE number END,
+         CASE kind WHEN 'verify' THEN number / 1000 + 1 WHEN 'preflight' THEN number ELSE 0 END,
+         CASE kind WHEN 'verify' THEN number % 100 ELSE 1 END,
+         name, command, '', status, reason, exit_code, started_at, finished_at, stdout, stderr, truncated
+  FROM attempts;
+DROP TABLE attempts;
+ALTER TABLE attempts_v2 RENAME TO attempts;
+)SQL";
+
+std::string Hint(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return " (another process holds the state database locked; gave up after the busy timeout)";
+    case SQLITE_FULL: return " (the disk is full)";
+    case SQLITE_IOERR: return " (an I/O error writing the state database)";
+    case SQLITE_READONLY: return " (the state database is read-only)";
+    default: return "";
+  }
+}
+
+// The kind of an SQLite error (engine/status.h), with a hint for a person.
+Status SqlError(int rc, const std::string& message) {
+  Status::Code code = Status::Code::kIOError;
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: code = Status::Code::kBusy; break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: code = Status::Code::kCorrupt; break;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISUSE:
+    case SQLITE_ERROR: code = Status::Code::kInvalid; break;
+    default: break;
+  }
+  return Status::Error(code, message + Hint(rc));
+}
 
 // A prepared statement: one of its own, finalized at the end of the scope,
 // or one borrowed from the store's cache, reset and unbound instead.
@@ -95,19 +153,7 @@ class Stmt {
     if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
     return static_cast<int>(sqlite3_column_int64(stmt_, col));
   }
-  Status Error(const std::string& what) const {
-    return Status::Error(what + ": " + sqlite3_errmsg(db_) + Hint(rc_));
-  }
-  static std::string Hint(int rc) {
-    switch (rc & 0xff) {
-      case SQLITE_BUSY:
-      case SQLITE_LOCKED: return " (another process holds the state database locked; gave up after the busy timeout)";
-      case SQLITE_FULL: return " (the disk is full)";
-      case SQLITE_IOERR: return " (an I/O error writing the state database)";
-      case SQLITE_READONLY: return " (the state database is read-only)";
-      default: return "";
-    }
-  }
+  Status Error(const std::string& what) const { return SqlError(rc_, what + ": " + sqlite3_errmsg(db_)); }
 
  private:
   sqlite3* db_;
@@ -138,15 +184,8 @@ bool IsSqliteFile(const std::string& path) {
 
 }  // namespace
 
-std::string StatePath(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  const char* env = std::getenv("RUNBOOK_STATE");
-  if (env && *env) return env;
-  return ".runbook/state.db";
-}
-
-SqliteStore::SqliteStore(sqlite3* db, std::string path, Durability durability)
-    : db_(db), path_(std::move(path)), durability_(durability) {}
+SqliteStore::SqliteStore(sqlite3* db, std::string path, Durability durability, bool read_only)
+    : db_(db), path_(std::move(path)), durability_(durability), read_only_(read_only) {}
 
 SqliteStore::~SqliteStore() {
   for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
@@ -165,8 +204,28 @@ Status SqliteStore::Run(const char* sql) {
   Stmt st(db_, Cached(sql));
   int rc = st.Step();
   if (rc == SQLITE_DONE || rc == SQLITE_ROW) return Status::Ok();
-  return Status::Error(std::string(sqlite3_errmsg(db_)) + Stmt::Hint(rc));
+  return SqlError(rc, sqlite3_errmsg(db_));
 }
+
+namespace {
+
+sqlite3* OpenConnection(const std::string& path, int flags, std::string* error) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    *error = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return nullptr;
+  }
+  return db;
+}
+
+int BusyTimeout(int ms) {
+  if (ms >= 0) return ms;
+  const char* env = std::getenv("RUNBOOK_BUSY_TIMEOUT_MS");
+  return env && *env ? std::atoi(env) : 5000;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, Durability durability,
                                                        int busy_timeout_ms) {
@@ -176,34 +235,61 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   std::error_code ec;
   if (!parent.empty() && !fs::exists(parent, ec)) {
     fs::create_directories(parent, ec);
-    if (ec) return Status::Error(where + ": cannot create " + parent.string() + ": " + ec.message());
+    if (ec) return Status::IOError(where + ": cannot create " + parent.string() + ": " + ec.message());
     ::chmod(parent.c_str(), 0700);  // it will hold command output
   }
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Error(where + ": " + std::strerror(errno));
+  if (fd < 0) return Status::IOError(where + ": " + std::strerror(errno));
   ::close(fd);
   if (!IsSqliteFile(path))
-    return Status::Error(where + ": not a runbook state database (not SQLite); refusing to touch it");
-
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-      SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Status::Error(where + ": " + msg);
-  }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, durability));
-  if (busy_timeout_ms < 0) {
-    const char* env = std::getenv("RUNBOOK_BUSY_TIMEOUT_MS");
-    busy_timeout_ms = env && *env ? std::atoi(env) : 5000;
-  }
-  sqlite3_busy_timeout(db, busy_timeout_ms);
+    return Status::Corrupt(where + ": not a runbook state database (not SQLite); refusing to touch it");
+  std::string error;
+  sqlite3* db = OpenConnection(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &error);
+  if (!db) return Status::IOError(where + ": " + error);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, durability, false));
+  sqlite3_busy_timeout(db, BusyTimeout(busy_timeout_ms));
   Status s = store->Exec("PRAGMA journal_mode=WAL");
   if (s.ok())
     s = store->Exec(durability == Durability::kPower ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   if (s.ok()) s = store->Migrate();
+  if (s.ok()) s = store->RememberFile();
   if (!s.ok()) return s.Prefixed(where);
   return store;
+}
+
+// Read-only: no WAL switch, no migration, no write lock. A database of an
+// older schema (or one still being created) is copied into memory and
+// migrated there, so readers read the one current shape and the file stays
+// as its writers left it.
+Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenForReading(const std::string& path, int busy_timeout_ms) {
+  std::string where = "state database " + path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::NotFound("no state database at " + path);
+  if (!IsSqliteFile(path))
+    return Status::Corrupt(where + ": not a runbook state database (not SQLite); refusing to touch it");
+  std::string error;
+  sqlite3* db = OpenConnection(path, SQLITE_OPEN_READONLY, &error);
+  if (!db) return Status::IOError(where + ": " + error);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, Durability::kCrash, true));
+  sqlite3_busy_timeout(db, BusyTimeout(busy_timeout_ms));
+  auto v = store->SchemaVersion();
+  if (!v.ok()) return v.status().Prefixed(where);
+  if (*v > kSchemaVersion) return store->Newer(*v).Prefixed(where);
+  if (*v == kSchemaVersion) return store;
+  sqlite3* copy = OpenConnection(":memory:", SQLITE_OPEN_READWRITE, &error);
+  if (!copy) return Status::IOError(where + ": " + error);
+  sqlite3_backup* b = sqlite3_backup_init(copy, "main", db, "main");
+  int rc = b ? sqlite3_backup_step(b, -1) : sqlite3_errcode(copy);
+  if (b) sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    Status e = SqlError(rc, where + ": copying an older database to read it: " + sqlite3_errmsg(copy));
+    sqlite3_close(copy);
+    return e;
+  }
+  std::unique_ptr<SqliteStore> migrated(new SqliteStore(copy, path, Durability::kCrash, true));
+  Status s = migrated->Migrate();
+  if (!s.ok()) return s.Prefixed(where);
+  return migrated;
 }
 
 Status SqliteStore::Exec(const std::string& sql) {
@@ -213,40 +299,77 @@ Status SqliteStore::Exec(const std::string& sql) {
   std::string msg = err ? err : sqlite3_errstr(rc);
   sqlite3_free(err);
   if ((rc & 0xff) == SQLITE_NOTADB) msg = "not a runbook state database (" + msg + "); refusing to touch it";
-  return Status::Error(msg + Stmt::Hint(rc));
+  return SqlError(rc, msg);
 }
 
-Status SqliteStore::Migrate() {
+Result<int> SqliteStore::SchemaVersion() {
   Stmt version(db_, "PRAGMA user_version");
   if (!version.ok() || version.Step() != SQLITE_ROW) return version.Error("reading the schema version");
-  int v = static_cast<int>(version.Int(0));
-  if (v > kSchemaVersion)
-    return Status::Error("written by a newer runbook (schema version " + std::to_string(v) + ", this one knows " +
+  return static_cast<int>(version.Int(0));
+}
+
+Status SqliteStore::Newer(int v) const {
+  return Status::Corrupt("written by a newer runbook (schema version " + std::to_string(v) + ", this one knows " +
                          std::to_string(kSchemaVersion) + "); refusing to touch it");
-  if (v == kSchemaVersion) return Status::Ok();
+}
+
+// Inside one write transaction, so that two engines opening a new or old
+// database at once migrate it once.
+Status SqliteStore::Migrate() {
+  auto before = SchemaVersion();
+  if (!before.ok()) return before.status();
+  if (*before > kSchemaVersion) return Newer(*before);
+  if (*before == kSchemaVersion) return Status::Ok();
   Status s = Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s;
-  s = Exec(kSchema);
-  if (s.ok()) s = Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
+  auto v = SchemaVersion();
+  s = v.status();
+  if (s.ok() && *v == 0) s = Exec(kSchema);
+  if (s.ok() && *v == 1) s = Exec(kMigrate1To2);
+  if (s.ok() && *v < kSchemaVersion) s = Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion));
   if (s.ok()) return Exec("COMMIT");
-  Exec("ROLLBACK");
+  (void)Exec("ROLLBACK");
   return s;
 }
 
+// The file this connection writes to: a commit checks that `path` still
+// names it, so a database deleted or replaced under a run is noticed.
+Status SqliteStore::RememberFile() {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) return Status::IOError(std::string("stat: ") + std::strerror(errno));
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  return Status::Ok();
+}
+
+Status SqliteStore::CheckFile() const {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0)
+    return Status::IOError("the file was removed while the run was going on (" + std::string(std::strerror(errno)) +
+                           "); nothing more can be recorded");
+  if (st.st_dev != dev_ || st.st_ino != ino_)
+    return Status::IOError("the file was replaced by another while the run was going on; nothing more is written");
+  return Status::Ok();
+}
+
 Status SqliteStore::Commit(const Batch& batch) {
+  std::string where = "state database " + path_;
+  if (read_only_) return Status::Invalid(where + ": opened for reading only");
+  Status s = CheckFile();
+  if (!s.ok()) return s.Prefixed(where);
   bool raise = batch.sync && durability_ == Durability::kCrash;
   if (raise) {
-    Status s = Exec("PRAGMA synchronous=FULL");
-    if (!s.ok()) return s.Prefixed("state database " + path_);
+    s = Exec("PRAGMA synchronous=FULL");
+    if (!s.ok()) return s.Prefixed(where);
   }
-  Status s = Run("BEGIN IMMEDIATE");
+  s = Run("BEGIN IMMEDIATE");
   if (s.ok()) {
     s = WriteBatch(batch);
     s = s.ok() ? Run("COMMIT") : s;
-    if (!s.ok()) Run("ROLLBACK");
+    if (!s.ok()) (void)Run("ROLLBACK");
   }
-  if (raise) Exec("PRAGMA synchronous=NORMAL");
-  return s.Prefixed("state database " + path_);
+  if (raise) (void)Exec("PRAGMA synchronous=NORMAL");
+  return s.Prefixed(where);
 }
 
 Status SqliteStore::WriteBatch(const Batch& b) {
@@ -255,17 +378,19 @@ Status SqliteStore::WriteBatch(const Batch& b) {
     Stmt st(db_,
             "INSERT INTO runs (id, parent_run, parent_step, runbook, path, source, sha256, inputs, secret_inputs, "
             "user, host, workdir, pid, owner_user, owner_host, owner_start, owner_since, status, reason, started_at, "
-            "finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            "finished_at, phase, outcome, tmp_dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     st.Bind(r.id).Bind(r.parent_run).Bind(r.parent_step).Bind(r.runbook).Bind(r.path).Bind(r.source).Bind(r.sha256)
         .Bind(ToJson(r.inputs)).Bind(ToJson(r.secret_inputs)).Bind(r.user).Bind(r.host).Bind(r.workdir)
         .Bind(int64_t{r.pid}).Bind(r.owner_user).Bind(r.owner_host).Bind(r.owner_start).Bind(r.owner_since)
-        .Bind(r.status).Bind(r.reason).Bind(r.started_at).Bind(r.finished_at);
+        .Bind(ToString(r.status)).Bind(r.reason).Bind(r.started_at).Bind(r.finished_at).Bind(ToString(r.phase))
+        .Bind(ToString(r.outcome)).Bind(r.tmp_dir);
     if (st.Step() != SQLITE_DONE) return st.Error("recording run " + r.id);
   }
   if (b.run) {
     const RunRecord& r = *b.run;
-    Stmt st(db_, Cached("UPDATE runs SET status=?, reason=?, finished_at=? WHERE id=?"));
-    st.Bind(r.status).Bind(r.reason).Bind(r.finished_at).Bind(r.id);
+    Stmt st(db_, Cached("UPDATE runs SET status=?, reason=?, finished_at=?, phase=?, outcome=? WHERE id=?"));
+    st.Bind(ToString(r.status)).Bind(r.reason).Bind(r.finished_at).Bind(ToString(r.phase)).Bind(ToString(r.outcome))
+        .Bind(r.id);
     if (st.Step() != SQLITE_DONE) return st.Error("updating run " + r.id);
   }
   for (const auto& s : b.steps) {
@@ -276,27 +401,29 @@ Status SqliteStore::WriteBatch(const Batch& b) {
             "reason=excluded.reason, attempts=excluded.attempts, exit_code=excluded.exit_code, "
             "started_at=excluded.started_at, finished_at=excluded.finished_at, outputs=excluded.outputs, "
             "masked_outputs=excluded.masked_outputs, completed_seq=excluded.completed_seq, rollback=excluded.rollback"));
-    st.Bind(s.run_id).Bind(s.step_id).Bind(s.phase).Bind(s.status).Bind(s.reason).Bind(int64_t{s.attempts})
-        .Bind(s.exit_code).Bind(s.started_at).Bind(s.finished_at).Bind(ToJson(s.outputs))
-        .Bind(ToJson(s.masked_outputs)).Bind(s.completed_seq).Bind(s.rollback);
+    st.Bind(s.run_id).Bind(s.step_id).Bind(s.phase).Bind(ToString(s.status)).Bind(ToString(s.reason))
+        .Bind(int64_t{s.attempts}).Bind(s.exit_code).Bind(s.started_at).Bind(s.finished_at).Bind(ToJson(s.outputs))
+        .Bind(ToJson(s.masked_outputs)).Bind(s.completed_seq).Bind(ToString(s.rollback));
     if (st.Step() != SQLITE_DONE) return st.Error("recording step " + s.step_id);
   }
   for (const auto& a : b.attempts) {
     Stmt st(db_, Cached(
-            "INSERT INTO attempts (run_id, step_id, kind, number, name, command, status, reason, "
-            "exit_code, started_at, finished_at, stdout, stderr, truncated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (run_id, step_id, kind, number) DO UPDATE SET name=excluded.name, "
-            "command=excluded.command, status=excluded.status, reason=excluded.reason, "
+            "INSERT INTO attempts (run_id, step_id, kind, number, check_no, try_no, name, command, child_run, "
+            "status, reason, exit_code, started_at, finished_at, stdout, stderr, truncated) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (run_id, step_id, kind, number, check_no, try_no) DO UPDATE SET name=excluded.name, "
+            "command=excluded.command, child_run=excluded.child_run, status=excluded.status, reason=excluded.reason, "
             "exit_code=excluded.exit_code, started_at=excluded.started_at, finished_at=excluded.finished_at, "
             "stdout=excluded.stdout, stderr=excluded.stderr, truncated=excluded.truncated"));
-    st.Bind(a.run_id).Bind(a.step_id).Bind(a.kind).Bind(int64_t{a.number}).Bind(a.name).Bind(a.command)
-        .Bind(a.status).Bind(a.reason).Bind(a.exit_code).Bind(a.started_at).Bind(a.finished_at).Blob(a.out)
-        .Blob(a.err).Bind(int64_t{a.truncated});
+    st.Bind(a.run_id).Bind(a.step_id).Bind(ToString(a.kind)).Bind(int64_t{a.number}).Bind(int64_t{a.check})
+        .Bind(int64_t{a.try_number}).Bind(a.name).Bind(a.command).Bind(a.child_run).Bind(ToString(a.status))
+        .Bind(ToString(a.reason)).Bind(a.exit_code).Bind(a.started_at).Bind(a.finished_at).Blob(a.out).Blob(a.err)
+        .Bind(int64_t{a.truncated});
     if (st.Step() != SQLITE_DONE) return st.Error("recording an attempt of " + a.step_id);
   }
   for (const auto& d : b.decisions) {
     Stmt st(db_, Cached("INSERT INTO decisions (run_id, step_id, value, source, by, at) VALUES (?,?,?,?,?,?)"));
-    st.Bind(d.run_id).Bind(d.step_id).Bind(d.value).Bind(d.source).Bind(d.by).Bind(d.at);
+    st.Bind(d.run_id).Bind(d.step_id).Bind(d.value).Bind(ToString(d.source)).Bind(d.by).Bind(d.at);
     if (st.Step() != SQLITE_DONE) return st.Error("recording the answer of " + d.step_id);
   }
   for (const auto& e : b.events) {
@@ -311,7 +438,15 @@ namespace {
 
 const char* kRunColumns =
     "id, parent_run, parent_step, runbook, path, source, sha256, inputs, secret_inputs, user, host, workdir, pid, "
-    "status, reason, started_at, finished_at, owner_user, owner_host, owner_start, owner_since";
+    "status, reason, started_at, finished_at, owner_user, owner_host, owner_start, owner_since, phase, outcome, "
+    "tmp_dir";
+
+// A name this binary does not know reads as `fallback`: the record stays
+// readable (a newer schema is refused before this).
+template <class E>
+E ParseOr(const std::string& text, E fallback) {
+  return Parse<E>(text).value_or(fallback);
+}
 
 RunRecord ReadRun(const Stmt& st) {
   RunRecord r;
@@ -328,7 +463,7 @@ RunRecord ReadRun(const Stmt& st) {
   r.host = st.Text(10);
   r.workdir = st.Text(11);
   r.pid = static_cast<int>(st.Int(12));
-  r.status = st.Text(13);
+  r.status = ParseOr(st.Text(13), RunStatus::kFailed);
   r.reason = st.Text(14);
   r.started_at = st.Int(15);
   r.finished_at = st.Int(16);
@@ -336,25 +471,30 @@ RunRecord ReadRun(const Stmt& st) {
   r.owner_host = st.Text(18);
   r.owner_start = st.Text(19);
   r.owner_since = st.Int(20);
+  r.phase = ParseOr(st.Text(21), RunPhase::kSteps);
+  r.outcome = ParseOr(st.Text(22), RunStatus::kRunning);
+  r.tmp_dir = st.Text(23);
   return r;
 }
+
+const char* kOpenStatuses = "('running','waiting','interrupted','failed')";
 
 }  // namespace
 
 Result<std::optional<RunRecord>> SqliteStore::CreateRun(const RunRecord& run, bool exclusive,
                                                        const LivenessCheck& live) {
   std::string where = "state database " + path_;
-  Status s = Exec("BEGIN IMMEDIATE");
+  Status s = CheckFile();
+  if (s.ok()) s = Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s.Prefixed(where);
   if (exclusive) {
-    Stmt st(db_, (std::string("SELECT ") + kRunColumns +
-                  " FROM runs WHERE runbook=? AND parent_run='' AND status IN "
-                  "('running','waiting','interrupted','failed') ORDER BY started_at DESC")
+    Stmt st(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE runbook=? AND parent_run='' AND status IN " +
+                  kOpenStatuses + " ORDER BY started_at DESC")
                      .c_str());
     st.Bind(run.runbook);
     if (st.Step() == SQLITE_ROW) {
       RunRecord blocking = ReadRun(st);
-      Exec("ROLLBACK");
+      (void)Exec("ROLLBACK");
       (void)live;  // live or orphaned, either blocks: the message differs
       return std::optional<RunRecord>(blocking);
     }
@@ -364,43 +504,48 @@ Result<std::optional<RunRecord>> SqliteStore::CreateRun(const RunRecord& run, bo
   s = WriteBatch(b);
   s = s.ok() ? Exec("COMMIT") : s;
   if (!s.ok()) {
-    Exec("ROLLBACK");
+    (void)Exec("ROLLBACK");
     return s.Prefixed(where);
   }
   return std::optional<RunRecord>();
 }
 
-Result<std::optional<RunRecord>> SqliteStore::ClaimRun(const std::string& id, const RunRecord& owner,
-                                                      const LivenessCheck& live) {
+// The read, the liveness check and the update in one write transaction: of
+// two engines claiming a run at once, the second reads the first as owner.
+Result<Claim> SqliteStore::ClaimRun(const std::string& id, const RunRecord& owner, const LivenessCheck& live) {
   std::string where = "state database " + path_;
-  Status s = Exec("BEGIN IMMEDIATE");
+  Status s = CheckFile();
+  if (s.ok()) s = Exec("BEGIN IMMEDIATE");
   if (!s.ok()) return s.Prefixed(where);
   Stmt get(db_, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?").c_str());
   get.Bind(id);
-  if (get.Step() != SQLITE_ROW) {
-    Exec("ROLLBACK");
-    return Status::Error("no run " + id);
+  int rc = get.Step();
+  if (rc != SQLITE_ROW) {
+    Status e = rc == SQLITE_DONE ? Status::NotFound("no run " + id) : get.Error("reading run " + id);
+    (void)Exec("ROLLBACK");
+    return e;
   }
-  RunRecord current = ReadRun(get);
-  bool ours = current.pid == owner.pid && current.owner_host == owner.owner_host &&
-              current.owner_start == owner.owner_start;
-  if (current.status == "running" && !ours && live(current)) {
-    Exec("ROLLBACK");
-    return std::optional<RunRecord>(current);
+  Claim claim;
+  claim.run = ReadRun(get);
+  if (IsFinal(claim.run.status)) claim.outcome = Claim::Outcome::kEnded;
+  else if (claim.run.status == RunStatus::kRunning && live(claim.run)) claim.outcome = Claim::Outcome::kLive;
+  if (claim.outcome != Claim::Outcome::kClaimed) {
+    (void)Exec("ROLLBACK");
+    return claim;
   }
   Stmt up(db_,
-          "UPDATE runs SET pid=?, owner_user=?, owner_host=?, owner_start=?, owner_since=?, status='running', "
-          "finished_at=0 WHERE id=?");
+          "UPDATE runs SET pid=?, owner_user=?, owner_host=?, owner_start=?, owner_since=?, tmp_dir=?, "
+          "status='running', finished_at=0 WHERE id=?");
   up.Bind(int64_t{owner.pid}).Bind(owner.owner_user).Bind(owner.owner_host).Bind(owner.owner_start)
-      .Bind(owner.owner_since).Bind(id);
+      .Bind(owner.owner_since).Bind(owner.tmp_dir).Bind(id);
   if (up.Step() != SQLITE_DONE) {
     Status e = up.Error("claiming run " + id);
-    Exec("ROLLBACK");
+    (void)Exec("ROLLBACK");
     return e.Prefixed(where);
   }
   s = Exec("COMMIT");
   if (!s.ok()) return s.Prefixed(where);
-  return std::optional<RunRecord>();
+  return claim;
 }
 
 Result<int> SqliteStore::Prune(int64_t before_ms) {
@@ -421,7 +566,7 @@ Result<int> SqliteStore::Prune(int64_t before_ms) {
   if (s.ok()) s = Exec("DELETE FROM runs WHERE id IN (" + all + ")");
   s = s.ok() ? Exec("COMMIT") : s;
   if (!s.ok()) {
-    Exec("ROLLBACK");
+    (void)Exec("ROLLBACK");
     return s.Prefixed("state database " + path_);
   }
   return n;
@@ -437,25 +582,30 @@ Result<RunRecord> SqliteStore::GetRun(const std::string& id) {
   st.Bind(id);
   int rc = st.Step();
   if (rc == SQLITE_ROW) return ReadRun(st);
-  if (rc == SQLITE_DONE) return Status::Error("no run " + id);
+  if (rc == SQLITE_DONE) return Status::NotFound("no run " + id);
   return st.Error("reading run " + id);
 }
 
 Result<std::string> SqliteStore::ResolveRun(const std::string& ref) {
   if (ref == "last") {
     Stmt st(db_, "SELECT id FROM runs WHERE parent_run='' ORDER BY started_at DESC, rowid DESC LIMIT 1");
-    if (st.Step() == SQLITE_ROW) return st.Text(0);
-    return Status::Error("no runs yet in " + path_);
+    int rc = st.Step();
+    if (rc == SQLITE_ROW) return st.Text(0);
+    if (rc != SQLITE_DONE) return st.Error("finding the last run");
+    return Status::NotFound("no runs yet in " + path_);
   }
   Stmt st(db_, "SELECT id FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY started_at DESC LIMIT 3");
   st.Bind(ref);
   std::vector<std::string> ids;
-  while (st.Step() == SQLITE_ROW) ids.push_back(st.Text(0));
-  if (ids.empty()) return Status::Error("no run matches '" + ref + "' in " + path_ + " (see: runbook runs)");
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) ids.push_back(st.Text(0));
+  if (rc != SQLITE_DONE) return st.Error("finding run " + ref);
+  if (ids.empty()) return Status::NotFound("no run matches '" + ref + "' in " + path_ + " (see: runbook runs)");
   for (const auto& id : ids)
     if (id == ref) return id;
   if (ids.size() > 1)
-    return Status::Error("'" + ref + "' matches several runs (" + ids[0] + ", " + ids[1] + ", ...): give more of the id");
+    return Status::Invalid("'" + ref + "' matches several runs (" + ids[0] + ", " + ids[1] +
+                           ", ...): give more of the id");
   return ids[0];
 }
 
@@ -464,7 +614,7 @@ Result<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& f) {
                     " FROM runs WHERE (?1 = '' OR runbook = ?1) AND (?2 = '' OR status = ?2)" +
                     (f.top_level_only ? " AND parent_run = ''" : "") + " ORDER BY started_at DESC, rowid DESC";
   Stmt st(db_, sql.c_str());
-  st.Bind(f.runbook).Bind(f.status);
+  st.Bind(f.runbook).Bind(std::string(f.status ? ToString(*f.status) : ""));
   std::vector<RunRecord> out;
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) out.push_back(ReadRun(st));
@@ -484,8 +634,8 @@ Result<std::vector<StepRecord>> SqliteStore::GetSteps(const std::string& run_id)
     s.run_id = st.Text(0);
     s.step_id = st.Text(1);
     s.phase = st.Text(2);
-    s.status = st.Text(3);
-    s.reason = st.Text(4);
+    s.status = ParseOr(st.Text(3), StepStatus::kFailed);
+    s.reason = ParseOr(st.Text(4), Reason::kError);
     s.attempts = static_cast<int>(st.Int(5));
     s.exit_code = st.OptInt(6);
     s.started_at = st.Int(7);
@@ -493,7 +643,7 @@ Result<std::vector<StepRecord>> SqliteStore::GetSteps(const std::string& run_id)
     s.outputs = FromJson<std::map<std::string, std::string>>(st.Text(9));
     s.masked_outputs = FromJson<std::vector<std::string>>(st.Text(10));
     s.completed_seq = st.Int(11);
-    s.rollback = st.Text(12);
+    s.rollback = ParseOr(st.Text(12), HookStatus::kFailed);
     out.push_back(std::move(s));
   }
   if (rc != SQLITE_DONE) return st.Error("reading steps of " + run_id);
@@ -502,8 +652,9 @@ Result<std::vector<StepRecord>> SqliteStore::GetSteps(const std::string& run_id)
 
 Result<std::vector<AttemptRecord>> SqliteStore::GetAttempts(const std::string& run_id) {
   Stmt st(db_,
-          "SELECT run_id, step_id, kind, number, name, command, status, reason, exit_code, started_at, finished_at, "
-          "stdout, stderr, truncated FROM attempts WHERE run_id=? ORDER BY started_at, rowid");
+          "SELECT run_id, step_id, kind, number, check_no, try_no, name, command, child_run, status, reason, "
+          "exit_code, started_at, finished_at, stdout, stderr, truncated FROM attempts WHERE run_id=? "
+          "ORDER BY started_at, rowid");
   st.Bind(run_id);
   std::vector<AttemptRecord> out;
   int rc;
@@ -511,18 +662,21 @@ Result<std::vector<AttemptRecord>> SqliteStore::GetAttempts(const std::string& r
     AttemptRecord a;
     a.run_id = st.Text(0);
     a.step_id = st.Text(1);
-    a.kind = st.Text(2);
+    a.kind = ParseOr(st.Text(2), AttemptKind::kRun);
     a.number = static_cast<int>(st.Int(3));
-    a.name = st.Text(4);
-    a.command = st.Text(5);
-    a.status = st.Text(6);
-    a.reason = st.Text(7);
-    a.exit_code = st.OptInt(8);
-    a.started_at = st.Int(9);
-    a.finished_at = st.Int(10);
-    a.out = st.Text(11);
-    a.err = st.Text(12);
-    a.truncated = st.Int(13) != 0;
+    a.check = static_cast<int>(st.Int(4));
+    a.try_number = static_cast<int>(st.Int(5));
+    a.name = st.Text(6);
+    a.command = st.Text(7);
+    a.child_run = st.Text(8);
+    a.status = ParseOr(st.Text(9), AttemptStatus::kFailed);
+    a.reason = ParseOr(st.Text(10), Reason::kError);
+    a.exit_code = st.OptInt(11);
+    a.started_at = st.Int(12);
+    a.finished_at = st.Int(13);
+    a.out = st.Text(14);
+    a.err = st.Text(15);
+    a.truncated = st.Int(16) != 0;
     out.push_back(std::move(a));
   }
   if (rc != SQLITE_DONE) return st.Error("reading attempts of " + run_id);
@@ -535,7 +689,8 @@ Result<std::vector<DecisionRecord>> SqliteStore::GetDecisions(const std::string&
   std::vector<DecisionRecord> out;
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW)
-    out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Int(5)});
+    out.push_back({st.Text(0), st.Text(1), st.Text(2), ParseOr(st.Text(3), AnswerSource::kAuto), st.Text(4),
+                   st.Int(5)});
   if (rc != SQLITE_DONE) return st.Error("reading decisions of " + run_id);
   return out;
 }
@@ -549,6 +704,26 @@ Result<std::vector<EventRecord>> SqliteStore::GetEvents(const std::string& run_i
     out.push_back({st.Int(0), st.Text(1), st.Int(2), st.Text(3), st.Text(4), st.Text(5)});
   if (rc != SQLITE_DONE) return st.Error("reading events of " + run_id);
   return out;
+}
+
+}  // namespace runbook
+
+namespace runbook {
+
+std::string StatePath(const std::string& flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string given = flag;
+  if (given.empty())
+    if (const char* env = std::getenv("RUNBOOK_STATE"); env && *env) given = env;
+  if (!given.empty()) return fs::absolute(given, ec).lexically_normal().string();
+  fs::path cwd = fs::current_path(ec);
+  // As git finds .git: the nearest folder upward that has a .runbook/.
+  for (fs::path dir = cwd; !dir.empty(); dir = dir.parent_path()) {
+    if (fs::is_directory(dir / ".runbook", ec)) return (dir / ".runbook" / "state.db").string();
+    if (dir == dir.root_path()) break;
+  }
+  return (cwd / ".runbook" / "state.db").string();
 }
 
 }  // namespace runbook

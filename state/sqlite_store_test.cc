@@ -56,7 +56,7 @@ TEST_F(SqliteStoreTest, EverythingCommittedSurvivesReopening) {
     StepRecord s;
     s.run_id = "20261125-0001";
     s.step_id = "restore";
-    s.status = "succeeded";
+    s.status = StepStatus::kSucceeded;
     s.attempts = 2;
     s.exit_code = 0;
     s.outputs = {{"rows", "42"}};
@@ -66,11 +66,11 @@ TEST_F(SqliteStoreTest, EverythingCommittedSurvivesReopening) {
     a.run_id = s.run_id;
     a.step_id = "restore";
     a.command = "cp a b";
-    a.status = "succeeded";
+    a.status = AttemptStatus::kSucceeded;
     a.exit_code = 0;
     a.out = std::string("bin\0ary", 7);
     b.attempts.push_back(a);
-    b.decisions.push_back({s.run_id, "assess", "restore", "answer", "ops@db1", 1500});
+    b.decisions.push_back({s.run_id, "assess", "restore", AnswerSource::kAnswer, "ops@db1", 1500});
     b.events.push_back({0, s.run_id, 1000, "", "run.started", "started"});
     b.events.push_back({0, s.run_id, 1001, "restore", "step.succeeded", "ok"});
     ASSERT_TRUE(store->Commit(b).ok());
@@ -80,7 +80,7 @@ TEST_F(SqliteStoreTest, EverythingCommittedSurvivesReopening) {
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(run->inputs.at("token"), "***");
   EXPECT_EQ(run->secret_inputs, std::vector<std::string>{"token"});
-  EXPECT_EQ(run->status, "running");
+  EXPECT_EQ(run->status, RunStatus::kRunning);
   auto steps = store->GetSteps("20261125-0001");
   ASSERT_EQ(steps->size(), 1u);
   EXPECT_EQ((*steps)[0].outputs.at("rows"), "42");
@@ -124,7 +124,7 @@ TEST_F(SqliteStoreTest, ResolvesIdsPrefixesAndLast) {
   EXPECT_NE(store->ResolveRun("20261125-aa").status().message().find("matches several runs"), std::string::npos);
   EXPECT_NE(store->ResolveRun("nope").status().message().find("no run matches 'nope'"), std::string::npos);
   EXPECT_EQ(store->ListRuns({})->size(), 3u);
-  EXPECT_EQ(store->ListRuns({"", "", false})->size(), 4u);
+  EXPECT_EQ(store->ListRuns({"", std::nullopt, false})->size(), 4u);
 }
 
 TEST_F(SqliteStoreTest, TheFileAndItsFolderArePrivate) {
@@ -156,7 +156,7 @@ TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   sqlite3_close(db);
   auto s = SqliteStore::Open(path_, Durability::kCrash);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("written by a newer runbook (schema version 99, this one knows 1)"),
+  EXPECT_NE(s.status().message().find("written by a newer runbook (schema version 99, this one knows 2)"),
             std::string::npos)
       << s.status().message();
 }

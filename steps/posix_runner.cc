@@ -197,15 +197,15 @@ void PosixRunner::Interrupt() {
 }
 
 Result<int> PosixRunner::Start(const ProcessSpec& spec) {
-  if (spec.argv.empty()) return Status::Error("nothing to run");
+  if (spec.argv.empty()) return Status::Invalid("nothing to run");
   std::string exe = spec.argv[0];
   if (exe.find('/') == std::string::npos) {
     auto found = bp::search_path(exe);
-    if (found.empty()) return Status::Error("command not found: " + exe);
+    if (found.empty()) return Status::NotFound("command not found: " + exe);
     exe = found.string();
   }
   if (!boost::filesystem::is_directory(spec.workdir))
-    return Status::Error("working directory " + spec.workdir + " does not exist");
+    return Status::NotFound("working directory " + spec.workdir + " does not exist");
   std::vector<std::string> args(spec.argv.begin() + 1, spec.argv.end());
   // The environment is handed to execve directly: Boost 1.74's
   // basic_environment::find reads past the end of shorter keys (ASan).
@@ -218,11 +218,11 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
   // Both ends close-on-exec from the start: the child's dup2 onto 1 and 2
   // clears the flag on its own copies, and no other step inherits them.
   int out_fds[2], err_fds[2];
-  if (::pipe2(out_fds, O_CLOEXEC) != 0) return Status::Error(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(out_fds, O_CLOEXEC) != 0) return Status::IOError(std::string("pipe: ") + std::strerror(errno));
   if (::pipe2(err_fds, O_CLOEXEC) != 0) {
     ::close(out_fds[0]);
     ::close(out_fds[1]);
-    return Status::Error(std::string("pipe: ") + std::strerror(errno));
+    return Status::IOError(std::string("pipe: ") + std::strerror(errno));
   }
   bp::pipe out_pipe(out_fds[0], out_fds[1]), err_pipe(err_fds[0], err_fds[1]);
   pid_t parent = self_pid_;
@@ -253,10 +253,10 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
         });
   } catch (const std::exception& e) {
     ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-    return Status::Error(std::string("cannot start ") + exe + ": " + e.what());
+    return Status::IOError(std::string("cannot start ") + exe + ": " + e.what());
   }
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  if (ec) return Status::Error("cannot start " + exe + " in " + spec.workdir + ": " + ec.message());
+  if (ec) return Status::IOError("cannot start " + exe + " in " + spec.workdir + ": " + ec.message());
 
   auto p = std::make_unique<Proc>();
   p->pid = child.id();
@@ -274,12 +274,12 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
   if (p->pidfd < 0) {
     ::kill(-p->pid, SIGKILL);
     ::waitpid(p->pid, nullptr, 0);
-    return Status::Error(std::string("pidfd_open: ") + std::strerror(errno));
+    return Status::IOError(std::string("pidfd_open: ") + std::strerror(errno));
   }
   if (!TellReaper(p->pid)) {
     ::kill(-p->pid, SIGKILL);
     ::waitpid(p->pid, nullptr, 0);
-    return Status::Error("too many steps running at once (" + std::to_string(kReaperSlots) + ")");
+    return Status::IOError("too many steps running at once (" + std::to_string(kReaperSlots) + ")");
   }
   spdlog::debug("started {} as pid {}, leader of its own process group", exe, p->pid);
   int handle = next_handle_++;

@@ -23,6 +23,13 @@ namespace {
 using nlohmann::json;
 
 std::string Utc(int64_t ms) { return FormatUtc(ms, "%Y-%m-%d %H:%M:%S UTC"); }
+
+bool IsPerson(AnswerSource s) { return s == AnswerSource::kAnswer || s == AnswerSource::kTty; }
+
+// A step that failed, including one whose hook then undid it.
+bool FailedStep(const StepRecord& s) {
+  return s.status == StepStatus::kFailed || (s.status == StepStatus::kRolledBack && s.reason != Reason::kNone);
+}
 std::string Time(int64_t ms) { return FormatUtc(ms, "%H:%M:%S"); }
 std::string Dur(int64_t ms) { return ms < 0 ? "" : HumanDuration(ms); }
 
@@ -75,7 +82,7 @@ class DataBuilder {
 
   void Run() {
     const RunRecord& r = in_.run;
-    bool ok = r.status == "succeeded";
+    bool ok = r.status == RunStatus::kSucceeded;
     d_["run"] = {{"id", r.id},
                  {"runbook", r.runbook},
                  {"title", rb_.Title()},
@@ -83,7 +90,8 @@ class DataBuilder {
                  {"purpose", rb_.purpose},
                  {"owner", rb_.owner},
                  {"severity", rb_.severity},
-                 {"status", r.status},
+                 {"status", ToString(r.status)},
+                 {"phase", ToString(r.phase)},
                  {"succeeded", ok},
                  {"reason", r.reason},
                  {"started_at", Utc(r.started_at)},
@@ -103,9 +111,9 @@ class DataBuilder {
     if (rb_.rto) {
       // Only a run that succeeded has recovered anything.
       int64_t actual = End() - r.started_at;
-      bool recovered = r.status == "succeeded";
+      bool recovered = r.status == RunStatus::kSucceeded;
       bool met = recovered && actual <= rb_.rto->count();
-      std::string verdict = !recovered ? "not recovered by this run (" + r.status + ")"
+      std::string verdict = !recovered ? "not recovered by this run (" + std::string(ToString(r.status)) + ")"
                             : met      ? "within the RTO"
                                        : "RTO exceeded by " + Dur(actual - rb_.rto->count());
       d_["rto"] = {{"target", FormatDuration(*rb_.rto)}, {"actual", Dur(actual)}, {"met", met},
@@ -131,7 +139,7 @@ class DataBuilder {
     json facts = json::array();
     auto add = [&](const std::string& k, const std::string& v) { facts.push_back({{"key", k}, {"value", Cell(v)}}); };
     add("Run", "`" + r.id + "`");
-    add("Status", "**" + r.status + "**" + (r.reason.empty() ? "" : " (" + r.reason + ")"));
+    add("Status", "**" + std::string(ToString(r.status)) + "**" + (r.reason.empty() ? "" : " (" + r.reason + ")"));
     add("Started by", r.user + "@" + r.host + " in `" + r.workdir + "`");
     add("Started", Utc(r.started_at));
     add("Finished", r.finished_at ? Utc(r.finished_at) : "(not finished)");
@@ -153,14 +161,15 @@ class DataBuilder {
     json steps = json::array(), gantt = json::array();
     std::map<std::string, std::string> status;
     int n = 0;
+    using S = StepStatus;
     for (const auto& s : in_.steps) {
       const Step* def = Def(s.step_id);
       int64_t dur = s.started_at && s.finished_at ? s.finished_at - s.started_at : -1;
       bool over = def && def->estimate && dur > def->estimate->count();
       json j = {{"id", s.step_id},
                 {"name", Cell(def && def->DisplayName() != s.step_id ? def->DisplayName() : "")},
-                {"status", s.status},
-                {"reason", s.reason},
+                {"status", ToString(s.status)},
+                {"reason", ToString(s.reason)},
                 {"duration", dur >= 0 ? Dur(dur) : ""},
                 {"estimate", def && def->estimate ? FormatDuration(*def->estimate) : ""},
                 {"over_estimate", over},
@@ -170,13 +179,13 @@ class DataBuilder {
                 {"finally", s.phase == "finally"},
                 {"kind", def ? ToString(def->kind) : ""}};
       steps.push_back(j);
-      status[s.step_id] = s.status;
-      if (s.started_at && s.status != "skipped") {  // a skip takes no time worth a bar
+      status[s.step_id] = ToString(s.status);
+      if (s.started_at && s.status != S::kSkipped) {  // a skip takes no time worth a bar
         int64_t end = s.finished_at ? s.finished_at : End();
-        std::string tag = s.status == "succeeded" || s.status == "rolled_back" ? "done, "
-                          : s.status == "failed"                               ? "crit, "
-                          : s.status == "running" || s.status == "waiting"     ? "active, "
-                                                                               : "";
+        std::string tag = s.status == S::kSucceeded || s.status == S::kRolledBack ? "done, "
+                          : s.status == S::kFailed                                ? "crit, "
+                          : s.status == S::kRunning || s.status == S::kWaiting    ? "active, "
+                                                                                  : "";
         gantt.push_back({{"label", s.step_id}, {"tag", tag}, {"task", "t" + std::to_string(++n)},
                          {"start", std::to_string(s.started_at)}, {"end", std::to_string(std::max(end, s.started_at + 1))},
                          {"section", s.phase == "finally" ? "finally" : "steps"}});
@@ -204,13 +213,13 @@ class DataBuilder {
   void Decisions() {
     json list = json::array();
     for (const auto& d : in_.decisions)
-      list.push_back({{"step", d.step_id}, {"value", Cell(d.value)}, {"source", d.source}, {"by", Cell(d.by)},
-                      {"at", Utc(d.at)}, {"person", d.source == "answer" || d.source == "tty"}});
+      list.push_back({{"step", d.step_id}, {"value", Cell(d.value)}, {"source", ToString(d.source)}, {"by", Cell(d.by)},
+                      {"at", Utc(d.at)}, {"person", IsPerson(d.source)}});
     d_["decisions"] = list;
     d_["has_decisions"] = !list.empty();
   }
 
-  const AttemptRecord* LastAttempt(const std::string& step, const std::string& kind) const {
+  const AttemptRecord* LastAttempt(const std::string& step, AttemptKind kind) const {
     const AttemptRecord* last = nullptr;
     for (const auto& a : in_.attempts)
       if (a.step_id == step && a.kind == kind) last = &a;
@@ -220,10 +229,10 @@ class DataBuilder {
   void Failures() {
     json list = json::array();
     for (const auto& s : in_.steps) {
-      if (s.status != "failed" && !(s.status == "rolled_back" && !s.reason.empty())) continue;
-      const AttemptRecord* a = LastAttempt(s.step_id, "run");
+      if (!FailedStep(s)) continue;
+      const AttemptRecord* a = LastAttempt(s.step_id, AttemptKind::kRun);
       std::string out = a ? TailLines(a->err.empty() ? a->out : a->err, 20) : "";
-      json j = {{"step", s.step_id}, {"reason", s.reason}, {"exit_code", s.exit_code ? std::to_string(*s.exit_code) : ""},
+      json j = {{"step", s.step_id}, {"reason", ToString(s.reason)}, {"exit_code", s.exit_code ? std::to_string(*s.exit_code) : ""},
                 {"attempts", s.attempts}, {"has_output", !out.empty()}, {"output", Block(out)},
                 {"command", a ? a->command : ""}};
       list.push_back(j);
@@ -235,11 +244,12 @@ class DataBuilder {
   void Rollbacks() {
     json list = json::array();
     for (const auto& a : in_.attempts) {
-      if (a.kind != "rollback") continue;
+      if (a.kind != AttemptKind::kRollback) continue;
       std::string out = TailLines(a.err.empty() ? a.out : a.err, 10);
-      list.push_back({{"step", a.step_id}, {"status", a.status}, {"command", Cell(a.command)},
+      bool ok = a.status == AttemptStatus::kSucceeded;
+      list.push_back({{"step", a.step_id}, {"status", ToString(a.status)}, {"command", Cell(a.command)},
                       {"duration", a.finished_at ? Dur(a.finished_at - a.started_at) : ""},
-                      {"failed", a.status != "succeeded"}, {"has_output", !out.empty() && a.status != "succeeded"},
+                      {"failed", !ok}, {"has_output", !out.empty() && !ok},
                       {"output", Block(out)}});
     }
     d_["rollbacks"] = list;
@@ -249,8 +259,9 @@ class DataBuilder {
   void Verifications() {
     json list = json::array();
     for (const auto& a : in_.attempts) {
-      if (a.kind != "verify" && a.kind != "preflight") continue;
-      list.push_back({{"step", a.step_id}, {"kind", a.kind}, {"name", Cell(a.name)}, {"status", a.status},
+      if (a.kind != AttemptKind::kVerify && a.kind != AttemptKind::kPreflight) continue;
+      list.push_back({{"step", a.step_id}, {"kind", ToString(a.kind)}, {"name", Cell(a.name)},
+                      {"status", ToString(a.status)},
                       {"at", Time(a.started_at)}});
     }
     d_["verifications"] = list;
@@ -273,7 +284,7 @@ class DataBuilder {
 
   void Escalation() {
     json list = json::array();
-    bool ok = in_.run.status == "succeeded";
+    bool ok = in_.run.status == RunStatus::kSucceeded;
     for (const auto& e : rb_.escalation)
       list.push_back({{"contact", Cell(e.contact)}, {"when", ToString(e.when)},
                       {"after", e.after ? FormatDuration(*e.after) : ""}});
@@ -284,7 +295,7 @@ class DataBuilder {
   void Children() {
     json list = json::array();
     for (const auto& c : in_.children)
-      list.push_back({{"id", c.id}, {"runbook", c.runbook}, {"status", c.status}, {"step", c.parent_step}});
+      list.push_back({{"id", c.id}, {"runbook", c.runbook}, {"status", ToString(c.status)}, {"step", c.parent_step}});
     d_["children"] = list;
     d_["has_children"] = !list.empty();
   }
@@ -296,17 +307,19 @@ class DataBuilder {
     int retried = 0, succeeded = 0;
     for (const auto& s : in_.steps) {
       const Step* def = Def(s.step_id);
-      if (s.status == "succeeded") ++succeeded;
-      if (s.attempts > 1 && s.status == "succeeded") {
+      if (s.status == StepStatus::kSucceeded) ++succeeded;
+      if (s.attempts > 1 && s.status == StepStatus::kSucceeded) {
         ++retried;
         wrong.push_back({{"text", "`" + s.step_id + "` needed " + std::to_string(s.attempts) + " attempts"}});
         actions.push_back({{"action", "Find out why `" + s.step_id + "` needed retries and make it reliable"},
                            {"step", s.step_id}});
       }
-      if (s.status == "failed" || (s.status == "rolled_back" && !s.reason.empty())) {
-        wrong.push_back({{"text", "`" + s.step_id + "` failed (" + s.reason + ")"}});
-        actions.push_back({{"action", s.reason == "timeout" ? "Review the timeout of `" + s.step_id + "` and what made it slow"
-                                                            : "Fix the cause of the `" + s.step_id + "` failure (" + s.reason + ")"},
+      if (FailedStep(s)) {
+        std::string reason = ToString(s.reason);
+        wrong.push_back({{"text", "`" + s.step_id + "` failed (" + reason + ")"}});
+        actions.push_back({{"action", s.reason == Reason::kTimeout
+                                          ? "Review the timeout of `" + s.step_id + "` and what made it slow"
+                                          : "Fix the cause of the `" + s.step_id + "` failure (" + reason + ")"},
                            {"step", s.step_id}});
       }
       if (def && def->estimate && s.started_at && s.finished_at &&
@@ -328,8 +341,8 @@ class DataBuilder {
                                           "` (pre-agreed answers, on-call paging)"}, {"step", d.step_id}});
       }
     }
-    if (r.status != "succeeded")
-      wrong.push_back({{"text", "The run did not recover the service: it ended " + r.status}});
+    if (r.status != RunStatus::kSucceeded)
+      wrong.push_back({{"text", "The run did not recover the service: it ended " + std::string(ToString(r.status))}});
     if (d_.contains("rto") && d_["rto"]["recovered"].get<bool>() && !d_["rto"]["met"].get<bool>()) {
       wrong.push_back({{"text", "Recovery took " + d_["rto"]["actual"].get<std::string>() + " against an RTO of " +
                                     d_["rto"]["target"].get<std::string>()}});
@@ -342,9 +355,9 @@ class DataBuilder {
     if (succeeded > 0)
       well.push_back({{"text", std::to_string(succeeded) + " step" + (succeeded == 1 ? "" : "s") +
                                    " ran as written, every transition recorded"}});
-    if (r.status == "rolled_back") well.push_back({{"text", "Every rollback hook ran and passed"}});
+    if (r.status == RunStatus::kRolledBack) well.push_back({{"text", "Every rollback hook ran and passed"}});
     for (const auto& a : in_.attempts)
-      if (a.kind == "verify" && a.status == "succeeded") {
+      if (a.kind == AttemptKind::kVerify && a.status == AttemptStatus::kSucceeded) {
         well.push_back({{"text", "Verifications confirmed the result before the run went on"}});
         break;
       }
@@ -365,7 +378,7 @@ class DataBuilder {
                           {"has_output", f["has_output"]}, {"exit_code", f["exit_code"]}};
     }
     std::string summary = "Run " + r.id + " of runbook `" + r.runbook + "` (" + rb_.Title() + ") started " +
-                          Utc(r.started_at) + " by " + r.user + "@" + r.host + " and ended **" + r.status + "**" +
+                          Utc(r.started_at) + " by " + r.user + "@" + r.host + " and ended **" + ToString(r.status) + "**" +
                           (r.finished_at ? " after " + Dur(r.finished_at - r.started_at) : "") + ".";
     if (!d_["failures"].empty())
       summary += " The first failure was `" + d_["failures"][0]["step"].get<std::string>() + "` (" +
@@ -374,7 +387,7 @@ class DataBuilder {
     // Responders: who started the run and every person who answered it.
     std::vector<std::string> people = {r.user + "@" + r.host};
     for (const auto& d : in_.decisions)
-      if ((d.source == "answer" || d.source == "tty") &&
+      if (IsPerson(d.source) &&
           std::find(people.begin(), people.end(), d.by) == people.end())
         people.push_back(d.by);
     std::string responders;
@@ -463,12 +476,12 @@ Result<std::string> RenderReport(ReportKind kind, const ReportInput& input, cons
     tmpl_text = std::string(*builtin);
   }
   kainjow::mustache::mustache tmpl(tmpl_text);
-  if (!tmpl.is_valid()) return Status::Error("template: " + tmpl.error_message());
+  if (!tmpl.is_valid()) return Status::Invalid("template: " + tmpl.error_message());
   // Markdown, not HTML: values are placed as they are (table cells are made
   // safe when the data is built).
   tmpl.set_custom_escape([](const std::string& s) { return s; });
   std::string out = tmpl.render(ToMustache(DataBuilder(input).Build()));
-  if (!tmpl.is_valid()) return Status::Error("template: " + tmpl.error_message());
+  if (!tmpl.is_valid()) return Status::Invalid("template: " + tmpl.error_message());
   return Tidy(out);
 }
 

@@ -158,7 +158,7 @@ TEST_F(ReportTest, ASuccessfulRecovery) {
                     FakeCommand::Of("restore-backup").Takes(240'000).Prints("restored, age=40m\n"),
                     FakeCommand::Of("verify-integrity").Takes(5'000).Prints("ok\n"),
                     FakeCommand::Of("").Takes(1'000)};
-  ASSERT_EQ(Run().status, "succeeded");
+  ASSERT_EQ(Run().status, RunStatus::kSucceeded);
   Golden("success");
 }
 
@@ -166,13 +166,13 @@ TEST_F(ReportTest, AFailureRolledBack) {
   runner_.script = {FakeCommand::Of("check-health").Exit(7).Takes(2'000),
                     FakeCommand::Of("restore-backup").Exit(3).Takes(60'000).Prints("error: backup corrupt\n"),
                     FakeCommand::Of("").Takes(1'000)};
-  ASSERT_EQ(Run().status, "rolled_back");
+  ASSERT_EQ(Run().status, RunStatus::kRolledBack);
   Golden("rollback");
 }
 
 TEST_F(ReportTest, AWaitingRun) {
   runner_.script = {FakeCommand::Of("").Takes(1'000)};
-  ASSERT_EQ(Run().status, "waiting");  // the checks passed: a person must choose
+  ASSERT_EQ(Run().status, RunStatus::kWaiting);  // the checks passed: a person must choose
   Golden("waiting");
 }
 
@@ -183,13 +183,14 @@ TEST_F(ReportTest, AnInterruptedRunResumed) {
                     FakeCommand::Of("verify-integrity").Prints("ok\n"), FakeCommand::Of("").Takes(1'000)};
   checked_ = testing::Check(std::string(kRunbook).replace(std::string(kRunbook).find("steps:"), 6,
                                                           "on_failure: stop\nsteps:"));
-  ASSERT_EQ(Run().status, "failed");
+  ASSERT_EQ(Run().status, RunStatus::kFailed);
   clock_.now += 15 * 60'000;  // someone looks into it, then resumes
   ResumeState st;
   st.run = store_.runs.begin()->second;
   st.steps = store_.steps[st.run.id];
   st.decisions = store_.decisions[st.run.id];
-  ASSERT_EQ(Run({}, st).status, "succeeded");
+  st.attempts = store_.attempts[st.run.id];
+  ASSERT_EQ(Run({}, st).status, RunStatus::kSucceeded);
   Golden("resumed");
 }
 

@@ -21,7 +21,7 @@ TEST_F(ReportCliTest, EveryRunWritesItsReportAndPrintsWhere) {
   auto show = RunCli({"runs", "--json"}, dir_.path());
   std::string id = show.out.substr(show.out.find("\"id\": \"") + 7, 20);
   std::string path = ".runbook/reports/" + id + ".md";
-  EXPECT_NE(r.err.find("report: " + path + "\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("report: " + (dir_.path() / path).string() + "\n"), std::string::npos) << r.err;
   std::string report = ReadAll(dir_.path() / path);
   EXPECT_EQ(report.rfind("# Restart the app\n", 0), 0u) << report;
   EXPECT_NE(report.find("| `a` | succeeded |"), std::string::npos) << report;

@@ -171,7 +171,7 @@ TEST_F(ResumeTest, AChangedRunbookIsRefusedUnlessAllowed) {
   dir_.Write("runbooks/f.yaml", "name: f\non_failure: stop\nsteps:\n  - { id: a, run: 'true' }\n");
   auto r = Cli({"resume"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("./runbooks/f.yaml changed since run"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find((dir_.path() / "runbooks/f.yaml").string() + " changed since run"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--allow-changed"), std::string::npos);
   EXPECT_EQ(Cli({"resume", "--allow-changed"}).exit_code, 0);
 }

@@ -17,14 +17,13 @@ class FailingStore : public StateStore {
  public:
   FailingStore(StateStore* base, int fail_from) : base_(base), fail_from_(fail_from) {}
   Status Commit(const Batch& b) override {
-    if (++commits_ >= fail_from_) return Status::Error("disk I/O error (the disk is full)");
+    if (++commits_ >= fail_from_) return Status::IOError("disk I/O error (the disk is full)");
     return base_->Commit(b);
   }
   Result<std::optional<RunRecord>> CreateRun(const RunRecord& r, bool e, const LivenessCheck& l) override {
     return base_->CreateRun(r, e, l);
   }
-  Result<std::optional<RunRecord>> ClaimRun(const std::string& id, const RunRecord& o,
-                                            const LivenessCheck& l) override {
+  Result<Claim> ClaimRun(const std::string& id, const RunRecord& o, const LivenessCheck& l) override {
     return base_->ClaimRun(id, o, l);
   }
   Result<RunRecord> GetRun(const std::string& id) override { return base_->GetRun(id); }
@@ -79,7 +78,7 @@ TEST(StoreFaultTest, AFailedWriteStopsTheRunAndResumeFinishesIt) {
   ASSERT_TRUE(store.ok());
   auto steps = store.value()->GetSteps("r1");
   std::map<std::string, std::string> status;
-  for (const auto& s : *steps) status[s.step_id] = s.status;
+  for (const auto& s : *steps) status[s.step_id] = ToString(s.status);
   EXPECT_EQ(status["a"], "succeeded");
   EXPECT_EQ(status["b"], "running");  // its result never landed: it will run again
   ResumeState st;
@@ -89,7 +88,7 @@ TEST(StoreFaultTest, AFailedWriteStopsTheRunAndResumeFinishesIt) {
   o.run_exists = true;
   runner.started.clear();
   RunOutcome out = Executor(checked.runbook, o, store.value().get(), &runner, &clock, &reporter, &asker).Run();
-  EXPECT_EQ(out.status, "succeeded") << out.error;
+  EXPECT_EQ(out.status, RunStatus::kSucceeded) << out.error;
   EXPECT_EQ(runner.StartTimes("step-a").size(), 0u);  // succeeded before the fault: never again
   EXPECT_EQ(runner.StartTimes("step-b").size(), 1u);
   EXPECT_EQ(runner.StartTimes("step-c").size(), 1u);
