@@ -91,7 +91,8 @@ std::string SelfExe() {
   return ec ? "runbook" : p.string();
 }
 
-// The start time of process `pid` (field 22 of /proc/PID/stat), "" if gone.
+// The start time of process `pid` (field 22 of /proc/PID/stat), "" if gone
+// or dead (a zombie waiting to be reaped is no owner).
 std::string ProcStartTime(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -100,6 +101,7 @@ std::string ProcStartTime(int pid) {
   std::istringstream fields(stat.substr(close + 2));
   std::string f;
   for (int i = 3; i <= 22 && fields >> f; ++i) {
+    if (i == 3 && (f == "Z" || f == "X")) return "";
   }
   return f;
 }
@@ -301,9 +303,13 @@ int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const Ex
   Executor executor(rb, o, store, runner.get(), &clock, reporter.get(), asker.get());
   RunOutcome outcome = executor.Run();
   if (!outcome.error.empty()) {
-    *ctx.err << "runbook: the run stopped because the engine could not record it: " << outcome.error << "\n"
-             << "runbook: what was recorded before is intact; fix the cause, then: runbook resume " << o.run_id
-             << "\n";
+    *ctx.err << "runbook: the run stopped because the engine could not record it: " << outcome.error << "\n";
+    if (std::filesystem::exists(o.state_path))
+      *ctx.err << "runbook: what was recorded before is intact; fix the cause, then: runbook resume " << o.run_id
+               << "\n";
+    else
+      *ctx.err << "runbook: the state database " << o.state_path << " is gone, and the record of run " << o.run_id
+               << " with it; its steps were stopped\n";
     return kExitFailed;
   }
   if (outcome.status == RunStatus::kWaiting) {
