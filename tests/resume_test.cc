@@ -15,14 +15,15 @@ using nlohmann::json;
 
 class ResumeTest : public ::testing::Test {
  protected:
-  // Starts `runbook ARGS` in the background, waits (bounded) until the file
-  // `marker` exists, sends `signal` to the engine's pid and waits for it.
+  // Starts `runbook ARGS` in the background, waits until a step writes to the
+  // FIFO `marker` (blocking on it, not polling), sends `signal` to the
+  // engine's pid and waits for it.
   // Returns the engine's exit code (137 for SIGKILL).
   int SignalWhen(const std::string& args, const std::string& marker, const std::string& signal) {
-    dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " " + args + " > bg.out 2>&1 &\n"
-               "pid=$!\nfor i in $(seq 1 1000); do [ -e " + marker + " ] && break; sleep 0.01; done\n"
+    dir_.Write("go.sh", "mkfifo " + marker + "\n" + std::string(RUNBOOK_BINARY) + " " + args + " > bg.out 2>&1 &\n"
+               "pid=$!\nread x < " + marker + "\n"
                "kill -" + signal + " $pid\nwait $pid\necho $? > code.txt\n");
-    std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+    std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 120 bash go.sh").c_str());
     return std::stoi(Read("code.txt"));
   }
   CliResult Cli(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
@@ -59,7 +60,7 @@ steps:
     run: |
       echo slow >> slow.log
       sleep 300 & echo $! > grandchild.pid
-      [ -e release ] || { touch started; wait; }
+      [ -e release ] || { echo go > started; wait; }
   - { id: c, needs: slow, run: "echo c >> c.log" }
 )Y";
 
@@ -87,11 +88,11 @@ TEST_F(ResumeTest, AfterTheEngineIsKilledNoStepSurvivesAndResumeFinishesWithoutR
 TEST_F(ResumeTest, SigtermInterruptsAndASecondDriverIsRefusedWhileItLives) {
   dir_.Write("runbooks/three.yaml", kThree);
   // While the first engine runs, a second resume of the same run is refused.
-  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run three > bg.out 2>&1 &\npid=$!\n"
-             "for i in $(seq 1 1000); do [ -e started ] && break; sleep 0.01; done\n" +
+  dir_.Write("go.sh", "mkfifo started\n" + std::string(RUNBOOK_BINARY) + " run three > bg.out 2>&1 &\npid=$!\n"
+             "read x < started\n" +
              std::string(RUNBOOK_BINARY) + " resume last > second.out 2>&1; echo $? > second.code\n"
              "kill -TERM $pid\nwait $pid\necho $? > code.txt\n");
-  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 120 bash go.sh").c_str());
   EXPECT_EQ(Read("second.code"), "4\n");
   EXPECT_NE(Read("second.out").find("is live: driven by "), std::string::npos) << Read("second.out");
   EXPECT_NE(Read("second.out").find("(pid "), std::string::npos);
@@ -118,7 +119,7 @@ steps:
     idempotent: false
     run: |
       echo charged >> charge.log
-      [ -e release ] || { touch started; sleep 300; }
+      [ -e release ] || { echo go > started; sleep 300; }
   - { id: after, needs: charge, run: "echo after >> after.log" }
 )Y");
   EXPECT_EQ(SignalWhen("run once", "started", "9"), 137);
@@ -250,7 +251,7 @@ TEST_F(OpsTest, LogsFollowPrintsUntilTheRunStops) {
              "for i in $(seq 1 1000); do [ -e .runbook/state.db ] && break; sleep 0.01; done\n"
              "(sleep 0.3; touch go) &\n" + std::string(RUNBOOK_BINARY) + " logs last --follow > follow.out\n"
              "echo $? > code.txt\nwait $pid\n");
-  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 120 bash go.sh").c_str());
   EXPECT_EQ(Read("code.txt"), "0\n");
   std::string out = Read("follow.out");
   EXPECT_NE(out.find("step.running a"), std::string::npos) << out;
@@ -278,11 +279,11 @@ steps:
   - id: s
     run: |
       trap '' TERM
-      touch started
+      echo go > started
       while true; do sleep 0.05; done
 )Y");
-  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run stubborn --grace 1h > bg.out 2>&1 &\npid=$!\n"
-             "for i in $(seq 1 1000); do [ -e started ] && break; sleep 0.01; done\n"
+  dir_.Write("go.sh", "mkfifo started\n" + std::string(RUNBOOK_BINARY) + " run stubborn --grace 1h > bg.out 2>&1 &\npid=$!\n"
+             "read x < started\n"
              "kill -INT $pid; sleep 0.2; kill -INT $pid\nwait $pid\necho $? > code.txt\n");
   std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 60 bash go.sh").c_str());
   EXPECT_EQ(Read("code.txt"), "130\n");  // not an hour later
@@ -350,11 +351,11 @@ steps:
 
 TEST_F(ResumeMoreTest, ASecondRunOfAnExclusiveRunbookIsRefusedWhileOneIsLive) {
   dir_.Write("runbooks/three.yaml", kThree);
-  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run three > bg.out 2>&1 &\npid=$!\n"
-             "for i in $(seq 1 1000); do [ -e started ] && break; sleep 0.01; done\n" +
+  dir_.Write("go.sh", "mkfifo started\n" + std::string(RUNBOOK_BINARY) + " run three > bg.out 2>&1 &\npid=$!\n"
+             "read x < started\n" +
              std::string(RUNBOOK_BINARY) + " run three > second.out 2>&1; echo $? > second.code\n"
              "kill -TERM $pid\nwait $pid\n");
-  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 120 bash go.sh").c_str());
   EXPECT_EQ(Read("second.code"), "4\n");
   EXPECT_NE(Read("second.out").find("three is being run right now: run "), std::string::npos) << Read("second.out");
   EXPECT_NE(Read("second.out").find("@"), std::string::npos);

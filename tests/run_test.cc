@@ -45,15 +45,15 @@ steps:
   - id: long
     run: |
       sleep 300 & echo $! > child.pid
-      touch started
+      echo go > started
       wait
   - { id: after, run: touch after-ran, needs: long }
 )Y");
-  // The engine's own pid gets the signal, as an operator's kill would send it.
-  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run rb.yaml --grace 1s > out.txt 2>&1 &\n"
-             "pid=$!\nfor i in $(seq 1 1000); do [ -e started ] && break; sleep 0.01; done\n"
-             "kill -INT $pid\nwait $pid\necho $? > code.txt\n");
-  std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash go.sh").c_str());
+  // The engine's own pid gets the signal, as an operator's kill would send it,
+  // once the step says (through a FIFO) that it runs.
+  dir_.Write("go.sh", "mkfifo started\n" + std::string(RUNBOOK_BINARY) + " run rb.yaml --grace 1s > out.txt 2>&1 &\n"
+             "pid=$!\nread x < started\nkill -INT $pid\nwait $pid\necho $? > code.txt\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 120 bash go.sh").c_str());
   EXPECT_EQ(Read("code.txt"), "130\n") << Read("out.txt");
   json run = Show();
   EXPECT_EQ(run["status"], "interrupted");
