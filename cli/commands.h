@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/status.h"
+
 namespace runbook::cli {
 
 // Exit codes of SPEC section 9.
@@ -16,6 +18,21 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitWaiting = 3;
 inline constexpr int kExitLocked = 4;
 inline constexpr int kExitInterrupted = 130;
+
+// The exit code of an error of the engine's (engine/status.h): a request
+// that cannot be served is a usage error, a locked database is 4, and an
+// I/O error or a corrupt file is a failure, never a usage error.
+inline int ExitCodeOf(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk: return kExitOk;
+    case Status::Code::kNotFound:
+    case Status::Code::kInvalid: return kExitUsage;
+    case Status::Code::kBusy: return kExitLocked;
+    case Status::Code::kIOError:
+    case Status::Code::kCorrupt: return kExitFailed;
+  }
+  return kExitFailed;
+}
 
 struct Context {
   std::vector<std::string> runbook_path;  // folders of RUNBOOK_PATH

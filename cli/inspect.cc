@@ -34,10 +34,12 @@ std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::st
   return std::move(s.value());
 }
 
-std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref) {
+std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref,
+                                           int* exit_code) {
   auto id = store.ResolveRun(ref);
   if (!id.ok()) {
     *ctx.err << "runbook: " << id.status().message() << "\n";
+    *exit_code = ExitCodeOf(id.status());
     return std::nullopt;
   }
   return *id;
@@ -163,8 +165,9 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
 int Show(const Context& ctx, const ShowArgs& args) {
   auto store = OpenExistingStore(ctx, args.state);
   if (!store) return kExitFailed;
-  auto id = ResolveRunOrSay(ctx, *store, args.run);
-  if (!id) return kExitUsage;
+  int code = kExitUsage;
+  auto id = ResolveRunOrSay(ctx, *store, args.run, &code);
+  if (!id) return code;
   auto run = store->GetRun(*id);
   auto steps = store->GetSteps(*id);
   if (!run.ok() || !steps.ok()) {
@@ -212,8 +215,9 @@ int Logs(const Context& ctx, const std::string& state, const std::string& run, c
          bool follow) {
   auto store = OpenExistingStore(ctx, state);
   if (!store) return kExitFailed;
-  auto id = ResolveRunOrSay(ctx, *store, run);
-  if (!id) return kExitUsage;
+  int code = kExitUsage;
+  auto id = ResolveRunOrSay(ctx, *store, run, &code);
+  if (!id) return code;
   if (follow) return Follow(ctx, *store, *id, step);
   auto attempts = store->GetAttempts(*id);
   if (!attempts.ok()) {

@@ -108,8 +108,9 @@ int Report(const Context& ctx, bool postmortem, const std::string& run, const st
            const std::string& template_file) {
   auto store = OpenExistingStore(ctx, ctx.state);
   if (!store) return kExitUsage;
-  auto id = ResolveRunOrSay(ctx, *store, run);
-  if (!id) return kExitUsage;
+  int code = kExitUsage;
+  auto id = ResolveRunOrSay(ctx, *store, run, &code);
+  if (!id) return code;
   auto l = Load(ctx, *store, *id, ctx.state);
   if (!l) return kExitFailed;
   std::optional<std::string> tmpl;

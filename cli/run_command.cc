@@ -556,8 +556,9 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
 int Abandon(const Context& ctx, const std::string& state, const std::string& ref) {
   auto store = OpenExistingStore(ctx, state, true);
   if (!store) return kExitUsage;
-  auto id = ResolveRunOrSay(ctx, *store, ref);
-  if (!id) return kExitUsage;
+  int code = kExitUsage;
+  auto id = ResolveRunOrSay(ctx, *store, ref, &code);
+  if (!id) return code;
   auto run = store->GetRun(*id);
   if (!run.ok()) return kExitFailed;
   if (run->status == RunStatus::kRunning && OwnerIsLive(*run)) {
@@ -589,8 +590,9 @@ int Abandon(const Context& ctx, const std::string& state, const std::string& ref
 int Note(const Context& ctx, const std::string& state, const std::string& ref, const std::string& text) {
   auto store = OpenExistingStore(ctx, state, true);
   if (!store) return kExitUsage;
-  auto id = ResolveRunOrSay(ctx, *store, ref);
-  if (!id) return kExitUsage;
+  int code = kExitUsage;
+  auto id = ResolveRunOrSay(ctx, *store, ref, &code);
+  if (!id) return code;
   SystemClock clock;
   Batch b;
   b.Add(EventRecord{0, *id, clock.WallMs(), "", "note", UserName() + "@" + HostName() + ": " + text});

@@ -48,8 +48,10 @@ struct ShowArgs {
 // The state database at --state (or its default) if it exists, else says so
 // and returns null. Read-only (no write, no migration) unless `write`.
 std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state, bool write = false);
-// RUN as an id, a unique prefix or `last`, or says why not and returns nullopt.
-std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref);
+// RUN as an id, a unique prefix or `last`, or says why not, sets *exit_code
+// (ExitCodeOf the error) and returns nullopt.
+std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref,
+                                           int* exit_code);
 
 // .runbook/reports/RUN.md beside the state database.
 std::string ReportPath(const std::string& state, const std::string& run_id);

@@ -118,7 +118,7 @@ PosixRunner::~PosixRunner() {
     ::waitpid(p->pid, nullptr, 0);
   }
   if (timer_fd_ >= 0) ::close(timer_fd_);
-  for (auto& [pgid, slot] : slot_of_) reaper_slots_[slot].store(0);  // killed above: no pid reuse race
+  for (auto& [pgid, slot] : slot_of_) slot->store(0);  // killed above: no pid reuse race
   if (reaper_fd_ >= 0) ::close(reaper_fd_);  // EOF: the reaper exits
   if (reaper_pid_ > 0) ::waitpid(reaper_pid_, nullptr, 0);
   if (reaper_slots_) ::munmap(reaper_slots_, kReaperSlots * sizeof(int32_t));
@@ -168,25 +168,31 @@ void PosixRunner::StartReaper() {
   reaper_slots_ = static_cast<std::atomic<int32_t>*>(mem);
 }
 
-bool PosixRunner::TellReaper(int pgid) {
-  if (!reaper_slots_) return true;  // no reaper: PR_SET_PDEATHSIG still reaches the leaders
-  if (pgid > 0) {
-    if (free_slots_.empty() && next_slot_ == kReaperSlots) return false;
-    size_t slot = next_slot_;
-    if (!free_slots_.empty()) {
-      slot = free_slots_.back();
-      free_slots_.pop_back();
-    } else {
-      ++next_slot_;
-    }
-    reaper_slots_[slot].store(pgid);
-    slot_of_[pgid] = slot;
-  } else if (auto it = slot_of_.find(-pgid); it != slot_of_.end()) {
-    reaper_slots_[it->second].store(0);
-    free_slots_.push_back(it->second);
-    slot_of_.erase(it);
+std::atomic<int32_t>* PosixRunner::ReserveSlot() {
+  if (!reaper_slots_) return nullptr;
+  size_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else if (next_slot_ < kReaperSlots) {
+    slot = next_slot_++;
+  } else {
+    return nullptr;
   }
-  return true;
+  return &reaper_slots_[slot];
+}
+
+void PosixRunner::ReleaseSlot(std::atomic<int32_t>* slot) {
+  if (!slot) return;
+  slot->store(0);
+  free_slots_.push_back(static_cast<size_t>(slot - reaper_slots_));
+}
+
+void PosixRunner::ForgetGroup(int pgid) {
+  auto it = slot_of_.find(pgid);
+  if (it == slot_of_.end()) return;
+  ReleaseSlot(it->second);
+  slot_of_.erase(it);
 }
 
 void PosixRunner::Interrupt() {
@@ -226,6 +232,15 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
   }
   bp::pipe out_pipe(out_fds[0], out_fds[1]), err_pipe(err_fds[0], err_fds[1]);
   pid_t parent = self_pid_;
+  // The step's group is in the reaper's table before the step can start a
+  // single process: the child writes its own pid into the slot (shared
+  // memory) before it execs, so an engine killed at any moment after the
+  // spawn leaves nothing the reaper does not know of.
+  std::atomic<int32_t>* slot = ReserveSlot();
+  if (reaper_slots_ && !slot) {
+    ::close(out_fds[0]), ::close(out_fds[1]), ::close(err_fds[0]), ::close(err_fds[1]);
+    return Status::IOError("too many steps running at once (" + std::to_string(kReaperSlots) + ")");
+  }
   std::error_code ec;
   bp::child child;
   // vfork, not fork: the child borrows the engine's memory until it execs, so
@@ -242,9 +257,10 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
     child = bp::child(
         bp::exe = exe, bp::args = args, bp::start_dir = spec.workdir, bp::std_in < bp::null,
         bp::std_out > out_pipe, bp::std_err > err_pipe, ec, bp::posix::use_vfork,
-        bp::extend::on_exec_setup = [parent, envp_data, restore](auto& exec) {
+        bp::extend::on_exec_setup = [parent, envp_data, restore, slot](auto& exec) {
           exec.env = envp_data;
           ::setpgid(0, 0);
+          if (slot) slot->store(static_cast<int32_t>(::getpid()));
           ::prctl(PR_SET_PDEATHSIG, SIGKILL);
           if (::getppid() != parent) ::_exit(137);  // the engine died before we got here
           for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(sig, SIG_DFL);
@@ -253,10 +269,14 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
         });
   } catch (const std::exception& e) {
     ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    ReleaseSlot(slot);
     return Status::IOError(std::string("cannot start ") + exe + ": " + e.what());
   }
   ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  if (ec) return Status::IOError("cannot start " + exe + " in " + spec.workdir + ": " + ec.message());
+  if (ec) {
+    ReleaseSlot(slot);
+    return Status::IOError("cannot start " + exe + " in " + spec.workdir + ": " + ec.message());
+  }
 
   auto p = std::make_unique<Proc>();
   p->pid = child.id();
@@ -270,16 +290,16 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
     pipe->assign_source(-1);
     ::fcntl(*fd, F_SETFL, O_RDONLY | O_NONBLOCK);
   }
+  if (slot) {
+    slot->store(p->pid);  // as the child did; also if it failed before writing
+    slot_of_[p->pid] = slot;
+  }
   p->pidfd = static_cast<int>(::syscall(SYS_pidfd_open, p->pid, 0));
   if (p->pidfd < 0) {
     ::kill(-p->pid, SIGKILL);
     ::waitpid(p->pid, nullptr, 0);
+    ForgetGroup(p->pid);
     return Status::IOError(std::string("pidfd_open: ") + std::strerror(errno));
-  }
-  if (!TellReaper(p->pid)) {
-    ::kill(-p->pid, SIGKILL);
-    ::waitpid(p->pid, nullptr, 0);
-    return Status::IOError("too many steps running at once (" + std::to_string(kReaperSlots) + ")");
   }
   spdlog::debug("started {} as pid {}, leader of its own process group", exe, p->pid);
   int handle = next_handle_++;
@@ -333,7 +353,7 @@ RunnerEvent PosixRunner::Reap(int handle, Proc& p) {
   ::waitpid(p.pid, &status, 0);
   // Whatever the step left in its group goes with it.
   ::kill(-p.pid, SIGKILL);
-  TellReaper(-p.pid);
+  ForgetGroup(p.pid);
   RunnerEvent e;
   e.kind = RunnerEvent::Kind::kExit;
   e.handle = handle;

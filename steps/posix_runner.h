@@ -53,7 +53,9 @@ class PosixRunner : public ProcessRunner {
   RunnerEvent Reap(int handle, Proc& p);
 
   void StartReaper();
-  bool TellReaper(int pgid);  // > 0: watch it (false: no slot left); < 0: forget it
+  std::atomic<int32_t>* ReserveSlot();  // a free slot of the reaper's table, or null
+  void ReleaseSlot(std::atomic<int32_t>* slot);
+  void ForgetGroup(int pgid);  // the group ended: its slot is free again
 
   Clock* clock_;
   pid_t self_pid_;  // the engine: a step whose parent is another has lost it
@@ -64,7 +66,7 @@ class PosixRunner : public ProcessRunner {
   std::atomic<int32_t>* reaper_slots_ = nullptr;  // shared with the reaper: pgids, 0 = free
   std::vector<size_t> free_slots_;
   size_t next_slot_ = 0;
-  std::map<int, size_t> slot_of_;  // pgid -> slot
+  std::map<int, std::atomic<int32_t>*> slot_of_;  // pgid -> its slot
   int timer_fd_ = -1;
   int next_handle_ = 1;
 };
