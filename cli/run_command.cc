@@ -1,34 +1,24 @@
 #include "cli/run_command.h"
 
-#include <limits.h>
-#include <openssl/evp.h>
-#include <pwd.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <random>
 #include <sstream>
 #include <thread>
 
 #include "cli/console.h"
-#include "engine/eval.h"
 #include "engine/inputs.h"
 #include "engine/loader.h"
 #include "engine/memory_store.h"
 #include "engine/parser.h"
-#include "engine/validate.h"
+#include "engine/session.h"
 #include "state/sqlite_store.h"
 #include "steps/dry_run_runner.h"
+#include "steps/posix_host.h"
 #include "steps/posix_runner.h"
-
-extern char** environ;
 
 namespace runbook::cli {
 namespace {
@@ -48,75 +38,13 @@ void InstallSignalHandlers() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-std::string Sha256(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  std::ostringstream hex;
-  for (unsigned i = 0; i < len; ++i) {
-    char b[3];
-    std::snprintf(b, sizeof b, "%02x", digest[i]);
-    hex << b;
-  }
-  return hex.str();
-}
-
-std::string NewRunId(int64_t wall_ms) {
-  std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-  std::random_device rd;
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "-%04x", static_cast<unsigned>(rd() & 0xffff));
-  return std::string(buf) + suffix;
-}
-
-std::string UserName() {
-  if (const char* u = std::getenv("USER"); u && *u) return u;
-  if (passwd* pw = getpwuid(getuid())) return pw->pw_name;
-  return std::to_string(getuid());
-}
-
-std::string HostName() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
-std::string SelfExe() {
-  std::error_code ec;
-  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? "runbook" : p.string();
-}
-
-// The start time of process `pid` (field 22 of /proc/PID/stat), "" if gone
-// or dead (a zombie waiting to be reaped is no owner).
-std::string ProcStartTime(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return "";
-  std::istringstream fields(stat.substr(close + 2));
-  std::string f;
-  for (int i = 3; i <= 22 && fields >> f; ++i) {
-    if (i == 3 && (f == "Z" || f == "X")) return "";
-  }
-  return f;
-}
-
-// Whether a run's recorded owner is alive: pid, host and start time must all
-// match, so a reused pid does not pass for the engine that died.
-bool OwnerIsLive(const RunRecord& r) {
-  if (r.owner_host != HostName()) return true;  // another machine's processes cannot be seen: assume live
-  if (r.pid <= 0) return false;
-  std::string start = ProcStartTime(r.pid);
-  return !start.empty() && start == r.owner_start;
-}
-
-std::string OwnerText(const RunRecord& r) {
-  return r.owner_user + "@" + r.owner_host + " (pid " + std::to_string(r.pid) + ") since " + Rfc3339(r.owner_since);
+// An engine error, said once: a message of several lines (diagnostics) as it
+// is, otherwise after "runbook: ". Returns its exit code.
+int Say(const Context& ctx, const Status& s) {
+  const std::string& m = s.message();
+  bool block = m.find('\n') != std::string::npos && m.find(": error: ") != std::string::npos;
+  *ctx.err << (block ? "" : "runbook: ") << m << (m.empty() || m.back() != '\n' ? "\n" : "");
+  return ExitCodeOf(s);
 }
 
 // --key=value lists and files merged, flags winning over files.
@@ -149,47 +77,6 @@ bool Collect(const Context& ctx, const std::vector<std::string>& flags, const st
   return true;
 }
 
-// Answers name steps that exist and carry values those steps accept
-// (STEP.CHILD-STEP passes an answer on to a runbook: step's child run).
-// Removes the engine's private folder when the command ends, however it ends.
-struct PrivateDir {
-  std::string path;
-  ~PrivateDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
-
-bool CheckAnswers(const Context& ctx, const Runbook& rb, const std::map<std::string, std::string>& answers,
-                  bool resuming = false) {
-  for (const auto& [id, value] : answers) {
-    std::string own = id.substr(0, id.find('.'));
-    const Step* s = rb.FindStep(own);
-    if (!s) {
-      *ctx.err << "runbook: --answer names no step of " << rb.name << ": '" << id << "'\n";
-      return false;
-    }
-    if (own != id) continue;
-    std::vector<std::string> allowed;
-    if (s->kind == StepKind::kManual) allowed = {"done", "skip", "fail"};
-    else if (s->kind == StepKind::kDecision)
-      for (const auto& c : s->decision.choices) allowed.push_back(c.value);
-    else if (resuming && !s->idempotent) allowed = {"rerun", "done"};
-    else if (resuming) allowed = {"done"};
-    else {
-      *ctx.err << "runbook: step '" << id << "' is a " << ToString(s->kind) << " step and takes no answer\n";
-      return false;
-    }
-    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      *ctx.err << "runbook: '" << value << "' is not an answer for step '" << id << "': expected one of " << list << "\n";
-      return false;
-    }
-  }
-  return true;
-}
-
 void PrintEscalation(const Context& ctx, const Runbook& rb, RunStatus status, bool timed_out) {
   std::vector<std::string> lines;
   bool waiting = status == RunStatus::kWaiting, succeeded = status == RunStatus::kSucceeded;
@@ -204,35 +91,8 @@ void PrintEscalation(const Context& ctx, const Runbook& rb, RunStatus status, bo
   for (const auto& l : lines) *ctx.err << l << "\n";
 }
 
-
-// The engine's private folder ($RUNBOOK_OUTPUT files), 0700: made per
-// engine, recorded with the run, removed when the engine ends and, after a
-// crash, by the engine that takes the run over.
-std::optional<std::string> MakePrivateDir(const Context& ctx) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "runbook-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) {
-    *ctx.err << "runbook: cannot create a private folder in " << std::filesystem::temp_directory_path().string()
-             << ": " << std::strerror(errno) << "\n";
-    return std::nullopt;
-  }
-  return tmpl;
-}
-
-// A dead engine's private folder: removed only if it is one of ours (a real
-// folder named runbook-*, owned by this user), never through a link.
-void RemoveDeadOwnersDir(const RunRecord& dead) {
-  if (dead.tmp_dir.empty() || dead.owner_host != HostName()) return;
-  std::filesystem::path p(dead.tmp_dir);
-  struct stat st {};
-  if (p.filename().string().rfind("runbook-", 0) != 0 || ::lstat(p.c_str(), &st) != 0) return;
-  if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid()) return;
-  std::error_code ec;
-  std::filesystem::remove_all(p, ec);
-}
-
-
-// ExecOptions common to run and resume; nullopt (after saying why) on a bad flag.
-std::optional<ExecOptions> BaseOptions(const Context& ctx, const RunArgs& args, SystemClock& clock) {
+// The engine settings of run and resume; nullopt (after saying why) on a bad flag.
+std::optional<EngineSettings> Settings(const Context& ctx, const RunArgs& args) {
   auto grace = ParseDuration(args.grace);
   if (!grace) {
     *ctx.err << "runbook: invalid --grace '" << args.grace << "'\n";
@@ -242,42 +102,35 @@ std::optional<ExecOptions> BaseOptions(const Context& ctx, const RunArgs& args, 
     *ctx.err << "runbook: --jobs must be at least 1\n";
     return std::nullopt;
   }
-  ExecOptions o;
-  o.run_id = args.run_id.empty() ? NewRunId(clock.WallMs()) : args.run_id;
-  o.workdir = std::filesystem::current_path().string();
-  o.user = UserName();
-  o.host = HostName();
-  o.pid = static_cast<int>(getpid());
-  o.owner_start = ProcStartTime(o.pid);
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    size_t eq = kv.find('=');
-    if (eq != std::string::npos && kv.rfind("RUNBOOK_", 0) != 0) o.base_env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  o.jobs = args.jobs > 0 ? args.jobs : std::max(1u, std::thread::hardware_concurrency());
-  o.grace_ms = grace->count();
-  o.self_exe = SelfExe();
-  o.state_path = std::filesystem::absolute(StatePath(args.state)).string();
-  o.child_flags = {"--grace", args.grace, "--durability", args.durability, "--output", "text"};
-  if (args.dry_run) o.child_flags.push_back("--dry-run");
-  o.runbook_path = ctx.runbook_path;
-  o.interrupt = &g_interrupt;
-  return o;
+  EngineSettings s;
+  s.jobs = args.jobs > 0 ? args.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  s.grace_ms = grace->count();
+  s.state_path = StatePath(args.state);
+  s.child_flags = {"--grace", args.grace, "--durability", args.durability, "--output", "text"};
+  if (args.dry_run) s.child_flags.push_back("--dry-run");
+  for (const auto& dir : ctx.runbook_path) s.runbook_path.push_back(std::filesystem::absolute(dir).string());
+  s.interrupt = &g_interrupt;
+  return s;
 }
 
-std::unique_ptr<SqliteStore> OpenState(const Context& ctx, const RunArgs& args) {
+// The state database to write; null (after saying why, with the exit code
+// of the error's kind in *code) if it cannot be opened.
+std::unique_ptr<SqliteStore> OpenState(const Context& ctx, const RunArgs& args, int* code) {
   auto opened = SqliteStore::Open(StatePath(args.state),
                                   args.durability == "power" ? Durability::kPower : Durability::kCrash);
   if (!opened.ok()) {
-    *ctx.err << "runbook: " << opened.status().message() << "\n";
+    *code = Say(ctx, opened.status());
     return nullptr;
   }
   return std::move(opened.value());
 }
 
-// Runs the executor with the console, the terminal, the runner and signals.
-int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const ExecOptions& o, StateStore* store,
-            SystemClock& clock) {
+// Runs a prepared run with the console, the terminal, the runner and
+// signals, then says how to continue it and writes its report.
+int Execute(const Context& ctx, const RunArgs& args, const PreparedRun& run, StateStore* store) {
+  const Runbook& rb = run.runbook();
+  const ExecOptions& o = run.options();
+  SystemClock clock;
   bool tty_out = isatty(STDOUT_FILENO);
   bool color = tty_out && !std::getenv("NO_COLOR");
   std::unique_ptr<Reporter> reporter;
@@ -331,53 +184,46 @@ int Execute(const Context& ctx, const RunArgs& args, const Runbook& rb, const Ex
   return outcome.exit_code;
 }
 
-int StartRun(const Context& ctx, const RunArgs& args, const Runbook& rb, const std::map<std::string, std::string>& inputs,
-             const std::map<std::string, std::string>& answers) {
-  SystemClock clock;
-  auto o = BaseOptions(ctx, args, clock);
-  if (!o) return kExitUsage;
-  if (!args.parent.empty()) {
-    o->parent_run = args.parent.substr(0, args.parent.find(':'));
-    o->parent_step = args.parent.find(':') == std::string::npos ? "" : args.parent.substr(args.parent.find(':') + 1);
-  }
-  o->inputs = inputs;
-  o->answers = answers;
-  o->source_sha256 = Sha256(rb.source.text());  // resume refuses a changed file
-  if (args.dry_run) {
-    MemoryStore memory;
-    return Execute(ctx, args, rb, *o, &memory, clock);
-  }
-  auto store = OpenState(ctx, args);
-  if (!store) return kExitFailed;
-  auto tmp = MakePrivateDir(ctx);
-  if (!tmp) return kExitFailed;
-  o->tmp_dir = *tmp;
-  PrivateDir remove_at_end{*tmp};
-  // Two people running disaster recovery at once is how outages get worse.
-  bool exclusive = rb.exclusive && !args.new_run && o->parent_run.empty();
-  auto created = store->CreateRun(NewRunRecord(rb, *o, clock.WallMs()), exclusive, OwnerIsLive);
-  if (!created.ok()) {
-    *ctx.err << "runbook: " << created.status().message() << "\n";
-    return kExitFailed;
-  }
-  if (*created) {
-    const RunRecord& b = **created;
-    bool live = b.status == RunStatus::kRunning && OwnerIsLive(b);
-    if (live)
-      *ctx.err << "runbook: " << rb.name << " is being run right now: run " << b.id << " by " << OwnerText(b) << "\n";
-    else
-      *ctx.err << "runbook: run " << b.id << " of " << rb.name << " is "
-               << (b.status == RunStatus::kRunning ? "orphaned (its engine died)" : ToString(b.status))
-               << "; continue it with:\n"
-               << "  runbook resume " << b.id << "\n"
-               << "or end it with `runbook abandon " << b.id << "`, or start another run anyway with --new\n";
-    return kExitLocked;
-  }
-  o->run_exists = true;
-  return Execute(ctx, args, rb, *o, store.get(), clock);
-}
-
 }  // namespace
+
+int RunRunbook(const Context& ctx, const RunArgs& args) {
+  std::string error;
+  auto file = ResolveRunbook(args.target, ctx.runbook_path, &error);
+  if (!file) {
+    *ctx.err << "runbook: " << error << "\n";
+    return kExitUsage;
+  }
+  LoadedRunbook loaded = LoadRunbook(std::filesystem::absolute(*file).lexically_normal().string(), ctx.runbook_path);
+  *ctx.err << loaded.FormatDiagnostics();
+  if (!loaded.ok()) {
+    *ctx.err << *file << ": " << loaded.diags.ErrorCount() << " error(s); nothing was run\n";
+    return kExitUsage;
+  }
+  RunRequest req;
+  if (!Collect(ctx, args.inputs, args.inputs_file, "input", &req.inputs)) return kExitUsage;
+  if (!Collect(ctx, args.answers, args.answers_file, "answer", &req.answers)) return kExitUsage;
+  auto settings = Settings(ctx, args);
+  if (!settings) return kExitUsage;
+  req.run_id = args.run_id;
+  req.parent = args.parent;
+  req.new_run = args.new_run;
+  req.dry_run = args.dry_run;
+  PosixHost host;
+  Status ok = CheckRun(loaded.runbook, req, host);  // before anything is opened or recorded
+  if (!ok.ok()) return Say(ctx, ok);
+  SystemClock clock;
+  MemoryStore memory;  // what a dry run records: nothing that outlives it
+  std::unique_ptr<SqliteStore> store;
+  if (!args.dry_run) {
+    int code = kExitFailed;
+    store = OpenState(ctx, args, &code);
+    if (!store) return code;
+  }
+  StateStore* where = store ? static_cast<StateStore*>(store.get()) : &memory;
+  auto run = PrepareRun(loaded.runbook, req, *settings, args.dry_run ? nullptr : where, host, clock);
+  if (!run.ok()) return Say(ctx, run.status());
+  return Execute(ctx, args, **run, where);
+}
 
 int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::string>& rerun, bool allow_changed,
               bool rollback_only) {
@@ -386,168 +232,28 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
     *ctx.err << "runbook: no state database at " << path << ": nothing to resume\n";
     return kExitUsage;
   }
-  auto store = OpenState(ctx, args);
-  if (!store) return kExitFailed;
-  std::string id;
-  if (args.target.empty()) {
-    // The newest open run, live or not: a live one is refused by the claim,
-    // naming its owner.
-    auto runs = store->ListRuns({});
-    if (!runs.ok()) {
-      *ctx.err << "runbook: " << runs.status().message() << "\n";
-      return kExitFailed;
-    }
-    for (const auto& r : *runs)
-      if (!IsFinal(r.status)) {
-        id = r.id;
-        break;
-      }
-    if (id.empty()) {
-      *ctx.err << "runbook: no run to resume (none is interrupted, failed, waiting or orphaned)\n";
-      return kExitUsage;
-    }
-  } else {
-    auto resolved = store->ResolveRun(args.target);
-    if (!resolved.ok()) {
-      *ctx.err << "runbook: " << resolved.status().message() << "\n";
-      return resolved.status().IsIOError() || resolved.status().IsCorrupt() ? kExitFailed : kExitUsage;
-    }
-    id = *resolved;
-  }
-  auto run = store->GetRun(id);
-  if (!run.ok()) {
-    *ctx.err << "runbook: " << run.status().message() << "\n";
-    return kExitFailed;
-  }
-  auto ended = [&](const RunRecord& r) {
-    *ctx.err << "runbook: run " << id << " ended " << ToString(r.status)
-             << (rollback_only ? "; there is nothing to roll back\n" : "; there is nothing to resume\n");
-    return kExitUsage;
-  };
-  auto live = [&](const RunRecord& r) {
-    *ctx.err << "runbook: run " << id << " is live: driven by " << OwnerText(r) << "\n";
-    return kExitLocked;
-  };
-  if (IsFinal(run->status)) return ended(*run);
-  if (run->status == RunStatus::kRunning && OwnerIsLive(*run)) return live(*run);
-  // Paths are the run's: its file and its folders, resolved against the
-  // folder it started in, never by changing this process's own.
-  std::filesystem::path workdir(run->workdir);
-  auto in_run_dir = [&](const std::string& p) {
-    std::filesystem::path q(p);
-    return q.is_absolute() ? q.string() : (workdir / q).lexically_normal().string();
-  };
-  std::string file = in_run_dir(run->path);
-  std::string source = run->source;
-  std::ifstream current_file(file, std::ios::binary);
-  std::stringstream current;
-  current << current_file.rdbuf();
-  if (!current_file || Sha256(current.str()) != run->sha256) {
-    if (!allow_changed) {
-      *ctx.err << "runbook: " << file << (current_file ? " changed" : " is gone") << " since run " << id
-               << " started (sha256 " << run->sha256.substr(0, 12)
-               << "...); resume it with --allow-changed to use the file as it is now\n";
-      return kExitUsage;
-    }
-    if (current_file) source = current.str();
-  }
-  Diagnostics diags;
-  Runbook rb = ParseRunbook(SourceFile(file, source), &diags);
-  ValidateRunbook(rb, &diags);
-  if (diags.HasErrors()) {
-    for (const auto& d : diags.items()) *ctx.err << Format(rb.source, d);
-    return kExitUsage;
-  }
-  std::map<std::string, std::string> given, answers;
-  if (!Collect(ctx, args.inputs, args.inputs_file, "input", &given)) return kExitUsage;
-  if (!Collect(ctx, args.answers, args.answers_file, "answer", &answers)) return kExitUsage;
-  if (!CheckAnswers(ctx, rb, answers, true)) return kExitUsage;
-  for (const auto& r : rerun)
-    if (!rb.FindStep(r)) {
-      *ctx.err << "runbook: --rerun names no step of " << rb.name << ": '" << r << "'\n";
-      return kExitUsage;
-    }
-  // The run's own inputs, with secrets supplied again (never stored).
-  std::map<std::string, std::string> inputs;
-  for (const auto& d : rb.inputs) {
-    auto recorded = run->inputs.find(d.name);
-    if (!d.secret) {
-      if (given.count(d.name)) {
-        *ctx.err << "runbook: input '" << d.name << "' is recorded with the run; resume takes only secret inputs\n";
-        return kExitUsage;
-      }
-      if (recorded != run->inputs.end()) inputs[d.name] = recorded->second;
-      continue;
-    }
-    const char* env = d.from_env.empty() ? nullptr : std::getenv(d.from_env.c_str());
-    if (given.count(d.name))
-      inputs[d.name] = given[d.name];
-    else if (env)
-      inputs[d.name] = env;
-    else if (recorded != run->inputs.end()) {
-      *ctx.err << "runbook: secret input '" << d.name << "' must be given again: --input " << d.name << "=..."
-               << (d.from_env.empty() ? "" : " or $" + d.from_env) << "\n";
-      return kExitUsage;
-    }
-  }
-  for (const auto& [k, v] : given)
-    if (!rb.FindInput(k)) {
-      *ctx.err << "runbook: unknown input '" << k << "'\n";
-      return kExitUsage;
-    }
-
+  ResumeRequest req;
+  req.target = args.target;
+  req.rerun = rerun;
+  req.allow_changed = allow_changed;
+  req.rollback_only = rollback_only;
+  if (!Collect(ctx, args.inputs, args.inputs_file, "input", &req.inputs)) return kExitUsage;
+  if (!Collect(ctx, args.answers, args.answers_file, "answer", &req.answers)) return kExitUsage;
+  auto settings = Settings(ctx, args);
+  if (!settings) return kExitUsage;
+  int code = kExitFailed;
+  auto store = OpenState(ctx, args, &code);
+  if (!store) return code;
+  PosixHost host;
   SystemClock clock;
+  auto run = PrepareResume(req, *settings, *store, host, clock);
+  if (!run.ok()) return Say(ctx, run.status());
   RunArgs a = args;
-  a.run_id = id;
-  auto o = BaseOptions(ctx, a, clock);
-  if (!o) return kExitUsage;
-  o->workdir = run->workdir;
-  for (auto& dir : o->runbook_path) dir = in_run_dir(dir);
-  o->parent_run = run->parent_run;
-  o->parent_step = run->parent_step;
-  o->inputs = inputs;
-  o->answers = answers;
-  o->source_sha256 = run->sha256;
-  o->run_exists = true;
-  auto tmp = MakePrivateDir(ctx);
-  if (!tmp) return kExitFailed;
-  o->tmp_dir = *tmp;
-  PrivateDir remove_at_end{*tmp};
-  RunRecord owner;
-  owner.pid = o->pid;
-  owner.owner_user = o->user;
-  owner.owner_host = o->host;
-  owner.owner_start = o->owner_start;
-  owner.owner_since = clock.WallMs();
-  owner.tmp_dir = o->tmp_dir;
-  auto claim = store->ClaimRun(id, owner, OwnerIsLive);
-  if (!claim.ok()) {
-    *ctx.err << "runbook: " << claim.status().message() << "\n";
-    return claim.status().IsBusy() ? kExitLocked : kExitFailed;
-  }
-  if (claim->outcome == Claim::Outcome::kLive) return live(claim->run);
-  if (claim->outcome == Claim::Outcome::kEnded) return ended(claim->run);
-  RemoveDeadOwnersDir(claim->run);
-  ResumeState st;
-  st.run = claim->run;
-  auto steps = store->GetSteps(id);
-  auto attempts = store->GetAttempts(id);
-  auto decisions = store->GetDecisions(id);
-  if (!steps.ok() || !attempts.ok() || !decisions.ok()) {
-    Status e = !steps.ok() ? steps.status() : !attempts.ok() ? attempts.status() : decisions.status();
-    *ctx.err << "runbook: " << e.message() << "\n";
-    return kExitFailed;
-  }
-  st.steps = *steps;
-  st.attempts = *attempts;
-  st.decisions = *decisions;
-  st.rerun = rerun;
-  o->resume = st;
-  o->rollback_only = rollback_only;
-  int code = Execute(ctx, a, rb, *o, store.get(), clock);
+  a.run_id = (*run)->options().run_id;
+  code = Execute(ctx, a, **run, store.get());
   // For `rollback`, success is every hook passing (SPEC 9).
   if (rollback_only && code == kExitFailed) {
-    auto after = store->GetRun(id);
+    auto after = store->GetRun(a.run_id);
     if (after.ok() && after->status == RunStatus::kRolledBack) return kExitOk;
   }
   return code;
@@ -556,34 +262,11 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
 int Abandon(const Context& ctx, const std::string& state, const std::string& ref) {
   auto store = OpenExistingStore(ctx, state, true);
   if (!store) return kExitUsage;
-  int code = kExitUsage;
-  auto id = ResolveRunOrSay(ctx, *store, ref, &code);
-  if (!id) return code;
-  auto run = store->GetRun(*id);
-  if (!run.ok()) return kExitFailed;
-  if (run->status == RunStatus::kRunning && OwnerIsLive(*run)) {
-    *ctx.err << "runbook: run " << *id << " is live: driven by " << OwnerText(*run) << "\n";
-    return kExitLocked;
-  }
-  if (IsFinal(run->status)) {
-    *ctx.err << "runbook: run " << *id << " already ended " << ToString(run->status) << "\n";
-    return kExitUsage;
-  }
+  PosixHost host;
   SystemClock clock;
-  RunRecord r = *run;
-  r.status = RunStatus::kAbandoned;
-  r.phase = RunPhase::kDone;
-  r.reason = "abandoned by " + UserName() + "@" + HostName();
-  r.finished_at = clock.WallMs();
-  Batch b;
-  b.run = r;
-  b.Add(EventRecord{0, r.id, r.finished_at, "", "run.abandoned", r.reason});
-  Status s = store->Commit(b);
-  if (!s.ok()) {
-    *ctx.err << "runbook: " << s.message() << "\n";
-    return kExitFailed;
-  }
-  *ctx.out << "run " << r.id << " abandoned (no rollback was run)\n";
+  auto r = AbandonRun(*store, host, ref, clock.WallMs());
+  if (!r.ok()) return Say(ctx, r.status());
+  *ctx.out << "run " << r->id << " abandoned (no rollback was run)\n";
   return kExitOk;
 }
 
@@ -594,50 +277,13 @@ int Note(const Context& ctx, const std::string& state, const std::string& ref, c
   auto id = ResolveRunOrSay(ctx, *store, ref, &code);
   if (!id) return code;
   SystemClock clock;
+  Identity me = PosixHost().Self();
   Batch b;
-  b.Add(EventRecord{0, *id, clock.WallMs(), "", "note", UserName() + "@" + HostName() + ": " + text});
+  b.Add(EventRecord{0, *id, clock.WallMs(), "", "note", me.user + "@" + me.host + ": " + text});
   Status s = store->Commit(b);
-  if (!s.ok()) {
-    *ctx.err << "runbook: " << s.message() << "\n";
-    return kExitFailed;
-  }
+  if (!s.ok()) return Say(ctx, s);
   *ctx.out << "noted on run " << *id << "\n";
   return kExitOk;
-}
-
-int RunRunbook(const Context& ctx, const RunArgs& args) {
-  std::string error;
-  auto file = ResolveRunbook(args.target, ctx.runbook_path, &error);
-  if (!file) {
-    *ctx.err << "runbook: " << error << "\n";
-    return kExitUsage;
-  }
-  LoadedRunbook loaded = LoadRunbook(*file, ctx.runbook_path);
-  *ctx.err << loaded.FormatDiagnostics();
-  if (!loaded.ok()) {
-    *ctx.err << *file << ": " << loaded.diags.ErrorCount() << " error(s); nothing was run\n";
-    return kExitUsage;
-  }
-  const Runbook& rb = loaded.runbook;
-
-  std::map<std::string, std::string> given, answers;
-  if (!Collect(ctx, args.inputs, args.inputs_file, "input", &given)) return kExitUsage;
-  if (!Collect(ctx, args.answers, args.answers_file, "answer", &answers)) return kExitUsage;
-  if (!CheckAnswers(ctx, rb, answers)) return kExitUsage;
-  InputValues inputs = ResolveInputs(rb, given, [](const std::string& name) {
-    const char* v = std::getenv(name.c_str());
-    return v ? std::optional<std::string>(v) : std::nullopt;
-  });
-  for (const auto& e : inputs.errors) *ctx.err << "runbook: " << e << "\n";
-  for (const auto& m : inputs.missing) {
-    const InputDecl* d = rb.FindInput(m);
-    *ctx.err << "runbook: missing required input '" << m << "'"
-             << (d && !d->from_env.empty() ? " (--input " + m + "=... or $" + d->from_env + ")" : " (--input " + m + "=...)")
-             << "\n";
-  }
-  if (!inputs.errors.empty() || !inputs.missing.empty()) return kExitUsage;
-
-  return StartRun(ctx, args, rb, inputs.values, answers);
 }
 
 }  // namespace runbook::cli
