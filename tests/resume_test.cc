@@ -246,11 +246,14 @@ TEST_F(OpsTest, PruneDeletesOnlyFinishedRunsOlderThanTheAge) {
 }
 
 TEST_F(OpsTest, LogsFollowPrintsUntilTheRunStops) {
-  dir_.Write("runbooks/f.yaml", "name: f\nsteps:\n  - { id: a, run: 'echo first; until [ -e go ]; do sleep 0.01; done; echo second' }\n");
-  dir_.Write("go.sh", std::string(RUNBOOK_BINARY) + " run f > bg.out 2>&1 &\npid=$!\n"
-             "for i in $(seq 1 1000); do [ -e .runbook/state.db ] && break; sleep 0.01; done\n"
-             "(sleep 0.3; touch go) &\n" + std::string(RUNBOOK_BINARY) + " logs last --follow > follow.out\n"
-             "echo $? > code.txt\nwait $pid\n");
+  // The step runs until the follower has shown that it started (it reads
+  // the FIFO `go`, which the test writes once follow.out says so).
+  dir_.Write("runbooks/f.yaml", "name: f\nsteps:\n  - { id: a, run: 'echo first; read x < go; echo second' }\n");
+  dir_.Write("go.sh", "mkfifo go\n" + std::string(RUNBOOK_BINARY) + " run f > bg.out 2>&1 &\npid=$!\n"
+             "until grep -q 'step.running a' follow.out 2>/dev/null; do\n"
+             "  [ -e .runbook/state.db ] && [ ! -e following ] && { touch following; " + std::string(RUNBOOK_BINARY) +
+             " logs last --follow > follow.out; echo $? > code.txt; } &\n  sleep 0.01\ndone\n"
+             "echo go > go\nwait\n");
   std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 120 bash go.sh").c_str());
   EXPECT_EQ(Read("code.txt"), "0\n");
   std::string out = Read("follow.out");
@@ -264,9 +267,13 @@ TEST_F(OpsTest, ALockedDatabaseIsWaitedForThenReportedClearly) {
   ASSERT_EQ(Cli({"run", "f"}).exit_code, 0);
   std::filesystem::remove(dir_.path() / "ran");
   // Another process holds a write lock for longer than our bounded wait.
-  dir_.Write("lock.sh", "sqlite3 .runbook/state.db 'BEGIN EXCLUSIVE; SELECT 1;' '.shell sleep 3' 'COMMIT;' &\n"
-             "sleep 0.5\n" + std::string(RUNBOOK_BINARY) + " run f > locked.out 2>&1; echo $? > code.txt\nwait\n");
-  std::system(("cd " + ShellQuote(dir_.path().string()) + " && RUNBOOK_BUSY_TIMEOUT_MS=300 bash lock.sh").c_str());
+  // It says it holds the lock through the FIFO `held`, and keeps it until
+  // the run has given up (the FIFO `done`).
+  dir_.Write("lock.sh", "mkfifo held done\n"
+             "sqlite3 .runbook/state.db 'BEGIN EXCLUSIVE; SELECT 1;' '.shell echo go > held; read x < done' 'COMMIT;' &\n"
+             "read x < held\n" + std::string(RUNBOOK_BINARY) + " run f > locked.out 2>&1; echo $? > code.txt\n"
+             "echo go > done\nwait\n");
+  std::system(("cd " + ShellQuote(dir_.path().string()) + " && RUNBOOK_BUSY_TIMEOUT_MS=300 timeout 120 bash lock.sh").c_str());
   EXPECT_EQ(Read("code.txt"), "4\n");  // locked: as for a run another engine holds
   EXPECT_NE(Read("locked.out").find("another process holds the state database locked"), std::string::npos)
       << Read("locked.out");
@@ -278,13 +285,15 @@ TEST_F(OpsTest, ASecondSigintSkipsTheGracePeriod) {
 steps:
   - id: s
     run: |
-      trap '' TERM
+      trap 'echo got > termed' TERM
       echo go > started
       while true; do sleep 0.05; done
 )Y");
-  dir_.Write("go.sh", "mkfifo started\n" + std::string(RUNBOOK_BINARY) + " run stubborn --grace 1h > bg.out 2>&1 &\npid=$!\n"
-             "read x < started\n"
-             "kill -INT $pid; sleep 0.2; kill -INT $pid\nwait $pid\necho $? > code.txt\n");
+  // The second Ctrl-C comes once the step has had the first one's SIGTERM
+  // (it says so through the FIFO `termed`, and ignores it).
+  dir_.Write("go.sh", "mkfifo started termed\n" + std::string(RUNBOOK_BINARY) +
+             " run stubborn --grace 1h > bg.out 2>&1 &\npid=$!\nread x < started\n"
+             "kill -INT $pid\nread x < termed\nkill -INT $pid\nwait $pid\necho $? > code.txt\n");
   std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 60 bash go.sh").c_str());
   EXPECT_EQ(Read("code.txt"), "130\n");  // not an hour later
   EXPECT_EQ(Show()["status"], "interrupted");

@@ -1,6 +1,7 @@
 // End-to-end tests of `runbook run`: the real binary, real child processes,
 // a real SQLite state file in a fresh folder.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -300,20 +301,21 @@ steps:
 }
 
 TEST_F(RunTest, IndependentStepsRunInParallelUpToJobs) {
-  // Each step waits for the other's marker: both finish only if they overlap.
+  // A FIFO opens only when both ends do: each step completes only if the
+  // other runs at the same time (no polling; the timeout bounds a failure).
+  ::mkfifo((dir_.path() / "ab").c_str(), 0600);
   const std::string yaml = R"Y(name: rb
 steps:
-  - { id: a, timeout: 5s, run: "touch a.mark; while [ ! -e b.mark ]; do sleep 0.01; done" }
-  - { id: b, timeout: 5s, run: "touch b.mark; while [ ! -e a.mark ]; do sleep 0.01; done" }
+  - { id: a, timeout: 30s, run: "echo hi > ab" }
+  - { id: b, timeout: 30s, run: "read x < ab" }
 )Y";
   auto r = Run(yaml, {"--jobs", "2"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  std::filesystem::remove(dir_.path() / "a.mark");
-  std::filesystem::remove(dir_.path() / "b.mark");
-  dir_.Write("rb.yaml", "name: rb\nsteps:\n  - { id: a, timeout: 300ms, run: 'touch a.mark; while [ ! -e b.mark ]; do sleep 0.01; done' }\n"
-                        "  - { id: b, timeout: 300ms, run: 'touch b.mark; while [ ! -e a.mark ]; do sleep 0.01; done' }\n");
+  // One at a time, the first can never meet the second: it times out.
+  dir_.Write("rb.yaml", "name: rb\nsteps:\n  - { id: a, timeout: 300ms, run: 'echo hi > ab' }\n"
+                        "  - { id: b, timeout: 300ms, run: 'read x < ab' }\n");
   r = RunCli({"run", "rb.yaml", "--jobs", "1", "--grace", "100ms"}, dir_.path());
-  EXPECT_EQ(r.exit_code, 1);  // one at a time, the first can never see the second's mark
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(StepOf(Show(), "a")["reason"], "timeout");
 }
 

@@ -55,7 +55,10 @@ steps:
 }
 
 TEST_F(TtyTest, ALongStepShowsElapsedTimeAndTheRtoBudgetLive) {
-  dir_.Write("rb.yaml", "name: rb\ntargets: { rto: 1h }\nsteps:\n  - { id: slow, run: sleep 1.3 }\n");
+  // The step lasts until the terminal shows the live line (out.txt is what
+  // `script` copies from the pty), bounded by its timeout: no fixed sleep.
+  dir_.Write("rb.yaml", "name: rb\ntargets: { rto: 1h }\nsteps:\n  - { id: slow, timeout: 30s, run: "
+                        "'until grep -q \"RTO left\" out.txt; do sleep 0.05; done' }\n");
   auto r = OnTty("run rb.yaml", "");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("running: slow"), std::string::npos) << r.out;
