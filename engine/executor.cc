@@ -5,7 +5,7 @@ namespace runbook {
 Executor::Impl::Impl(const Runbook& rb, ExecOptions o, StateStore* store, ProcessRunner* runner, Clock* clock,
                      Reporter* reporter, Asker* asker)
     : rb_(rb), o_(std::move(o)), store_(store), runner_(runner), clock_(clock), reporter_(reporter),
-      asker_(asker), steps_(rb.steps, o_.run_id), finally_(rb.finally, o_.run_id) {
+      asker_(asker), commands_(rb_, o_), steps_(rb.steps, o_.run_id), finally_(rb.finally, o_.run_id) {
   for (const auto& d : rb_.inputs) {
     auto it = o_.inputs.find(d.name);
     if (d.secret) {
@@ -27,8 +27,8 @@ std::optional<Value> Executor::Impl::Input(const std::string& name) const {
 }
 
 std::optional<std::string> Executor::Impl::Env(const std::string& name) const {
-  auto it = run_env_.find(name);
-  if (it != run_env_.end()) return it->second;
+  auto it = commands_.run_env().find(name);
+  if (it != commands_.run_env().end()) return it->second;
   auto b = o_.base_env.find(name);
   if (b != o_.base_env.end()) return b->second;
   return std::nullopt;
@@ -174,11 +174,18 @@ bool Executor::Impl::Open() {
       int& n = numbers_[{r.step_id, AttemptKind::kRun, 0}];
       n = std::max(n, r.attempts);
     }
-    for (Plan* p : {&steps_, &finally_}) RestoreAsRecorded(*p);
+    for (Plan* p : {&steps_, &finally_}) RestoreAsRecorded(*p, st);
     // A phase's unfinished work starts again; what finished stays finished.
     bool before_rollback = run_.phase == RunPhase::kPreflight || run_.phase == RunPhase::kSteps;
-    if (before_rollback && !o_.rollback_only) RestoreForResume(steps_, &b);
-    if (run_.phase == RunPhase::kFinally) RestoreForResume(finally_, &b);
+    Plan* restart = before_rollback && !o_.rollback_only ? &steps_
+                    : run_.phase == RunPhase::kFinally   ? &finally_
+                                                         : nullptr;
+    if (restart) {
+      Restarted r = RestartUnfinished(*restart, st, o_.answers, o_.user + "@" + o_.host, Wall(), &completed_seq_);
+      b = std::move(r.batch);
+      held_for_person_ = std::move(r.held);
+      resume_child_ = std::move(r.continue_child);
+    }
   } else {
     if (!o_.run_exists) b.new_run = run_;
     for (Plan* p : {&steps_, &finally_})
@@ -194,13 +201,10 @@ bool Executor::Impl::Open() {
   e.kind = "run.started";
   e.message = rb_.name + (o_.rollback_only ? " (rollback)" : o_.resume ? " (resumed)" : "");
   Report(e);
-  for (const auto& var : rb_.env) {
-    auto r = RenderText(var.value, *this);
-    run_env_[var.name] = r.ok() ? r.text : "";
-  }
+  commands_.RenderRunEnv(*this);
   plan_ = run_.phase == RunPhase::kFinally ? &finally_ : &steps_;
   if (run_.phase == RunPhase::kRollback) {
-    hooks_ = HooksToRun();
+    hooks_ = HooksToRun(steps_);
     ReportEvent r;
     r.kind = "rollback.started";
     r.message = std::to_string(hooks_.size()) + " hook(s) (resumed)";
@@ -230,7 +234,7 @@ void Executor::Impl::Enter(RunPhase phase, RunStatus outcome) {
       Rec(v).rollback = HookStatus::kPending;
       b.Add(steps_.record(v));
     }
-    hooks_ = HooksToRun();
+    hooks_ = HooksToRun(steps_);
     next_hook_ = 0;
     b.Add(Ev("rollback.started", "", std::to_string(hooks_.size()) + " rollback hook(s) to run"));
   } else if (phase == RunPhase::kFinally) {
@@ -266,7 +270,7 @@ void Executor::Impl::EndOfWork() {
       if (!rb_.rollback_on_failure) return Finish(RunStatus::kFailed, timed_out_ ? "the run timed out" : "");
       return Enter(RunPhase::kRollback);
     case RunPhase::kRollback:
-      return ToFinally(RollbackFailed() ? RunStatus::kRollbackFailed : RunStatus::kRolledBack);
+      return ToFinally(RollbackFailed(steps_) ? RunStatus::kRollbackFailed : RunStatus::kRolledBack);
     case RunPhase::kFinally: {
       if (AskOrWait()) return;
       bool finally_failed = !finally_.InState(StepStatus::kFailed).empty();

@@ -2,8 +2,9 @@
 // executor.cc (the run, its phases and its loop), executor_tasks.cc
 // (starting tasks: commands, checks, children, hooks), executor_exits.cc
 // (what a process exit or a deadline means), executor_people.cc (manual
-// steps and decisions), executor_recovery.cc (resume and rollback). Not for
-// use outside those files: the interface is executor.h.
+// steps and decisions). What a resume does to the record before the loop is
+// engine/resume.h. Not for use outside those files: the interface is
+// executor.h.
 #pragma once
 
 #include <fcntl.h>
@@ -19,9 +20,11 @@
 #include <tuple>
 
 #include "engine/backoff.h"
+#include "engine/commands.h"
 #include "engine/eval.h"
 #include "engine/executor.h"
 #include "engine/plan.h"
+#include "engine/resume.h"
 #include "engine/step_io.h"
 
 namespace runbook {
@@ -116,13 +119,7 @@ class Executor::Impl : public EvalContext {
   void StartHook(int v);
   // Starts the task's process (the attempt is committed): false if it did not start.
   bool Spawn(Task& t, const ProcessSpec& spec, std::optional<Millis> timeout);
-  std::map<std::string, std::string> EnvFor(const runbook::Step* s, int attempt, const std::string& output_file,
-                                            std::string* error);
-  std::string WorkdirOf(const runbook::Step& s) const;
-  ProcessSpec StepSpec(const runbook::Step& s, const std::string& script, int number,
-                       const std::string& output_file, std::string* env_error);
   AttemptRecord NewAttempt(const std::string& step, AttemptKind kind, int check, const std::string& command);
-  std::string NewOutputFile(const std::string& step, const std::string& kind, int n);
 
   // ---- what happened (executor_exits.cc) ------------------------------------
   void OnExit(Task& t, const RunnerEvent& e);
@@ -150,12 +147,6 @@ class Executor::Impl : public EvalContext {
   void Decide(int v, bool may_ask);
   void ResolvePerson(int v, const std::string& value, AnswerSource source);
 
-  // ---- resume and rollback (executor_recovery.cc) ---------------------------
-  void RestoreForResume(Plan& plan, Batch* b);
-  void RestoreAsRecorded(Plan& plan);
-  std::vector<int> HooksToRun();
-  bool RollbackFailed() const;
-
   const Runbook& rb_;
   ExecOptions o_;
   StateStore* store_;
@@ -166,7 +157,7 @@ class Executor::Impl : public EvalContext {
 
   Masker masker_;
   std::vector<std::string> secret_names_;
-  std::map<std::string, std::string> run_env_;
+  Commands commands_;  // how commands become processes
 
   RunRecord run_;  // its status, phase and outcome: the run's state
   Plan steps_;     // the main steps: their records, statuses, readiness

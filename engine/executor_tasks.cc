@@ -107,24 +107,7 @@ void Executor::Impl::StartWait(int v) {
   Report(e);
 }
 
-// ---- building processes -------------------------------------------------------------
-
-std::string Executor::Impl::WorkdirOf(const runbook::Step& s) const {
-  std::filesystem::path w(s.workdir);
-  std::string dir = w.is_absolute() ? w.string() : (std::filesystem::path(o_.workdir) / w).lexically_normal().string();
-  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();  // "dir/." normalises to "dir/"
-  return dir;
-}
-
-ProcessSpec Executor::Impl::StepSpec(const runbook::Step& s, const std::string& script, int number,
-                                     const std::string& output_file, std::string* env_error) {
-  ProcessSpec spec;
-  spec.argv = ShellArgv(s.shell, script);
-  spec.env = EnvFor(&s, number, output_file, env_error);
-  spec.workdir = WorkdirOf(s);
-  spec.display = script;
-  return spec;
-}
+// ---- attempts and processes -----------------------------------------------------------
 
 // A new attempt record, started now, numbered after every earlier one of
 // the same (step, kind, check), whichever engine recorded it.
@@ -139,36 +122,6 @@ AttemptRecord Executor::Impl::NewAttempt(const std::string& step, AttemptKind ki
   a.command = command;
   a.started_at = Wall();
   return a;
-}
-
-// A name in the engine's private folder (ExecOptions::tmp_dir); the file is
-// created by the step if it writes outputs: most steps never do.
-std::string Executor::Impl::NewOutputFile(const std::string& step, const std::string& kind, int n) {
-  return o_.tmp_dir + "/" + o_.run_id + "-" + step + "-" + kind + "-" + std::to_string(n);
-}
-
-std::map<std::string, std::string> Executor::Impl::EnvFor(const runbook::Step* s, int attempt,
-                                                          const std::string& output_file, std::string* error) {
-  std::map<std::string, std::string> env = o_.base_env;
-  for (const auto& [k, v] : run_env_) env[k] = v;
-  if (s) {
-    for (const auto& var : s->env) {
-      auto r = RenderText(var.value, *this);
-      if (!r.ok()) *error = "env " + var.name + ": " + *r.error;
-      env[var.name] = r.text;
-    }
-    env["RUNBOOK_STEP_ID"] = s->id;
-  } else {
-    env["RUNBOOK_STEP_ID"] = "preflight";
-  }
-  env["RUNBOOK_RUN_ID"] = o_.run_id;
-  env["RUNBOOK_ATTEMPT"] = std::to_string(attempt);
-  env["RUNBOOK_OUTPUT"] = output_file;
-  for (const auto& d : rb_.inputs) {
-    auto it = o_.inputs.find(d.name);
-    env[InputEnvName(d.name)] = it == o_.inputs.end() ? "" : it->second;
-  }
-  return env;
 }
 
 // Starts the process of a task whose attempt was just committed, with its
@@ -200,8 +153,8 @@ void Executor::Impl::StartCommand(Task& t) {
   t.rec = NewAttempt(s.id, AttemptKind::kRun, 0, cmd.text);
   t.number = t.rec.number;
   std::string env_error;
-  t.output_file = NewOutputFile(s.id, "run", t.number);
-  ProcessSpec spec = StepSpec(s, cmd.text, t.number, t.output_file, &env_error);
+  t.output_file = commands_.OutputFile(s.id, "run", t.number);
+  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.number, t.output_file, *this, &env_error);
   if (!env_error.empty()) return Fail(EndTask(t), Reason::kError, env_error);
   StepRecord& r = Rec(t.v);
   r.attempts = t.number;
@@ -228,8 +181,9 @@ void Executor::Impl::StartCheck(Task& t) {
   if (!cmd.ok()) return AttemptFailed(t, Reason::kError, "verify " + c.name + ": " + *cmd.error);
   std::string env_error;
   int check = static_cast<int>(t.check) + 1;
-  ProcessSpec spec =
-      StepSpec(s, cmd.text, t.number, NewOutputFile(s.id, "verify", t.number * 1000 + check), &env_error);
+  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.number,
+                                         commands_.OutputFile(s.id, "verify", t.number * 1000 + check), *this,
+                                         &env_error);
   if (!env_error.empty()) return AttemptFailed(t, Reason::kError, "verify " + c.name + ": " + env_error);
   t.rec = AttemptRecord{};
   t.rec.run_id = o_.run_id;
@@ -249,72 +203,34 @@ void Executor::Impl::StartCheck(Task& t) {
 // child run the step had started is continued, not started again.
 void Executor::Impl::StartChild(Task& t) {
   const auto& s = S(t.v);
-  // Found beside the parent's file first, then on RUNBOOK_PATH.
-  std::vector<std::string> search = {std::filesystem::path(rb_.source.path()).parent_path().string()};
-  search.insert(search.end(), o_.runbook_path.begin(), o_.runbook_path.end());
-  std::string file;
-  for (const auto& dir : search) {
-    for (const char* ext : {".yaml", ".yml"}) {
-      auto p = std::filesystem::path(dir.empty() ? "." : dir) / (s.runbook.value + ext);
-      if (file.empty() && std::filesystem::is_regular_file(p)) file = std::filesystem::absolute(p).string();
-    }
-  }
+  std::string file = commands_.FindChild(s);
   if (file.empty())
     return Fail(EndTask(t), Reason::kError,
                 "child runbook '" + s.runbook.value + "' not found beside " + rb_.source.path() + " or on RUNBOOK_PATH");
   t.rec = NewAttempt(s.id, AttemptKind::kRun, 0, "");
   t.number = t.rec.number;
-  ProcessSpec spec;
-  auto resume = resume_child_.find(s.id);
-  if (resume != resume_child_.end()) {
-    t.child_run = resume->second;
-    resume_child_.erase(resume);
+  StepRecord& r = Rec(t.v);
+  r.attempts = t.number;
+  bool resume = false;
+  if (auto it = resume_child_.find(s.id); it != resume_child_.end()) {
+    t.child_run = it->second;
+    resume_child_.erase(it);
     auto child = store_->GetRun(t.child_run);
     if (child.ok() && child->status == RunStatus::kSucceeded) {
       // It finished before the parent engine died: its outputs stand.
       t.rec.command = "child run " + t.child_run + " (already succeeded)";
       t.rec.child_run = t.child_run;
-      StepRecord& r = Rec(t.v);
-      r.attempts = t.number;
       if (!Commit(Batch().Add(r).Add(t.rec))) return (void)EndTask(t);
-      RunnerEvent done;
-      return OnChildExit(t, done);
+      return OnChildExit(t, RunnerEvent{});
     }
-    if (child.ok() && !IsFinal(child->status))
-      spec.argv = {o_.self_exe, "resume", t.child_run, "--state", o_.state_path, "--jobs", std::to_string(o_.jobs)};
+    resume = child.ok() && !IsFinal(child->status);
   }
-  if (spec.argv.empty()) {
-    // Inputs go through a private file, not argv: they may hold secrets.
-    std::string inputs_file = NewOutputFile(s.id, "inputs", t.number);
-    std::ofstream in(inputs_file);
-    for (const auto& [name, value] : s.runbook_inputs) {
-      auto v = RenderText(value, *this);
-      if (!v.ok()) return Fail(EndTask(t), Reason::kError, "input " + name + ": " + *v.error);
-      std::string quoted = "'";
-      for (char c : v.text) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-      in << name << ": " << quoted << "'\n";
-    }
-    in.close();
-    // Unique across resumes: the attempt number goes on.
-    t.child_run = o_.run_id + "." + s.id + (t.number > 1 ? "." + std::to_string(t.number) : "");
-    spec.argv = {o_.self_exe, "run", file, "--state", o_.state_path, "--inputs-file", inputs_file,
-                 "--run-id", t.child_run, "--parent", o_.run_id + ":" + s.id, "--jobs", std::to_string(o_.jobs)};
-  }
-  for (const auto& f : o_.child_flags) spec.argv.push_back(f);
-  std::string prefix = s.id + ".";
-  for (const auto& [k, v] : o_.answers)
-    if (k.rfind(prefix, 0) == 0) {
-      spec.argv.push_back("--answer");
-      spec.argv.push_back(k.substr(prefix.size()) + "=" + v);
-    }
-  std::string env_error;
-  spec.env = EnvFor(&s, t.number, "", &env_error);
-  spec.workdir = o_.workdir;
-  spec.display = "runbook " + spec.argv[1] + " " + (spec.argv[1] == "run" ? file : t.child_run);
-  t.rec.command = spec.display + " (run " + t.child_run + ")";
+  // Unique across resumes: the attempt number goes on.
+  if (!resume) t.child_run = o_.run_id + "." + s.id + (t.number > 1 ? "." + std::to_string(t.number) : "");
+  auto spec = commands_.ForChild(s, file, t.child_run, resume, t.number, *this);
+  if (!spec.ok()) return Fail(EndTask(t), Reason::kError, spec.status().message());
+  t.rec.command = spec->display + " (run " + t.child_run + ")";
   t.rec.child_run = t.child_run;
-  StepRecord& r = Rec(t.v);
-  r.attempts = t.number;
   if (!r.started_at) r.started_at = t.rec.started_at;
   if (!Commit(Batch().Add(r).Add(t.rec).Add(Ev("step.running", s.id, t.rec.command)))) return (void)EndTask(t);
   ReportEvent e;
@@ -323,7 +239,7 @@ void Executor::Impl::StartChild(Task& t) {
   e.attempt = t.attempt;
   e.message = "child run " + t.child_run + " of " + s.runbook.value;
   Report(e);
-  Spawn(t, spec, s.timeout);
+  Spawn(t, *spec, s.timeout);
 }
 
 // ---- preflight and rollback ------------------------------------------------------------
@@ -344,13 +260,8 @@ void Executor::Impl::StartPreflight(size_t i) {
     task.start_error = *cmd.error;
     return OnExit(task, e);
   }
-  ProcessSpec spec;
-  spec.argv = ShellArgv("bash", cmd.text);
   std::string env_error;
-  spec.env = EnvFor(nullptr, 1, "", &env_error);
-  spec.workdir = o_.workdir;
-  spec.display = cmd.text;
-  Spawn(task, spec, check.timeout);
+  Spawn(task, commands_.ForScript(nullptr, cmd.text, 1, "", *this, &env_error), check.timeout);
 }
 
 // A hook is recorded `running` before its process starts, like a step; a
@@ -367,7 +278,7 @@ void Executor::Impl::StartHook(int v) {
   if (!Commit(Batch().Add(r).Add(t.rec).Add(Ev("rollback.running", s.id, cmd.text)))) return;
   Task& task = tasks_[v] = t;
   std::string env_error;
-  ProcessSpec spec = StepSpec(s, cmd.text, t.rec.number, "", &env_error);
+  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.rec.number, "", *this, &env_error);
   if (!cmd.ok() || !env_error.empty()) {
     RunnerEvent e;
     e.exit_code = 127;

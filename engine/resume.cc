@@ -1,13 +1,10 @@
-#include "engine/executor_impl.h"
+#include "engine/resume.h"
+
+#include <algorithm>
 
 namespace runbook {
 
-// ---- resume -----------------------------------------------------------------------
-
-// Puts every record an earlier engine committed back into `plan` as it was
-// (a decision keeps its choice); steps the record lacks stay pending.
-void Executor::Impl::RestoreAsRecorded(Plan& plan) {
-  const ResumeState& st = *o_.resume;
+void RestoreAsRecorded(Plan& plan, const ResumeState& st) {
   std::set<std::string> skipped_by_person;
   for (const auto& d : st.decisions)
     if (d.value == "skip" && (d.source == AnswerSource::kAnswer || d.source == AnswerSource::kTty))
@@ -23,15 +20,10 @@ void Executor::Impl::RestoreAsRecorded(Plan& plan) {
   }
 }
 
-// SPEC 7, for the phase being resumed: steps that succeeded are never run
-// again and keep their outputs; failed, interrupted, waiting and
-// orphaned-running steps start again from pending, except that an
-// `idempotent: false` step that was running needs --answer ID=rerun|done
-// and waits for one like a manual step; --answer ID=done attests a step
-// done; --rerun ID runs ID and everything after it again. A runbook: step
-// that was running continues its child run.
-void Executor::Impl::RestoreForResume(Plan& plan, Batch* b) {
-  const ResumeState& st = *o_.resume;
+Restarted RestartUnfinished(Plan& plan, const ResumeState& st, const std::map<std::string, std::string>& answers,
+                            const std::string& who, int64_t now, int64_t* completed_seq) {
+  Restarted out;
+  Batch* b = &out.batch;
   std::set<int> rerun;
   for (const auto& id : st.rerun) {
     auto v = plan.graph().Index(id);
@@ -47,20 +39,20 @@ void Executor::Impl::RestoreForResume(Plan& plan, Batch* b) {
     const auto& s = plan.graph().step(v);
     StepRecord r = plan.record(v);
     StepStatus was = r.status;
-    auto answer = o_.answers.find(s.id);
+    auto answer = answers.find(s.id);
     bool unfinished = was == StepStatus::kFailed || was == StepStatus::kRunning ||
                       was == StepStatus::kInterrupted || was == StepStatus::kWaiting;
-    bool attested = answer != o_.answers.end() && answer->second == "done" && s.kind != StepKind::kManual &&
+    bool attested = answer != answers.end() && answer->second == "done" && s.kind != StepKind::kManual &&
                     s.kind != StepKind::kDecision && unfinished;
     if (!rerun.count(v)) {
       if (attested) {
         r.status = StepStatus::kSucceeded;
         r.reason = Reason::kNone;
-        r.finished_at = Wall();
-        r.completed_seq = ++completed_seq_;
+        r.finished_at = now;
+        r.completed_seq = ++*completed_seq;
         plan.Restore(v, r, false);
-        b->Add(r).Add(Ev("step.succeeded", s.id, "attested done by " + o_.user + "@" + o_.host));
-        b->Add(DecisionRecord{o_.run_id, s.id, "done", AnswerSource::kAnswer, o_.user + "@" + o_.host, Wall()});
+        b->Add(r).Add(EventRecord{0, r.run_id, now, s.id, "step.succeeded", "attested done by " + who});
+        b->Add(DecisionRecord{r.run_id, s.id, "done", AnswerSource::kAnswer, who, now});
         continue;
       }
       if (was == StepStatus::kSucceeded || was == StepStatus::kSkipped || was == StepStatus::kRolledBack) continue;
@@ -88,33 +80,31 @@ void Executor::Impl::RestoreForResume(Plan& plan, Batch* b) {
     plan.Restore(v, r, false);
     b->Add(r);
     if (was_running && s.kind == StepKind::kRunbook && last_child.count(s.id) && !rerun.count(v))
-      resume_child_[s.id] = last_child[s.id];
+      out.continue_child[s.id] = last_child[s.id];
     if (was_running && !s.idempotent) {
-      bool rerun_answered = answer != o_.answers.end() && answer->second == "rerun";
-      if (!rerun_answered && !rerun.count(v)) held_for_person_.insert(s.id);
+      bool rerun_answered = answer != answers.end() && answer->second == "rerun";
+      if (!rerun_answered && !rerun.count(v)) out.held.insert(s.id);
     }
   }
+  return out;
 }
 
-// ---- rollback ---------------------------------------------------------------------
-
-// SPEC 3.3: the hooks rollback scheduled and has not finished, newest
-// completion first. One that was running when the engine died runs again;
-// one that succeeded or failed does not.
-std::vector<int> Executor::Impl::HooksToRun() {
+// A hook that was running when the engine died runs again; one that
+// succeeded or failed does not.
+std::vector<int> HooksToRun(const Plan& steps) {
   std::vector<int> hooks;
-  for (int v = 0; v < steps_.size(); ++v) {
-    HookStatus h = steps_.record(v).rollback;
+  for (int v = 0; v < steps.size(); ++v) {
+    HookStatus h = steps.record(v).rollback;
     if (h == HookStatus::kPending || h == HookStatus::kRunning) hooks.push_back(v);
   }
   std::sort(hooks.begin(), hooks.end(),
-            [&](int a, int b) { return steps_.record(a).completed_seq > steps_.record(b).completed_seq; });
+            [&](int a, int b) { return steps.record(a).completed_seq > steps.record(b).completed_seq; });
   return hooks;
 }
 
-bool Executor::Impl::RollbackFailed() const {
-  for (int v = 0; v < steps_.size(); ++v)
-    if (steps_.record(v).rollback == HookStatus::kFailed) return true;
+bool RollbackFailed(const Plan& steps) {
+  for (int v = 0; v < steps.size(); ++v)
+    if (steps.record(v).rollback == HookStatus::kFailed) return true;
   return false;
 }
 
