@@ -318,4 +318,17 @@ RenderResult RenderCommand(const Template& t, const EvalContext& ctx, const std:
   return Render(t, ctx, &secret_inputs);
 }
 
+RuleChoice ChooseByRules(const Decision& d, const EvalContext& ctx) {
+  for (const auto& c : d.choices) {
+    if (!c.when) {
+      if (!d.prompt) return {c.value, std::nullopt};
+      continue;
+    }
+    EvalResult r = Evaluate(*c.when, ctx);
+    if (!r.ok()) return {std::nullopt, "choice " + c.value + ": " + *r.error};
+    if (r.value.Truthy()) return {c.value, std::nullopt};
+  }
+  return {};
+}
+
 }  // namespace runbook

@@ -80,6 +80,16 @@ RenderResult RenderCommand(const Template& t, const EvalContext& ctx,
 // The escaping itself, per ShellContext (kWord, kDoubleQuoted, kHeredoc).
 std::string ShellEscape(const std::string& value, ShellContext where);
 
+// What a decision's rules choose (SPEC 3): the first choice whose `when` is
+// true; without a prompt, a choice with no `when` is the catch-all. No value
+// when none applies (a person, or the default, decides), or an error from a
+// `when` that cannot be evaluated.
+struct RuleChoice {
+  std::optional<std::string> value;
+  std::optional<std::string> error;
+};
+RuleChoice ChooseByRules(const Decision& d, const EvalContext& ctx);
+
 // "RUNBOOK_INPUT_" + upper-cased name.
 std::string InputEnvName(const std::string& input);
 

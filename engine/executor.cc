@@ -5,7 +5,8 @@ namespace runbook {
 Executor::Impl::Impl(const Runbook& rb, ExecOptions o, StateStore* store, ProcessRunner* runner, Clock* clock,
                      Reporter* reporter, Asker* asker)
     : rb_(rb), o_(std::move(o)), store_(store), runner_(runner), clock_(clock), reporter_(reporter),
-      asker_(asker), commands_(rb_, o_), steps_(rb.steps, o_.run_id), finally_(rb.finally, o_.run_id) {
+      asker_(asker), commands_(rb_, o_), steps_(rb.steps, o_.run_id), finally_(rb.finally, o_.run_id),
+      facts_(rb_, o_, commands_.run_env(), run_, steps_, finally_) {
   for (const auto& d : rb_.inputs) {
     auto it = o_.inputs.find(d.name);
     if (d.secret) {
@@ -13,49 +14,6 @@ Executor::Impl::Impl(const Runbook& rb, ExecOptions o, StateStore* store, Proces
       if (it != o_.inputs.end()) masker_.Add(it->second);
     }
   }
-}
-
-// ---- facts for expressions ------------------------------------------------------
-
-std::optional<Value> Executor::Impl::Input(const std::string& name) const {
-  auto it = o_.inputs.find(name);
-  if (it == o_.inputs.end()) return Value::Null();
-  const InputDecl* d = rb_.FindInput(name);
-  if (d && d->type == InputDecl::Type::kNumber) return Value::Number(std::strtod(it->second.c_str(), nullptr));
-  if (d && d->type == InputDecl::Type::kBoolean) return Value::Bool(it->second == "true");
-  return Value::String(it->second);
-}
-
-std::optional<std::string> Executor::Impl::Env(const std::string& name) const {
-  auto it = commands_.run_env().find(name);
-  if (it != commands_.run_env().end()) return it->second;
-  auto b = o_.base_env.find(name);
-  if (b != o_.base_env.end()) return b->second;
-  return std::nullopt;
-}
-
-// In finally, `run.status` is what the steps and rollback came to.
-std::string Executor::Impl::RunField(const std::string& field) const {
-  if (field == "id") return o_.run_id;
-  return ToString(run_.phase == RunPhase::kFinally ? run_.outcome : run_.status);
-}
-
-std::optional<StepFacts> Executor::Impl::Step(const std::string& id) const {
-  for (const Plan* p : {&steps_, &finally_}) {
-    auto v = p->graph().Index(id);
-    if (!v) continue;
-    const StepRecord& r = p->record(*v);
-    StepFacts f{r.status, r.exit_code, r.outputs, r.masked_outputs};
-    auto clear = secret_outputs_.find(id);
-    if (clear != secret_outputs_.end())
-      for (const auto& [name, value] : clear->second) {
-        f.outputs[name] = value;
-        f.masked_outputs.erase(std::remove(f.masked_outputs.begin(), f.masked_outputs.end(), name),
-                               f.masked_outputs.end());
-      }
-    return f;
-  }
-  return std::nullopt;
 }
 
 // ---- the loop -------------------------------------------------------------------
@@ -197,18 +155,12 @@ bool Executor::Impl::Open() {
                                                            ToString(run_.phase))
                                : Ev("run.started", "", "run of " + rb_.name + " started by " + o_.user + "@" + o_.host));
   if (!Commit(std::move(b))) return false;
-  ReportEvent e;
-  e.kind = "run.started";
-  e.message = rb_.name + (o_.rollback_only ? " (rollback)" : o_.resume ? " (resumed)" : "");
-  Report(e);
-  commands_.RenderRunEnv(*this);
+  Report(ReportEvent::Of("run.started", "", "", rb_.name + (o_.rollback_only ? " (rollback)" : o_.resume ? " (resumed)" : "")));
+  commands_.RenderRunEnv(facts_);
   plan_ = run_.phase == RunPhase::kFinally ? &finally_ : &steps_;
   if (run_.phase == RunPhase::kRollback) {
     hooks_ = HooksToRun(steps_);
-    ReportEvent r;
-    r.kind = "rollback.started";
-    r.message = std::to_string(hooks_.size()) + " hook(s) (resumed)";
-    Report(r);
+    Report(ReportEvent::Of("rollback.started", "", "", std::to_string(hooks_.size()) + " hook(s) (resumed)"));
   } else if (o_.rollback_only && (run_.phase == RunPhase::kSteps || run_.phase == RunPhase::kPreflight)) {
     Enter(RunPhase::kRollback);
   }
@@ -246,10 +198,7 @@ void Executor::Impl::Enter(RunPhase phase, RunStatus outcome) {
   if (phase == RunPhase::kFinally) plan_ = &finally_;
   if (!Commit(std::move(b))) return;
   if (phase == RunPhase::kRollback) {
-    ReportEvent e;
-    e.kind = "rollback.started";
-    e.message = std::to_string(hooks_.size()) + " hook(s)";
-    Report(e);
+    Report(ReportEvent::Of("rollback.started", "", "", std::to_string(hooks_.size()) + " hook(s)"));
   }
 }
 
@@ -390,7 +339,7 @@ bool Executor::Impl::Move(int v, StepStatus to, bool propagates) {
 
 std::string Executor::Impl::NameOf(const runbook::Step& s) {
   if (s.name.raw.empty()) return s.id;
-  auto r = RenderText(s.name, *this);
+  auto r = RenderText(s.name, facts_);
   return r.ok() ? r.text : s.name.raw;
 }
 

@@ -41,6 +41,15 @@ struct ReportEvent {
   std::optional<int> exit_code;
   int64_t at = 0;           // wall ms
   int64_t duration_ms = -1;
+
+  static ReportEvent Of(std::string kind, std::string step = "", std::string status = "", std::string message = "") {
+    ReportEvent e;
+    e.kind = std::move(kind);
+    e.step = std::move(step);
+    e.status = std::move(status);
+    e.message = std::move(message);
+    return e;
+  }
 };
 
 class Reporter {

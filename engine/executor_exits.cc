@@ -5,22 +5,6 @@
 namespace runbook {
 namespace {
 
-// What a step wrote to its $RUNBOOK_OUTPUT file, which is then removed. Most
-// steps never create it: one failed open(2) says so, without the second
-// syscall of a remove() and the allocations of an ifstream on every step.
-std::string TakeOutputFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "";
-  std::string text;
-  char buf[8192];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) text.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  ::unlink(path.c_str());
-  return text;
-}
-
 std::string TimedOut(const std::optional<Millis>& timeout) {
   return timeout ? "timed out after " + FormatDuration(*timeout) : "stopped: the run timed out";
 }
@@ -41,24 +25,13 @@ int Executor::Impl::EndTask(Task& t) {
   return v;
 }
 
-// Streams output by whole lines, so that a secret split across two reads is
-// still masked; the rest is flushed when the process exits.
 void Executor::Impl::EmitOutput(int handle, const std::string& step, bool is_stderr, const std::string& data,
                                 bool flush) {
-  std::string& buf = partial_output_[{handle, is_stderr}];
-  buf += data;
-  size_t end = flush ? buf.size() : buf.rfind('\n');
-  if (end == std::string::npos) return;
-  if (!flush) ++end;  // include the newline
-  std::string chunk = buf.substr(0, end);
-  buf.erase(0, end);
-  if (flush) partial_output_.erase({handle, is_stderr});
+  std::string chunk = lines_.Take(handle, is_stderr, data, flush, masker_);
   if (chunk.empty()) return;
-  ReportEvent r;
-  r.kind = "step.output";
-  r.step = step;
+  ReportEvent r = ReportEvent::Of("step.output", step);
   r.stream = is_stderr ? "stderr" : "stdout";
-  r.data = masker_.Mask(chunk);
+  r.data = std::move(chunk);
   Report(r);
 }
 
@@ -106,11 +79,7 @@ void Executor::Impl::OnInterrupted(Task& t) {
   b.Add(Ev("step.interrupted", unit, "interrupted"));
   EndTask(t);
   if (!Commit(std::move(b))) return;
-  ReportEvent ev;
-  ev.kind = "step.finished";
-  ev.step = unit;
-  ev.status = "interrupted";
-  Report(ev);
+  Report(ReportEvent::Of("step.finished", unit, "interrupted"));
 }
 
 void Executor::Impl::OnCommandExit(Task& t, const RunnerEvent& e) {
@@ -158,12 +127,7 @@ void Executor::Impl::OnCheckExit(Task& t, const RunnerEvent& e) {
   if (!Commit(Batch().Add(t.rec).Add(Ev(why ? "verify.failed" : "verify.passed", s.id,
                                         "verification '" + c.name + (why ? "' failed: " + *why : "' passed")))))
     return (void)EndTask(t);
-  ReportEvent ev;
-  ev.kind = "verify";
-  ev.step = s.id;
-  ev.status = ToString(t.rec.status);
-  ev.message = c.name + (why ? ": " + *why : "");
-  Report(ev);
+  Report(ReportEvent::Of("verify", s.id, ToString(t.rec.status), c.name + (why ? ": " + *why : "")));
   if (!why) {
     if (++t.check < s.verify.size()) {
       t.check_try = 1;
@@ -304,11 +268,11 @@ StepRecord& Executor::Impl::Close(int v) {
 void Executor::Impl::SetOutputs(int v, std::map<std::string, std::string> outputs) {
   StepRecord& r = Rec(v);
   r.masked_outputs.clear();
-  secret_outputs_.erase(r.step_id);
+  facts_.ForgetClear(r.step_id);
   for (auto& [k, val] : outputs) {
     if (!masker_.Contains(val)) continue;
     r.masked_outputs.push_back(k);
-    secret_outputs_[r.step_id][k] = val;
+    facts_.KeepClear(r.step_id, k, val);
     val = masker_.Mask(val);
   }
   r.outputs = std::move(outputs);
@@ -363,12 +327,7 @@ void Executor::Impl::Skip(int v, bool propagates, const std::string& why) {
   StepRecord& r = Close(v);
   if (!Move(v, StepStatus::kSkipped, propagates)) return;
   Defer(Batch().Add(r).Add(Ev("step.skipped", s.id, why)));
-  ReportEvent e;
-  e.kind = "step.finished";
-  e.step = s.id;
-  e.status = "skipped";
-  e.message = why;
-  Report(e);
+  Report(ReportEvent::Of("step.finished", s.id, "skipped", why));
 }
 
 }  // namespace runbook

@@ -22,6 +22,7 @@
 #include "engine/backoff.h"
 #include "engine/commands.h"
 #include "engine/eval.h"
+#include "engine/facts.h"
 #include "engine/executor.h"
 #include "engine/plan.h"
 #include "engine/resume.h"
@@ -29,18 +30,12 @@
 
 namespace runbook {
 
-class Executor::Impl : public EvalContext {
+class Executor::Impl {
  public:
   Impl(const Runbook& rb, ExecOptions o, StateStore* store, ProcessRunner* runner, Clock* clock,
        Reporter* reporter, Asker* asker);
 
   RunOutcome Run();
-
-  // ---- EvalContext: facts are read from the plans' records -----------------
-  std::optional<Value> Input(const std::string& name) const override;
-  std::optional<std::string> Env(const std::string& name) const override;
-  std::string RunField(const std::string& field) const override;
-  std::optional<StepFacts> Step(const std::string& id) const override;
 
  private:
   // One unit of work of the loop: a step's command, verification, child run,
@@ -163,9 +158,7 @@ class Executor::Impl : public EvalContext {
   Plan steps_;     // the main steps: their records, statuses, readiness
   Plan finally_;
   Plan* plan_ = &steps_;  // the list of the current phase (steps or finally)
-  // Outputs that held a secret are recorded masked; this engine keeps their
-  // clear values for its own later steps (a resumed engine has none).
-  std::map<std::string, std::map<std::string, std::string>> secret_outputs_;
+  RunFacts facts_;  // what expressions see, read from the plans
 
   std::map<int, Task> tasks_;  // by unit (v)
   size_t next_check_ = 0;      // preflight
@@ -189,7 +182,7 @@ class Executor::Impl : public EvalContext {
   std::optional<int64_t> run_deadline_;
   int64_t next_tick_ = 0;
   std::vector<std::string> waiting_lines_;
-  std::map<std::pair<int, bool>, std::string> partial_output_;  // (handle, stderr) -> unended line
+  LineBuffer lines_;  // step output, by whole lines
   std::set<std::string> held_for_person_;  // not idempotent, running when the engine stopped
   std::map<std::string, std::string> resume_child_;  // runbook: step -> the child run to continue
 };

@@ -37,7 +37,7 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
     return true;
   }
   if (may_ask && asker_->available()) {
-    auto text = RenderText(s.manual, *this);
+    auto text = RenderText(s.manual, facts_);
     Flush();  // nothing waits unwritten while a person thinks
     auto a = asker_->Ask(s.id, text.ok() ? text.text : s.manual.raw, s.checklist, {"done", "skip", "fail"});
     if (a) {
@@ -56,37 +56,17 @@ void Executor::Impl::MarkWaiting(int v) {
     StepRecord& r = Rec(v);
     if (!r.started_at) r.started_at = Wall();
     if (!Commit(Batch().Add(r).Add(Ev("step.waiting", s.id, "waiting for a person")))) return;
-    ReportEvent e;
-    e.kind = "step.waiting";
-    e.step = s.id;
-    e.message = NameOf(s);
-    Report(e);
+    Report(ReportEvent::Of("step.waiting", s.id, "", NameOf(s)));
   }
 }
 
 void Executor::Impl::Decide(int v, bool may_ask) {
   const auto& s = S(v);
   const Decision& d = s.decision;
-  std::optional<std::string> value;
+  RuleChoice rules = ChooseByRules(d, facts_);
+  if (rules.error) return Fail(v, Reason::kError, *rules.error);
+  std::optional<std::string> value = rules.value;
   AnswerSource source = AnswerSource::kAuto;
-  for (const auto& c : d.choices) {
-    if (!c.when) {
-      if (!d.prompt) {  // without a prompt, a choice with no `when` is the catch-all
-        value = c.value;
-        break;
-      }
-      continue;
-    }
-    EvalResult r = Evaluate(*c.when, *this);
-    if (!r.ok()) {
-      Fail(v, Reason::kError, "choice " + c.value + ": " + *r.error);
-      return;
-    }
-    if (r.value.Truthy()) {
-      value = c.value;
-      break;
-    }
-  }
   if (!value && d.prompt) {
     auto answer = o_.answers.find(s.id);
     std::vector<std::string> values;
@@ -95,7 +75,7 @@ void Executor::Impl::Decide(int v, bool may_ask) {
       value = answer->second;
       source = AnswerSource::kAnswer;
     } else if (may_ask && asker_->available()) {
-      auto text = RenderText(*d.prompt, *this);
+      auto text = RenderText(*d.prompt, facts_);
       Flush();  // nothing waits unwritten while a person thinks
       value = asker_->Ask(s.id, text.ok() ? text.text : d.prompt->raw, {}, values);
       source = AnswerSource::kTty;

@@ -39,7 +39,7 @@ void Executor::Impl::StartReadySteps() {
         case Plan::Gate::kSkipUntakenBranch: Skip(v, true, "branch not taken"); break;
         case Plan::Gate::kSkipNeedsSkipped: Skip(v, true, "every step it needs was skipped"); break;
         case Plan::Gate::kEvaluateWhen: {
-          EvalResult r = Evaluate(*s.when, *this);
+          EvalResult r = Evaluate(*s.when, facts_);
           if (!r.ok()) {
             if (Move(v, StepStatus::kRunning)) Fail(v, Reason::kError, "when: " + *r.error);
           } else if (!r.value.Truthy()) {
@@ -100,11 +100,7 @@ void Executor::Impl::StartWait(int v) {
   t.timer_at = clock_->Now() + std::max<int64_t>(0, r.started_at + s.wait.count() - Wall());
   if (!Commit(Batch().Add(r).Add(Ev("step.running", s.id, "waiting " + FormatDuration(s.wait))))) return;
   tasks_[v] = t;
-  ReportEvent e;
-  e.kind = "step.started";
-  e.step = s.id;
-  e.message = "wait " + FormatDuration(s.wait);
-  Report(e);
+  Report(ReportEvent::Of("step.started", s.id, "", "wait " + FormatDuration(s.wait)));
 }
 
 // ---- attempts and processes -----------------------------------------------------------
@@ -148,13 +144,13 @@ bool Executor::Impl::Spawn(Task& t, const ProcessSpec& spec, std::optional<Milli
 void Executor::Impl::StartCommand(Task& t) {
   const auto& s = S(t.v);
   t.kind = Task::Kind::kCommand;
-  auto cmd = RenderCommand(s.run, *this, secret_names_);
+  auto cmd = RenderCommand(s.run, facts_, secret_names_);
   if (!cmd.ok()) return Fail(EndTask(t), Reason::kError, *cmd.error);
   t.rec = NewAttempt(s.id, AttemptKind::kRun, 0, cmd.text);
   t.number = t.rec.number;
   std::string env_error;
   t.output_file = commands_.OutputFile(s.id, "run", t.number);
-  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.number, t.output_file, *this, &env_error);
+  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.number, t.output_file, facts_, &env_error);
   if (!env_error.empty()) return Fail(EndTask(t), Reason::kError, env_error);
   StepRecord& r = Rec(t.v);
   r.attempts = t.number;
@@ -177,12 +173,12 @@ void Executor::Impl::StartCheck(Task& t) {
   const auto& s = S(t.v);
   const Check& c = s.verify[t.check];
   t.kind = Task::Kind::kVerify;
-  auto cmd = RenderCommand(c.run, *this, secret_names_);
+  auto cmd = RenderCommand(c.run, facts_, secret_names_);
   if (!cmd.ok()) return AttemptFailed(t, Reason::kError, "verify " + c.name + ": " + *cmd.error);
   std::string env_error;
   int check = static_cast<int>(t.check) + 1;
   ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.number,
-                                         commands_.OutputFile(s.id, "verify", t.number * 1000 + check), *this,
+                                         commands_.OutputFile(s.id, "verify", t.number * 1000 + check), facts_,
                                          &env_error);
   if (!env_error.empty()) return AttemptFailed(t, Reason::kError, "verify " + c.name + ": " + env_error);
   t.rec = AttemptRecord{};
@@ -227,7 +223,7 @@ void Executor::Impl::StartChild(Task& t) {
   }
   // Unique across resumes: the attempt number goes on.
   if (!resume) t.child_run = o_.run_id + "." + s.id + (t.number > 1 ? "." + std::to_string(t.number) : "");
-  auto spec = commands_.ForChild(s, file, t.child_run, resume, t.number, *this);
+  auto spec = commands_.ForChild(s, file, t.child_run, resume, t.number, facts_);
   if (!spec.ok()) return Fail(EndTask(t), Reason::kError, spec.status().message());
   t.rec.command = spec->display + " (run " + t.child_run + ")";
   t.rec.child_run = t.child_run;
@@ -249,7 +245,7 @@ void Executor::Impl::StartPreflight(size_t i) {
   Task t;
   t.v = static_cast<int>(i);
   t.kind = Task::Kind::kPreflight;
-  auto cmd = RenderCommand(check.run, *this, secret_names_);
+  auto cmd = RenderCommand(check.run, facts_, secret_names_);
   t.rec = NewAttempt("preflight", AttemptKind::kPreflight, static_cast<int>(i) + 1, cmd.text);
   t.rec.name = check.name;
   if (!Commit(Batch().Add(t.rec).Add(Ev("preflight.started", "", check.name)))) return;
@@ -261,7 +257,7 @@ void Executor::Impl::StartPreflight(size_t i) {
     return OnExit(task, e);
   }
   std::string env_error;
-  Spawn(task, commands_.ForScript(nullptr, cmd.text, 1, "", *this, &env_error), check.timeout);
+  Spawn(task, commands_.ForScript(nullptr, cmd.text, 1, "", facts_, &env_error), check.timeout);
 }
 
 // A hook is recorded `running` before its process starts, like a step; a
@@ -271,14 +267,14 @@ void Executor::Impl::StartHook(int v) {
   Task t;
   t.v = v;
   t.kind = Task::Kind::kHook;
-  auto cmd = RenderCommand(s.rollback->run, *this, secret_names_);
+  auto cmd = RenderCommand(s.rollback->run, facts_, secret_names_);
   t.rec = NewAttempt(s.id, AttemptKind::kRollback, 0, cmd.text);
   StepRecord& r = Rec(v);
   r.rollback = HookStatus::kRunning;
   if (!Commit(Batch().Add(r).Add(t.rec).Add(Ev("rollback.running", s.id, cmd.text)))) return;
   Task& task = tasks_[v] = t;
   std::string env_error;
-  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.rec.number, "", *this, &env_error);
+  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.rec.number, "", facts_, &env_error);
   if (!cmd.ok() || !env_error.empty()) {
     RunnerEvent e;
     e.exit_code = 127;

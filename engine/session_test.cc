@@ -182,5 +182,33 @@ TEST_F(SessionTest, AnExclusiveRunbookThatIsOpenIsRefusedAndInputsAreCheckedFirs
   EXPECT_EQ(store_.runs[(*run)->options().run_id].tmp_dir, (*run)->options().tmp_dir);
 }
 
+TEST_F(SessionTest, APreparedResumeExecutesWithTheFakeRunnerAndRepeatsNothingFinished) {
+  std::string id = Recorded(RunStatus::kWaiting);
+  StepRecord a;
+  a.run_id = id;
+  a.step_id = "a";
+  a.status = StepStatus::kSucceeded;
+  a.attempts = 1;
+  StepRecord ok;
+  ok.run_id = id;
+  ok.step_id = "ok";
+  ok.status = StepStatus::kWaiting;
+  store_.steps[id] = {a, ok};
+  host_.env["TOKEN"] = "x";
+  ResumeRequest req;
+  req.answers = {{"ok", "done"}};
+  auto run = Resume(req);
+  ASSERT_TRUE(run.ok()) << run.status().message();
+  testing::FakeRunner runner(&clock_);
+  testing::RecordingReporter reporter;
+  testing::ScriptedAsker asker;
+  RunOutcome out =
+      Executor((*run)->runbook(), (*run)->options(), &store_, &runner, &clock_, &reporter, &asker).Run();
+  EXPECT_EQ(out.status, RunStatus::kSucceeded) << out.error;
+  EXPECT_TRUE(runner.started.empty());  // `a` had succeeded: only the answer was needed
+  EXPECT_EQ(store_.runs[id].status, RunStatus::kSucceeded);
+  EXPECT_EQ(store_.decisions[id].back().by, "ops@db1");
+}
+
 }  // namespace
 }  // namespace runbook

@@ -1,6 +1,10 @@
 #include "engine/step_io.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <sstream>
 
 #include "engine/regex.h"
@@ -100,6 +104,34 @@ std::string TailLines(const std::string& text, int lines) {
   size_t at = t.size();
   for (int i = 0; i < lines && at != std::string::npos && at > 0; ++i) at = t.rfind('\n', at - 1);
   return at == std::string::npos || at == t.size() ? t : t.substr(at + 1);
+}
+
+std::string LineBuffer::Take(int handle, bool is_stderr, const std::string& data, bool flush,
+                             const Masker& masker) {
+  std::string& buf = partial_[{handle, is_stderr}];
+  buf += data;
+  size_t end = flush ? buf.size() : buf.rfind('\n');
+  if (end == std::string::npos) return "";
+  if (!flush) ++end;  // include the newline
+  std::string chunk = buf.substr(0, end);
+  buf.erase(0, end);
+  if (flush) partial_.erase({handle, is_stderr});
+  return chunk.empty() ? "" : masker.Mask(chunk);
+}
+
+// Most steps never create the file: one failed open(2) says so, without the
+// second syscall of a remove() and the allocations of an ifstream per step.
+std::string TakeOutputFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string text;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  ::unlink(path.c_str());
+  return text;
 }
 
 }  // namespace runbook

@@ -42,6 +42,21 @@ ExtractedOutputs ExtractOutputs(const Step& step, const std::string& out, int ex
 std::optional<std::string> CheckExpectation(const Expectation& e, int exit_code, const std::string& out,
                                             const std::string& err);
 
+// The output of running processes, handed on by whole lines so that a
+// secret split across two reads is still masked.
+class LineBuffer {
+ public:
+  // The lines `data` completes for (handle, stream), masked; with `flush`
+  // (the process ended) everything left. "" when there is nothing to show.
+  std::string Take(int handle, bool is_stderr, const std::string& data, bool flush, const Masker& masker);
+
+ private:
+  std::map<std::pair<int, bool>, std::string> partial_;  // (handle, stderr) -> unended line
+};
+
+// What a step wrote to its $RUNBOOK_OUTPUT file, which is then removed ("" if none).
+std::string TakeOutputFile(const std::string& path);
+
 // The last `lines` lines of `text` (for failure messages).
 std::string TailLines(const std::string& text, int lines);
 
