@@ -2,6 +2,8 @@
 
 #include <limits.h>
 #include <pwd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +17,8 @@
 extern char** environ;
 
 namespace runbook {
+std::string ProcStartTimeOf(int pid);
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -51,9 +55,23 @@ bool OursToRemove(const fs::path& p) {
   return S_ISDIR(st.st_mode) && st.st_uid == ::getuid();
 }
 
+// The engine that made a folder holds a lock on its `.owner` file for as
+// long as it lives (a lock outlives no process, and holds across pid
+// namespaces sharing the folder): a folder whose lock can be taken has no
+// live engine.
+bool OwnerGone(const fs::path& dir) {
+  int fd = ::open((dir / ".owner").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ProcStartTimeOf(OwnerPidOf(dir.filename().string())).empty();  // made before locks
+  bool gone = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);
+  return gone;
+}
+
 }  // namespace
 
-std::string PosixHost::ProcStartTime(int pid) {
+std::string PosixHost::ProcStartTime(int pid) { return ProcStartTimeOf(pid); }
+
+std::string ProcStartTimeOf(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   size_t close = stat.rfind(')');
@@ -87,20 +105,37 @@ Result<std::string> PosixHost::MakePrivateDir() {
   fs::path tmp = fs::temp_directory_path(ec);
   if (ec) tmp = "/tmp";
   // Folders of engines killed before they recorded theirs: nobody else will.
-  for (const auto& entry : fs::directory_iterator(tmp, ec)) {
-    int pid = OwnerPidOf(entry.path().filename().string());
-    if (pid && ProcStartTime(pid).empty() && OursToRemove(entry.path())) fs::remove_all(entry.path(), ec);
-  }
+  for (const auto& entry : fs::directory_iterator(tmp, ec))
+    if (OursToRemove(entry.path()) && !owned_.count(entry.path().string()) && OwnerGone(entry.path()))
+      fs::remove_all(entry.path(), ec);
   std::string tmpl = (tmp / ("runbook-" + std::to_string(::getpid()) + "-XXXXXX")).string();
   if (!::mkdtemp(tmpl.data()))
     return Status::IOError("cannot create a private folder in " + tmp.string() + ": " + std::strerror(errno));
+  int fd = ::open((fs::path(tmpl) / ".owner").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || ::flock(fd, LOCK_EX) != 0) {
+    if (fd >= 0) ::close(fd);
+    fs::remove_all(tmpl, ec);
+    return Status::IOError("cannot lock the private folder " + tmpl + ": " + std::strerror(errno));
+  }
+  owned_[tmpl] = fd;
   return tmpl;
 }
 
 void PosixHost::RemovePrivateDir(const std::string& path) {
   if (path.empty() || !OursToRemove(path)) return;
+  auto mine = owned_.find(path);
+  if (mine != owned_.end()) {
+    ::close(mine->second);
+    owned_.erase(mine);
+  } else if (!OwnerGone(path)) {
+    return;  // another engine's, and it lives
+  }
   std::error_code ec;
   fs::remove_all(path, ec);
+}
+
+PosixHost::~PosixHost() {
+  for (auto& [path, fd] : owned_) ::close(fd);
 }
 
 std::optional<std::string> PosixHost::Env(const std::string& name) {
