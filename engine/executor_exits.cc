@@ -289,10 +289,13 @@ void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs, 
   b.Add(r).Add(Ev("step.succeeded", s.id, "succeeded"));
   if (attempt) b.Add(*attempt);
   Defer(std::move(b));
-  ReportEvent e;
-  e.kind = "step.finished";
-  e.step = s.id;
-  e.status = "succeeded";
+  ReportFinished(r, "");
+}
+
+// The console's and JSON's line for a step that ended; `message` if it failed.
+void Executor::Impl::ReportFinished(const StepRecord& r, const std::string& message) {
+  ReportEvent e = ReportEvent::Of("step.finished", r.step_id, ToString(r.status), message);
+  if (r.reason != Reason::kNone) e.reason = ToString(r.reason);
   e.attempt = r.attempts;
   e.exit_code = r.exit_code;
   e.duration_ms = r.finished_at - r.started_at;
@@ -310,16 +313,7 @@ void Executor::Impl::Fail(int v, Reason reason, const std::string& message) {
     plan_->Halt();
     failed_ = true;
   }
-  ReportEvent e;
-  e.kind = "step.finished";
-  e.step = s.id;
-  e.status = "failed";
-  e.reason = ToString(reason);
-  e.message = masker_.Mask(message);
-  e.attempt = r.attempts;
-  e.exit_code = r.exit_code;
-  e.duration_ms = r.finished_at - r.started_at;
-  Report(e);
+  ReportFinished(r, masker_.Mask(message));
 }
 
 void Executor::Impl::Skip(int v, bool propagates, const std::string& why) {
