@@ -68,6 +68,11 @@ void TextReporter::Event(const ReportEvent& e) {
   } else if (k == "step.waiting") {
     running_.erase(e.step);
     Line("  " + Paint("wait", "35") + "   " + e.step + " needs a person: " + e.message);
+  } else if (k == "waiting") {
+    // Without a terminal, what the person must read is printed in full.
+    Line("  " + Paint("ask", "35") + "    " + e.step + (e.message == e.step ? "" : " (" + e.message + ")") + ":" +
+         indent(e.data));
+    for (const auto& item : e.checklist) Line("      [ ] " + item);
   } else if (k == "decision") {
     Line("  " + Paint("answer", "35") + " " + e.step + " = " + e.message + " (" + e.reason + ")");
   } else if (k == "verify") {
@@ -111,6 +116,12 @@ void JsonReporter::Event(const ReportEvent& e) {
   if (!e.message.empty()) j["message"] = e.message;
   if (!e.stream.empty()) j["stream"] = e.stream;
   if (e.kind == "step.output") j["data"] = e.data;
+  if (e.kind == "waiting") {
+    if (!e.data.empty()) j["text"] = e.data;
+    j["choices"] = e.choices;
+    j["commands"] = e.commands;
+    if (!e.checklist.empty()) j["checklist"] = e.checklist;
+  }
   if (e.attempt) j["attempt"] = e.attempt;
   if (e.exit_code) j["exit_code"] = *e.exit_code;
   if (e.duration_ms >= 0) j["duration_ms"] = e.duration_ms;

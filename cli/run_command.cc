@@ -166,7 +166,7 @@ int Execute(const Context& ctx, const RunArgs& args, const PreparedRun& run, Sta
     return kExitFailed;
   }
   if (outcome.status == RunStatus::kWaiting) {
-    *ctx.err << "run " << o.run_id << " is waiting for a person. Continue it with:\n";
+    *ctx.err << "run " << o.run_id << " is waiting for a person. Continue it with one of:\n";
     for (const auto& line : outcome.waiting_commands) *ctx.err << "  " << line << "\n";
   } else if (outcome.status == RunStatus::kInterrupted || outcome.status == RunStatus::kFailed) {
     *ctx.err << "continue it with: runbook resume " << o.run_id << "\n";

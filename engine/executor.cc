@@ -258,17 +258,38 @@ bool Executor::Impl::AskOrWait() {
       }
     return true;
   }
-  for (int v : waiting) {
-    const auto& s = S(v);
-    std::string values = s.kind == StepKind::kManual ? "done|skip|fail" : "rerun|done";
-    if (s.kind == StepKind::kDecision) {
-      values.clear();
-      for (const auto& c : s.decision.choices) values += (values.empty() ? "" : "|") + c.value;
-    }
-    waiting_lines_.push_back("runbook resume " + o_.run_id + " --answer " + s.id + "=" + values);
-  }
+  for (int v : waiting) Waiting(v);
   Finish(RunStatus::kWaiting, "waiting for a person");
   return true;
+}
+
+// What a step waits for, said in full: its text (and checklist), and one
+// command per answer it accepts, each complete (a value is one shell word:
+// ids and choice values are names).
+void Executor::Impl::Waiting(int v) {
+  const auto& s = S(v);
+  ReportEvent e = ReportEvent::Of("waiting", s.id, "waiting", NameOf(s));
+  if (held_for_person_.count(s.id)) {
+    e.choices = {"rerun", "done"};
+    e.data = "It is not idempotent and was running when the engine stopped: run it again (rerun), or did it "
+             "complete (done)?";
+  } else if (s.kind == StepKind::kDecision) {
+    for (const auto& c : s.decision.choices) e.choices.push_back(c.value);
+    if (s.decision.prompt) {
+      auto text = RenderText(*s.decision.prompt, facts_);
+      e.data = text.ok() ? text.text : s.decision.prompt->raw;
+    }
+  } else {
+    e.choices = {"done", "skip", "fail"};
+    auto text = RenderText(s.manual, facts_);
+    e.data = text.ok() ? text.text : s.manual.raw;
+    e.checklist = s.checklist;
+  }
+  for (const auto& c : e.choices) {
+    e.commands.push_back("runbook resume " + o_.run_id + " --answer " + s.id + "=" + c);
+    waiting_lines_.push_back(e.commands.back());
+  }
+  Report(e);
 }
 
 // The run stops here: final, or resumable (waiting, interrupted, failed)

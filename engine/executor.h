@@ -37,6 +37,10 @@ struct ReportEvent {
   std::string message;
   std::string stream;  // step.output: stdout | stderr
   std::string data;    // step.output
+  // waiting: the answers a person may give, and for each the command that
+  // continues the run with it (the same order).
+  std::vector<std::string> choices, commands;
+  std::vector<std::string> checklist;  // waiting: a manual step's checklist
   int attempt = 0;
   std::optional<int> exit_code;
   int64_t at = 0;           // wall ms
@@ -113,7 +117,9 @@ struct RunOutcome {
   RunStatus status = RunStatus::kFailed;  // SPEC 9
   int exit_code = 1;   // SPEC 9 exit code
   std::string error;   // the engine itself failed (store), if set
-  std::vector<std::string> waiting_commands;  // `runbook resume RUN --answer ...` lines
+  // One complete command per answer a waiting step accepts:
+  // `runbook resume RUN --answer ID=VALUE`, ready to paste.
+  std::vector<std::string> waiting_commands;
 };
 
 class Executor {

@@ -68,6 +68,7 @@ class Executor::Impl {
   void ToFinally(RunStatus outcome);
   std::string EndReason() const;
   bool AskOrWait();
+  void Waiting(int v);
   void Finish(RunStatus status, const std::string& reason);
   RunOutcome Outcome() const;
   void WaitForEvents();

@@ -308,7 +308,9 @@ TEST_F(ExecutorTest, WithoutATerminalOtherBranchesRunThenTheRunWaits) {
   EXPECT_EQ(Step("o").status, StepStatus::kSucceeded);
   EXPECT_EQ(Step("m").status, StepStatus::kWaiting);
   EXPECT_EQ(Step("after").status, StepStatus::kPending);
-  EXPECT_EQ(out.waiting_commands, std::vector<std::string>{"runbook resume run-1 --answer m=done|skip|fail"});
+  EXPECT_EQ(out.waiting_commands,
+            (std::vector<std::string>{"runbook resume run-1 --answer m=done", "runbook resume run-1 --answer m=skip",
+                                      "runbook resume run-1 --answer m=fail"}));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // End-to-end tests of `runbook run`: the real binary, real child processes,
 // a real SQLite state file in a fresh folder.
 #include <gtest/gtest.h>
+
+#include <sstream>
 #include <sys/stat.h>
 #include <nlohmann/json.hpp>
 
@@ -388,9 +390,80 @@ TEST_F(RunTest, APromptWithoutATtyOrAnswerWaitsAndPrintsTheResumeCommand) {
   json run = Show();
   EXPECT_EQ(run["status"], "waiting");
   EXPECT_EQ(StepOf(run, "assess")["status"], "waiting");
-  EXPECT_NE(r.err.find("runbook resume " + run["id"].get<std::string>() + " --answer assess=failover|restart"),
+  std::string id = run["id"];
+  EXPECT_NE(r.err.find("Continue it with one of:\n  runbook resume " + id + " --answer assess=failover\n"
+                       "  runbook resume " + id + " --answer assess=restart\n"),
             std::string::npos)
       << r.err;
+  EXPECT_NE(r.out.find("Restore anyway?"), std::string::npos) << r.out;
+}
+
+// The printed commands, pasted as a person would (bash -c, with runbook on
+// PATH): each continues the run with its own answer.
+std::vector<std::string> PrintedCommands(const std::string& err) {
+  std::vector<std::string> out;
+  std::istringstream in(err);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("  runbook resume ", 0) == 0) out.push_back(line.substr(2));
+  return out;
+}
+
+TEST_F(RunTest, EveryPrintedContinuationPastesAndContinuesWithItsAnswer) {
+  const std::string yaml = R"Y(name: rb
+concurrency: shared
+steps:
+  - id: assess
+    decision:
+      prompt: Is the primary reachable?
+      choices: [{ value: restart, goto: [r] }, { value: leave, goto: [l] }, { value: failover, goto: [f] }]
+  - { id: r, run: 'echo $RUNBOOK_RUN_ID > chose-restart' }
+  - { id: l, run: 'echo $RUNBOOK_RUN_ID > chose-leave' }
+  - { id: f, run: 'echo $RUNBOOK_RUN_ID > chose-failover' }
+)Y";
+  std::string path = std::filesystem::path(RUNBOOK_BINARY).parent_path().string() + ":" + std::getenv("PATH");
+  for (const std::string value : {"restart", "leave", "failover"}) {
+    auto first = Run(yaml);
+    ASSERT_EQ(first.exit_code, 3) << first.err;
+    std::string id = Show()["id"];
+    auto commands = PrintedCommands(first.err);
+    ASSERT_EQ(commands.size(), 3u) << first.err;
+    std::string pick;
+    for (const auto& c : commands)
+      if (c.size() > value.size() && c.substr(c.size() - value.size() - 1) == "=" + value) pick = c;
+    ASSERT_FALSE(pick.empty()) << first.err;
+    dir_.Write("paste.sh", "PATH=" + ShellQuote(path) + " bash -c " + ShellQuote(pick) + " > paste.out 2>&1; echo $? > paste.code\n");
+    std::system(("cd " + ShellQuote(dir_.path().string()) + " && bash paste.sh").c_str());
+    EXPECT_EQ(Read("paste.code"), "0\n") << pick << "\n" << Read("paste.out");
+    EXPECT_EQ(Read("chose-" + value), id + "\n") << pick;
+    json run = Show(id);
+    EXPECT_EQ(run["decisions"][0]["value"], value);
+    EXPECT_EQ(run["decisions"][0]["source"], "answer");
+  }
+}
+
+TEST_F(RunTest, AWaitingManualStepShowsItsTextAndChecklistAndJsonCarriesTheCommands) {
+  const std::string yaml =
+      "name: rb\nsteps:\n  - id: notify\n    manual: 'Tell the team in #ops'\n"
+      "    checklist: [status page updated, customers told]\n";
+  auto r = Run(yaml);
+  ASSERT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.out.find("Tell the team in #ops"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[ ] status page updated"), std::string::npos) << r.out;
+  EXPECT_EQ(PrintedCommands(r.err).size(), 3u) << r.err;
+  auto j = RunCli({"run", "rb.yaml", "--new", "--output", "json"}, dir_.path());
+  EXPECT_EQ(j.exit_code, 3);
+  bool seen = false;
+  std::istringstream lines(j.out);
+  for (std::string line; std::getline(lines, line);) {
+    json e = json::parse(line);
+    if (e["event"] != "waiting") continue;
+    seen = true;
+    EXPECT_EQ(e["step"], "notify");
+    EXPECT_EQ(e["choices"], json({"done", "skip", "fail"}));
+    EXPECT_EQ(e["commands"][1], "runbook resume " + e["run"].get<std::string>() + " --answer notify=skip");
+    EXPECT_EQ(e["checklist"][1], "customers told");
+  }
+  EXPECT_TRUE(seen) << j.out;
 }
 
 TEST_F(RunTest, AnAnswerChoosesAndIsRecordedWithWhoAnswered) {
