@@ -74,7 +74,8 @@ void TextReporter::Event(const ReportEvent& e) {
          indent(e.data));
     for (const auto& item : e.checklist) Line("      [ ] " + item);
   } else if (k == "decision") {
-    Line("  " + Paint("answer", "35") + " " + e.step + " = " + e.message + " (" + e.reason + ")");
+    Line("  " + Paint("answer", "35") + " " + e.step + " = " + e.message + " (" + e.reason +
+         (e.data.empty() ? "" : "; overrides the rules' choice, " + e.data) + ")");
   } else if (k == "verify") {
     Line("  " + Paint(e.status == "succeeded" ? "check" : "check!", e.status == "succeeded" ? "32" : "33") + "  " +
          e.step + ": " + e.message);
@@ -116,6 +117,7 @@ void JsonReporter::Event(const ReportEvent& e) {
   if (!e.message.empty()) j["message"] = e.message;
   if (!e.stream.empty()) j["stream"] = e.stream;
   if (e.kind == "step.output") j["data"] = e.data;
+  if (e.kind == "decision" && !e.data.empty()) j["overrides"] = e.data;
   if (e.kind == "waiting") {
     if (!e.data.empty()) j["text"] = e.data;
     j["choices"] = e.choices;

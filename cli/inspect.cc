@@ -182,8 +182,9 @@ int Show(const Context& ctx, const ShowArgs& args) {
     j["decisions"] = json::array();
     if (decisions.ok())
       for (const auto& d : *decisions)
-        j["decisions"].push_back({{"step", d.step_id}, {"value", d.value}, {"source", ToString(d.source)}, {"by", d.by},
-                                  {"at", Rfc3339(d.at)}});
+        j["decisions"].push_back({{"step", d.step_id}, {"value", d.value}, {"source", ToString(d.source)},
+                                  {"by", d.by}, {"at", Rfc3339(d.at)},
+                                  {"overrides", d.overrode.empty() ? json(nullptr) : json(d.overrode)}});
     *ctx.out << Dump(j) << "\n";
     return kExitOk;
   }

@@ -142,7 +142,7 @@ class Executor::Impl {
   bool PersonStep(int v, bool may_ask);
   void MarkWaiting(int v);
   void Decide(int v, bool may_ask);
-  void ResolvePerson(int v, const std::string& value, AnswerSource source);
+  void ResolvePerson(int v, const std::string& value, AnswerSource source, const std::string& overrode = "");
 
   const Runbook& rb_;
   ExecOptions o_;

@@ -18,7 +18,7 @@ bool Executor::Impl::PersonStep(int v, bool may_ask) {
     }
     if (!a) return false;
     held_for_person_.erase(s.id);
-    DecisionRecord d{o_.run_id, s.id, *a, AnswerSource::kTty, o_.user + "@" + o_.host, Wall()};
+    DecisionRecord d{o_.run_id, s.id, *a, AnswerSource::kTty, o_.user + "@" + o_.host, Wall(), ""};
     if (!Commit(Batch().Add(d).Add(Ev("decision", s.id, *a + " (tty, " + d.by + ")")))) return true;
     if (*a == "done") {
       Succeed(v);
@@ -60,21 +60,25 @@ void Executor::Impl::MarkWaiting(int v) {
   }
 }
 
+// SPEC 3: a person's answer given for the decision always wins over its
+// rules (recorded as overriding what they chose); else the first rule that
+// holds; else a person, if there is a prompt; else the default.
 void Executor::Impl::Decide(int v, bool may_ask) {
   const auto& s = S(v);
   const Decision& d = s.decision;
   RuleChoice rules = ChooseByRules(d, facts_);
+  auto answer = o_.answers.find(s.id);
+  if (answer != o_.answers.end()) {
+    std::string overrode = rules.value && *rules.value != answer->second ? *rules.value : "";
+    return ResolvePerson(v, answer->second, AnswerSource::kAnswer, overrode);
+  }
   if (rules.error) return Fail(v, Reason::kError, *rules.error);
   std::optional<std::string> value = rules.value;
   AnswerSource source = AnswerSource::kAuto;
   if (!value && d.prompt) {
-    auto answer = o_.answers.find(s.id);
     std::vector<std::string> values;
     for (const auto& c : d.choices) values.push_back(c.value);
-    if (answer != o_.answers.end()) {
-      value = answer->second;
-      source = AnswerSource::kAnswer;
-    } else if (may_ask && asker_->available()) {
+    if (may_ask && asker_->available()) {
       auto text = RenderText(*d.prompt, facts_);
       Flush();  // nothing waits unwritten while a person thinks
       value = asker_->Ask(s.id, text.ok() ? text.text : d.prompt->raw, {}, values);
@@ -95,19 +99,20 @@ void Executor::Impl::Decide(int v, bool may_ask) {
   ResolvePerson(v, *value, source);
 }
 
-void Executor::Impl::ResolvePerson(int v, const std::string& value, AnswerSource source) {
+void Executor::Impl::ResolvePerson(int v, const std::string& value, AnswerSource source,
+                                   const std::string& overrode) {
   const auto& s = S(v);
   bool person = source == AnswerSource::kAnswer || source == AnswerSource::kTty;
-  DecisionRecord d{o_.run_id, s.id, value, source, person ? o_.user + "@" + o_.host : "runbook", Wall()};
+  DecisionRecord d{o_.run_id, s.id, value, source, person ? o_.user + "@" + o_.host : "runbook", Wall(), overrode};
   StepRecord& r = Rec(v);
   if (!r.started_at) r.started_at = d.at;
   r.attempts = 1;
-  if (!Commit(Batch().Add(d).Add(Ev("decision", s.id, value + " (" + ToString(source) + ", " + d.by + ")")))) return;
-  ReportEvent e;
-  e.kind = "decision";
-  e.step = s.id;
-  e.message = value;
+  std::string said = value + " (" + ToString(source) + ", " + d.by +
+                     (overrode.empty() ? "" : ", overriding the rules' choice " + overrode) + ")";
+  if (!Commit(Batch().Add(d).Add(Ev("decision", s.id, said)))) return;
+  ReportEvent e = ReportEvent::Of("decision", s.id, "", value);
   e.reason = ToString(source);
+  if (!overrode.empty()) e.data = overrode;  // what the rules had chosen
   Report(e);
   if (s.kind == StepKind::kDecision) {
     plan_->Choose(v, value);

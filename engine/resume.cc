@@ -52,7 +52,7 @@ Restarted RestartUnfinished(Plan& plan, const ResumeState& st, const std::map<st
         r.completed_seq = ++*completed_seq;
         plan.Restore(v, r, false);
         b->Add(r).Add(EventRecord{0, r.run_id, now, s.id, "step.succeeded", "attested done by " + who});
-        b->Add(DecisionRecord{r.run_id, s.id, "done", AnswerSource::kAnswer, who, now});
+        b->Add(DecisionRecord{r.run_id, s.id, "done", AnswerSource::kAnswer, who, now, ""});
         continue;
       }
       if (was == StepStatus::kSucceeded || was == StepStatus::kSkipped || was == StepStatus::kRolledBack) continue;

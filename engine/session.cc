@@ -84,7 +84,12 @@ Status CheckAnswers(const Runbook& rb, const std::map<std::string, std::string>&
   for (const auto& [id, value] : answers) {
     std::string own = id.substr(0, id.find('.'));
     const Step* s = rb.FindStep(own);
-    if (!s) return Status::Invalid("--answer names no step of " + rb.name + ": '" + id + "'");
+    if (!s) {
+      std::vector<std::string> ids;
+      for (const auto* list : {&rb.steps, &rb.finally})
+        for (const auto& step : *list) ids.push_back(step.id);
+      return Status::Invalid("--answer names no step of " + rb.name + ": '" + id + "'" + DidYouMean(own, ids));
+    }
     if (own != id) continue;
     std::vector<std::string> allowed;
     if (s->kind == StepKind::kManual) allowed = {"done", "skip", "fail"};
@@ -96,7 +101,8 @@ Status CheckAnswers(const Runbook& rb, const std::map<std::string, std::string>&
     if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      return Status::Invalid("'" + value + "' is not an answer for step '" + id + "': expected one of " + list);
+      return Status::Invalid("'" + value + "' is not an answer for step '" + id + "': expected one of " + list +
+                             DidYouMean(value, allowed));
     }
   }
   return Status::Ok();

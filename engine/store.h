@@ -97,6 +97,9 @@ struct DecisionRecord {
   AnswerSource source = AnswerSource::kAuto;
   std::string by;      // who answered (user@host for people, "runbook" otherwise)
   int64_t at = 0;
+  // A person's answer that overrode the decision's rules: what the rules had
+  // chosen ("" when they chose nothing, or when nobody overrode them).
+  std::string overrode;
 };
 
 struct EventRecord {

@@ -40,7 +40,7 @@ CREATE TABLE attempts (
   PRIMARY KEY (run_id, step_id, kind, number, check_no, try_no));
 CREATE TABLE decisions (
   run_id TEXT NOT NULL, step_id TEXT NOT NULL, value TEXT NOT NULL, source TEXT NOT NULL,
-  by TEXT NOT NULL, at INTEGER NOT NULL);
+  by TEXT NOT NULL, at INTEGER NOT NULL, overrode TEXT NOT NULL DEFAULT '');
 CREATE TABLE events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at INTEGER NOT NULL,
   step_id TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
@@ -56,6 +56,7 @@ const char* kMigrate1To2 = R"SQL(
 ALTER TABLE runs ADD COLUMN phase TEXT NOT NULL DEFAULT 'steps';
 ALTER TABLE runs ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN tmp_dir TEXT NOT NULL DEFAULT '';
+ALTER TABLE decisions ADD COLUMN overrode TEXT NOT NULL DEFAULT '';
 UPDATE runs SET phase = 'done' WHERE status NOT IN ('running', 'waiting', 'interrupted', 'failed');
 CREATE TABLE attempts_v2 (
   run_id TEXT NOT NULL, step_id TEXT NOT NULL, kind TEXT NOT NULL, number INTEGER NOT NULL,
@@ -422,8 +423,9 @@ Status SqliteStore::WriteBatch(const Batch& b) {
     if (st.Step() != SQLITE_DONE) return st.Error("recording an attempt of " + a.step_id);
   }
   for (const auto& d : b.decisions) {
-    Stmt st(db_, Cached("INSERT INTO decisions (run_id, step_id, value, source, by, at) VALUES (?,?,?,?,?,?)"));
-    st.Bind(d.run_id).Bind(d.step_id).Bind(d.value).Bind(ToString(d.source)).Bind(d.by).Bind(d.at);
+    Stmt st(db_, Cached("INSERT INTO decisions (run_id, step_id, value, source, by, at, overrode) "
+                        "VALUES (?,?,?,?,?,?,?)"));
+    st.Bind(d.run_id).Bind(d.step_id).Bind(d.value).Bind(ToString(d.source)).Bind(d.by).Bind(d.at).Bind(d.overrode);
     if (st.Step() != SQLITE_DONE) return st.Error("recording the answer of " + d.step_id);
   }
   for (const auto& e : b.events) {
@@ -684,13 +686,14 @@ Result<std::vector<AttemptRecord>> SqliteStore::GetAttempts(const std::string& r
 }
 
 Result<std::vector<DecisionRecord>> SqliteStore::GetDecisions(const std::string& run_id) {
-  Stmt st(db_, "SELECT run_id, step_id, value, source, by, at FROM decisions WHERE run_id=? ORDER BY rowid");
+  Stmt st(db_,
+          "SELECT run_id, step_id, value, source, by, at, overrode FROM decisions WHERE run_id=? ORDER BY rowid");
   st.Bind(run_id);
   std::vector<DecisionRecord> out;
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW)
     out.push_back({st.Text(0), st.Text(1), st.Text(2), ParseOr(st.Text(3), AnswerSource::kAuto), st.Text(4),
-                   st.Int(5)});
+                   st.Int(5), st.Text(6)});
   if (rc != SQLITE_DONE) return st.Error("reading decisions of " + run_id);
   return out;
 }

@@ -38,7 +38,8 @@
 //            number: the step's attempt (a verification's: the attempt it
 //            verifies); check_no: the 1-based check, 0 for a command;
 //            try_no: the poll of that check.
-//   decisions(run_id, step_id, value, source auto|default|answer|tty, by, at)
+//   decisions(run_id, step_id, value, source auto|default|answer|tty, by, at,
+//             overrode: what the rules had chosen when a person's answer overrode them)
 //   events(seq INTEGER PK AUTOINCREMENT, run_id, at, step_id, kind, message):
 //          append-only; never updated or deleted but with its run (prune).
 //

@@ -70,7 +70,7 @@ TEST_F(SqliteStoreTest, EverythingCommittedSurvivesReopening) {
     a.exit_code = 0;
     a.out = std::string("bin\0ary", 7);
     b.attempts.push_back(a);
-    b.decisions.push_back({s.run_id, "assess", "restore", AnswerSource::kAnswer, "ops@db1", 1500});
+    b.decisions.push_back({s.run_id, "assess", "restore", AnswerSource::kAnswer, "ops@db1", 1500, "restart"});
     b.events.push_back({0, s.run_id, 1000, "", "run.started", "started"});
     b.events.push_back({0, s.run_id, 1001, "restore", "step.succeeded", "ok"});
     ASSERT_TRUE(store->Commit(b).ok());
@@ -88,6 +88,7 @@ TEST_F(SqliteStoreTest, EverythingCommittedSurvivesReopening) {
   auto attempts = store->GetAttempts("20261125-0001");
   EXPECT_EQ((*attempts)[0].out, std::string("bin\0ary", 7));
   EXPECT_EQ((*store->GetDecisions("20261125-0001"))[0].by, "ops@db1");
+  EXPECT_EQ((*store->GetDecisions("20261125-0001"))[0].overrode, "restart");
   auto events = store->GetEvents("20261125-0001");
   ASSERT_EQ(events->size(), 2u);
   EXPECT_LT((*events)[0].seq, (*events)[1].seq);

@@ -213,8 +213,10 @@ class DataBuilder {
   void Decisions() {
     json list = json::array();
     for (const auto& d : in_.decisions)
-      list.push_back({{"step", d.step_id}, {"value", Cell(d.value)}, {"source", ToString(d.source)}, {"by", Cell(d.by)},
-                      {"at", Utc(d.at)}, {"person", IsPerson(d.source)}});
+      list.push_back({{"step", d.step_id}, {"value", Cell(d.value)}, {"by", Cell(d.by)}, {"at", Utc(d.at)},
+                      {"source", std::string(ToString(d.source)) +
+                                     (d.overrode.empty() ? "" : ", overriding the rules' choice " + Cell(d.overrode))},
+                      {"overrode", Cell(d.overrode)}, {"person", IsPerson(d.source)}});
     d_["decisions"] = list;
     d_["has_decisions"] = !list.empty();
   }

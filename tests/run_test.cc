@@ -476,6 +476,40 @@ TEST_F(RunTest, AnAnswerChoosesAndIsRecordedWithWhoAnswered) {
   EXPECT_NE(run["decisions"][0]["by"].get<std::string>().find("@"), std::string::npos);
 }
 
+TEST_F(RunTest, APersonsAnswerOverridesAMatchingRuleAndTheRecordSaysSo) {
+  // PROBE=1: the rule picks failover; the person says restart, and wins.
+  auto r = Run(kDecision, {"--answer", "assess=restart"}, {{"PROBE", "1"}});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("assess = restart (answer; overrides the rules' choice, failover)"), std::string::npos)
+      << r.out;
+  json run = Show();
+  EXPECT_EQ(StepOf(run, "restart")["status"], "succeeded");
+  EXPECT_EQ(StepOf(run, "promote")["status"], "skipped");
+  EXPECT_EQ(run["decisions"][0]["value"], "restart");
+  EXPECT_EQ(run["decisions"][0]["overrides"], "failover");
+  for (const char* what : {"report", "postmortem"}) {
+    auto text = RunCli({what, "last"}, dir_.path());
+    EXPECT_NE(text.out.find("answer, overriding the rules' choice failover"), std::string::npos) << what << text.out;
+  }
+  // The rules' own choice, given as an answer, overrides nothing.
+  r = Run(kDecision, {"--answer", "assess=failover"}, {{"PROBE", "1"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Show()["decisions"][0]["overrides"], nullptr);
+}
+
+TEST_F(RunTest, AnAnswerForNoSuchStepOrNoSuchValueIsAUsageErrorWithDidYouMean) {
+  auto r = Run(kDecision, {"--answer", "asess=restart"}, {{"PROBE", "0"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--answer names no step of rb: 'asess' (did you mean 'assess'?)"), std::string::npos) << r.err;
+  r = Run(kDecision, {"--answer", "assess=restrat"}, {{"PROBE", "0"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("expected one of failover, restart (did you mean 'restart'?)"), std::string::npos) << r.err;
+  r = Run(kDecision, {"--answer", "probe=done"}, {{"PROBE", "0"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("step 'probe' is a run step and takes no answer"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / ".runbook/state.db"));  // before anything ran
+}
+
 TEST_F(RunTest, ManualStepsTakeDoneSkipOrFailFromAnswersOrAFile) {
   const std::string yaml = R"Y(name: rb
 on_failure: stop
