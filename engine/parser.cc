@@ -34,7 +34,7 @@ class RunbookParser {
             "a runbook is a mapping with at least 'name' and 'steps'");
       return;
     }
-    RunbookFields(root);
+    if (!Misread(root)) RunbookFields(root);
   }
 
  private:
@@ -223,15 +223,68 @@ class RunbookParser {
     return out;
   }
 
+  // What YAML would read differently from what a person wrote: any tag
+  // (`!x`, `!!str`, a lone `!` that silently drops a negation), and a quoted
+  // scalar that never ends (yaml-cpp accepts one at the end of the file,
+  // folding the lines after it into the value). Every such node is an error
+  // at its position; returns whether there was one. Walks with a stack, not
+  // recursion.
+  bool Misread(const YAML::Node& root) {
+    const std::string& text = src_.text();
+    bool found = false;
+    std::vector<YAML::Node> todo = {root};
+    while (!todo.empty()) {
+      YAML::Node n = todo.back();
+      todo.pop_back();
+      auto m = n.Mark();
+      char first = m.pos >= 0 && static_cast<size_t>(m.pos) < text.size() ? text[m.pos] : ' ';
+      if (first == '!') {
+        size_t end = text.find_first_of(" \t\r\n,]}", m.pos);
+        std::string tag = text.substr(m.pos, end == std::string::npos ? std::string::npos : end - m.pos);
+        Error(PosOf(n), tag == "!"
+                            ? "YAML reads this '!' as a tag and drops it, so the value loses its negation: quote "
+                              "the whole value, e.g. \"!" + (n.IsScalar() ? n.Scalar() : std::string("...")) + "\""
+                            : "YAML reads '" + tag + "' as a tag, not as text (runbooks use no tags): quote the "
+                                  "whole value, e.g. \"" + tag +
+                                  (n.IsScalar() && !n.Scalar().empty() ? " " + n.Scalar() : std::string()) + "\"");
+        found = true;
+      } else if ((first == '"' || first == '\'') && n.IsScalar() && !Closes(text, static_cast<size_t>(m.pos))) {
+        Error(PosOf(n), std::string("this ") + (first == '"' ? "double" : "single") +
+                            "-quoted string is never closed: it runs to the end of the file");
+        found = true;
+      }
+      if (n.IsMap()) {
+        for (auto it = n.begin(); it != n.end(); ++it) {
+          todo.push_back(it->first);
+          todo.push_back(it->second);
+        }
+      } else if (n.IsSequence()) {
+        for (auto it = n.begin(); it != n.end(); ++it) todo.push_back(*it);
+      }
+    }
+    return found;
+  }
+
+  // Whether the quoted scalar opening at `open` has its closing quote.
+  static bool Closes(const std::string& text, size_t open) {
+    char q = text[open];
+    for (size_t i = open + 1; i < text.size(); ++i) {
+      if (q == '"' && text[i] == '\\') {
+        ++i;
+      } else if (text[i] == q) {
+        if (q == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
+          ++i;  // '' is a quote inside single quotes
+          continue;
+        }
+        return true;
+      }
+    }
+    return false;
+  }
+
   ExprPtr Expression(const YAML::Node& n, Pos fallback) {
     if (!n.IsScalar()) {
       Error(n.IsNull() ? fallback : PosOf(n), "an expression must be a string");
-      return nullptr;
-    }
-    std::string tag = n.Tag();
-    if (tag.size() > 1 && tag[0] == '!' && n.Scalar().empty()) {
-      Error(PosOf(n), "YAML read this expression as the tag '" + tag +
-                          "': quote an expression that starts with '!', e.g. \"" + tag + "\"");
       return nullptr;
     }
     auto parsed = ParseExpr(n.Scalar(), MapperFor(n));

@@ -274,8 +274,34 @@ TEST(ValidateTest, ReportsExpressionErrorsAtTheirColumnInsideAnyScalarStyle) {
 
 TEST(ValidateTest, ExplainsAnUnquotedBangExpression) {
   EXPECT_EQ(Check(WithSteps("  - { id: a, run: x }\n  - id: b\n    needs: a\n    run: x\n    when: !failed('a')\n")).Messages(),
-            "t.yaml:7:11: error: YAML read this expression as the tag '!failed('a')': quote an expression that "
-            "starts with '!', e.g. \"!failed('a')\"\n");
+            "t.yaml:7:11: error: YAML reads '!failed('a')' as a tag, not as text (runbooks use no tags): quote the "
+            "whole value, e.g. \"!failed('a')\"\n");
+}
+
+TEST(ValidateTest, ANegationYamlWouldDropIsAnErrorNotAStepThatRunsWhenItShouldNot) {
+  // `! expr` (a space after the bang) is YAML's non-specific tag: the
+  // negation vanishes and the step would run exactly when it should not.
+  EXPECT_EQ(Check(WithSteps("  - { id: a, run: x }\n  - id: b\n    needs: a\n    run: x\n"
+                            "    when: ! steps.a.status == 'failed'\n"))
+                .Messages(),
+            "t.yaml:7:11: error: YAML reads this '!' as a tag and drops it, so the value loses its negation: quote "
+            "the whole value, e.g. \"!steps.a.status == 'failed'\"\n");
+}
+
+TEST(ValidateTest, EveryTagAnywhereIsAnErrorAtItsPosition) {
+  EXPECT_EQ(Check("name: t\ntitle: !!str Restore\nsteps:\n  - { id: a, run: !x echo }\n").Messages(),
+            "t.yaml:2:8: error: YAML reads '!!str' as a tag, not as text (runbooks use no tags): quote the whole "
+            "value, e.g. \"!!str Restore\"\n"
+            "t.yaml:4:19: error: YAML reads '!x' as a tag, not as text (runbooks use no tags): quote the whole "
+            "value, e.g. \"!x echo\"\n");
+}
+
+TEST(ValidateTest, AQuotedStringThatNeverClosesIsAnErrorAtItsLine) {
+  // yaml-cpp accepts it at the end of a file, with the lines after it folded
+  // into the value: the step would run them as its command.
+  EXPECT_EQ(Check(WithSteps("  - id: a\n    run: \"unterminated\n  - id: b\n    run: rm -rf data\n")).Messages(),
+            "t.yaml:4:10: error: this double-quoted string is never closed: it runs to the end of the file\n");
+  EXPECT_EQ(Check(WithSteps("  - { id: a, run: 'it''s fine' }\n  - { id: b, run: \"say \\\"hi\\\"\" }\n")).Messages(), "");
 }
 
 TEST(ValidateTest, ReportsUnknownInputsAndStepsInExpressionsAndTemplates) {
