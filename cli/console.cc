@@ -1,5 +1,6 @@
 #include "cli/console.h"
 
+#include <algorithm>
 #include <ctime>
 #include <istream>
 #include <nlohmann/json.hpp>
@@ -33,7 +34,7 @@ void TextReporter::Event(const ReportEvent& e) {
     return out;
   };
   if (k == "run.started") {
-    run_started_ = e.at;
+    run_started_ = e.at - std::max<int64_t>(0, e.duration_ms);  // a resumed run's clock goes on
     Line("runbook: run " + e.run_id + " of " + e.message + " started");
   } else if (k == "step.started") {
     running_[e.step] = e.at;
@@ -97,7 +98,11 @@ void TextReporter::Event(const ReportEvent& e) {
 void TextReporter::Tick(int64_t wall_ms) {
   if (!live_ || running_.empty()) return;
   std::string text = "  running:";
-  for (const auto& [step, started] : running_) text += " " + step + " " + HumanDuration(wall_ms - started);
+  const char* sep = " ";
+  for (const auto& [step, started] : running_) {
+    text += sep + step + " " + HumanDuration(wall_ms - started);
+    sep = ", ";
+  }
   if (rto_ms_ && run_started_) {
     int64_t left = *rto_ms_ - (wall_ms - run_started_);
     text += left >= 0 ? " | RTO left " + HumanDuration(left) : " | RTO exceeded by " + HumanDuration(-left);

@@ -155,7 +155,10 @@ bool Executor::Impl::Open() {
                                                            ToString(run_.phase))
                                : Ev("run.started", "", "run of " + rb_.name + " started by " + o_.user + "@" + o_.host));
   if (!Commit(std::move(b))) return false;
-  Report(ReportEvent::Of("run.started", "", "", rb_.name + (o_.rollback_only ? " (rollback)" : o_.resume ? " (resumed)" : "")));
+  ReportEvent started =
+      ReportEvent::Of("run.started", "", "", rb_.name + (o_.rollback_only ? " (rollback)" : o_.resume ? " (resumed)" : ""));
+  started.duration_ms = Wall() - run_.started_at;  // since the run first started: the RTO clock does not restart
+  Report(started);
   commands_.RenderRunEnv(facts_);
   plan_ = run_.phase == RunPhase::kFinally ? &finally_ : &steps_;
   if (run_.phase == RunPhase::kRollback) {
