@@ -61,6 +61,9 @@ void TextReporter::Event(const ReportEvent& e) {
       Line("  " + Paint("skip", "33") + "   " + e.step + (e.message.empty() ? "" : ": " + e.message));
     } else if (e.status == "interrupted") {
       Line("  " + Paint("stop", "33") + "   " + e.step + " interrupted" + dur);
+    } else if (e.continued) {  // the runbook expected it might: not the run's failure
+      Line("  " + Paint("fail", "33") + "   " + e.step + " failed (" + e.reason + "), continued" + dur +
+           indent(e.message));
     } else {
       Line("  " + Paint("FAIL", "31;1") + "   " + e.step + " failed (" + e.reason + ")" + dur + indent(e.message));
     }
@@ -123,6 +126,7 @@ void JsonReporter::Event(const ReportEvent& e) {
   if (!e.stream.empty()) j["stream"] = e.stream;
   if (e.kind == "step.output") j["data"] = e.data;
   if (e.kind == "decision" && !e.data.empty()) j["overrides"] = e.data;
+  if (e.continued) j["continued"] = true;
   if (e.kind == "waiting") {
     if (!e.data.empty()) j["text"] = e.data;
     j["choices"] = e.choices;

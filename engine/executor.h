@@ -41,6 +41,7 @@ struct ReportEvent {
   // continues the run with it (the same order).
   std::vector<std::string> choices, commands;
   std::vector<std::string> checklist;  // waiting: a manual step's checklist
+  bool continued = false;  // step.finished failed: under on_failure: continue, not the run's failure
   int attempt = 0;
   std::optional<int> exit_code;
   int64_t at = 0;           // wall ms

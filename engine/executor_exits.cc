@@ -293,8 +293,9 @@ void Executor::Impl::Succeed(int v, std::map<std::string, std::string> outputs, 
 }
 
 // The console's and JSON's line for a step that ended; `message` if it failed.
-void Executor::Impl::ReportFinished(const StepRecord& r, const std::string& message) {
+void Executor::Impl::ReportFinished(const StepRecord& r, const std::string& message, bool continued) {
   ReportEvent e = ReportEvent::Of("step.finished", r.step_id, ToString(r.status), message);
+  e.continued = continued;
   if (r.reason != Reason::kNone) e.reason = ToString(r.reason);
   e.attempt = r.attempts;
   e.exit_code = r.exit_code;
@@ -313,7 +314,7 @@ void Executor::Impl::Fail(int v, Reason reason, const std::string& message) {
     plan_->Halt();
     failed_ = true;
   }
-  ReportFinished(r, masker_.Mask(message));
+  ReportFinished(r, masker_.Mask(message), s.continue_on_failure);
 }
 
 void Executor::Impl::Skip(int v, bool propagates, const std::string& why) {

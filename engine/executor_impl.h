@@ -130,7 +130,7 @@ class Executor::Impl {
   void Succeed(int v, std::map<std::string, std::string> outputs = {}, const AttemptRecord* attempt = nullptr);
   void Fail(int v, Reason reason, const std::string& message);
   void Skip(int v, bool propagates, const std::string& why);
-  void ReportFinished(const StepRecord& r, const std::string& message);
+  void ReportFinished(const StepRecord& r, const std::string& message, bool continued = false);
   void SetOutputs(int v, std::map<std::string, std::string> outputs);
   StepRecord& Close(int v);
   // Erases the task and returns its unit: `t` is dangling afterwards.

@@ -30,6 +30,15 @@ bool IsPerson(AnswerSource s) { return s == AnswerSource::kAnswer || s == Answer
 bool FailedStep(const StepRecord& s) {
   return s.status == StepStatus::kFailed || (s.status == StepStatus::kRolledBack && s.reason != Reason::kNone);
 }
+
+// How a step's status reads to a person: a failure the runbook allowed
+// (on_failure: continue) is not the run's failure; a failure that was then
+// undone is still a failure.
+std::string StatusText(const StepRecord& s, bool continued) {
+  if (s.status == StepStatus::kFailed && continued) return "failed, continued";
+  if (s.status == StepStatus::kRolledBack && s.reason != Reason::kNone) return "failed (undone)";
+  return ToString(s.status);
+}
 std::string Time(int64_t ms) { return FormatUtc(ms, "%H:%M:%S"); }
 std::string Dur(int64_t ms) { return ms < 0 ? "" : HumanDuration(ms); }
 
@@ -166,9 +175,12 @@ class DataBuilder {
       const Step* def = Def(s.step_id);
       int64_t dur = s.started_at && s.finished_at ? s.finished_at - s.started_at : -1;
       bool over = def && def->estimate && dur > def->estimate->count();
+      bool continued = Continued(s);
       json j = {{"id", s.step_id},
                 {"name", Cell(def && def->DisplayName() != s.step_id ? def->DisplayName() : "")},
                 {"status", ToString(s.status)},
+                {"status_text", StatusText(s, continued)},
+                {"continued", continued},
                 {"reason", ToString(s.reason)},
                 {"duration", dur >= 0 ? Dur(dur) : ""},
                 {"estimate", def && def->estimate ? FormatDuration(*def->estimate) : ""},
@@ -179,11 +191,12 @@ class DataBuilder {
                 {"finally", s.phase == "finally"},
                 {"kind", def ? ToString(def->kind) : ""}};
       steps.push_back(j);
-      status[s.step_id] = ToString(s.status);
+      status[s.step_id] = continued ? "continued" : FailedStep(s) ? "failed" : ToString(s.status);
       if (s.started_at && s.status != S::kSkipped) {  // a skip takes no time worth a bar
         int64_t end = s.finished_at ? s.finished_at : End();
-        std::string tag = s.status == S::kSucceeded || s.status == S::kRolledBack ? "done, "
-                          : s.status == S::kFailed                                ? "crit, "
+        std::string tag = continued                                               ? ""
+                          : FailedStep(s)                                         ? "crit, "
+                          : s.status == S::kSucceeded || s.status == S::kRolledBack ? "done, "
                           : s.status == S::kRunning || s.status == S::kWaiting    ? "active, "
                                                                                   : "";
         gantt.push_back({{"label", s.step_id}, {"tag", tag}, {"task", "t" + std::to_string(++n)},
@@ -202,6 +215,7 @@ class DataBuilder {
     flow += "  classDef succeeded fill:#d4edda,stroke:#28a745,color:#155724\n"
             "  classDef failed fill:#f8d7da,stroke:#dc3545,color:#721c24\n"
             "  classDef rolled_back fill:#fff3cd,stroke:#ffc107,color:#856404\n"
+            "  classDef continued fill:#fff3cd,stroke:#fd7e14,color:#7a3d06\n"
             "  classDef skipped fill:#e2e3e5,stroke:#adb5bd,color:#6c757d\n"
             "  classDef running fill:#cce5ff,stroke:#007bff,color:#004085\n"
             "  classDef waiting fill:#e2d9f3,stroke:#6f42c1,color:#3d2373\n"
@@ -221,6 +235,13 @@ class DataBuilder {
     d_["has_decisions"] = !list.empty();
   }
 
+  int FailedAttempts(const std::string& step) const {
+    int n = 0;
+    for (const auto& a : in_.attempts)
+      n += a.step_id == step && a.kind == AttemptKind::kRun && a.status == AttemptStatus::kFailed;
+    return n;
+  }
+
   const AttemptRecord* LastAttempt(const std::string& step, AttemptKind kind) const {
     const AttemptRecord* last = nullptr;
     for (const auto& a : in_.attempts)
@@ -228,13 +249,52 @@ class DataBuilder {
     return last;
   }
 
+  // A main step that failed under on_failure: continue: its failure was an
+  // answer the runbook expected, not the run's failure.
+  bool Continued(const StepRecord& s) const {
+    const Step* def = Def(s.step_id);
+    return s.status == StepStatus::kFailed && def && def->continue_on_failure;
+  }
+
+  // The failures of the run, the first (the one that stopped it) first: a
+  // step that failed, even if a resume later ran it to success; a failure
+  // the runbook allowed is none of them.
+  std::vector<const StepRecord*> RunFailures() const {
+    std::map<std::string, int64_t> first;  // step -> when it first failed
+    for (const auto& e : in_.events)
+      if (e.kind == "step.failed") first.try_emplace(e.step_id, e.at);
+    std::vector<std::pair<int64_t, const StepRecord*>> found;
+    for (const auto& s : in_.steps) {
+      const Step* def = Def(s.step_id);
+      if (def && def->continue_on_failure) continue;
+      auto it = first.find(s.step_id);
+      if (it != first.end()) found.push_back({it->second, &s});
+      else if (FailedStep(s)) found.push_back({s.finished_at, &s});
+    }
+    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<const StepRecord*> out;
+    for (const auto& [at, s] : found) out.push_back(s);
+    return out;
+  }
+
+  // The last attempt of a step's command that failed (else its last).
+  const AttemptRecord* FailedAttempt(const std::string& step) const {
+    const AttemptRecord* last = nullptr;
+    for (const auto& a : in_.attempts)
+      if (a.step_id == step && a.kind == AttemptKind::kRun && (a.status == AttemptStatus::kFailed || !last)) last = &a;
+    return last;
+  }
+
   void Failures() {
     json list = json::array();
-    for (const auto& s : in_.steps) {
-      if (!FailedStep(s)) continue;
-      const AttemptRecord* a = LastAttempt(s.step_id, AttemptKind::kRun);
+    for (const StepRecord* f : RunFailures()) {
+      const StepRecord& s = *f;
+      const AttemptRecord* a = FailedAttempt(s.step_id);
       std::string out = a ? TailLines(a->err.empty() ? a->out : a->err, 20) : "";
-      json j = {{"step", s.step_id}, {"reason", ToString(s.reason)}, {"exit_code", s.exit_code ? std::to_string(*s.exit_code) : ""},
+      Reason reason = s.reason != Reason::kNone ? s.reason : a ? a->reason : Reason::kNone;
+      std::optional<int> exit_code = s.reason != Reason::kNone ? s.exit_code : a ? a->exit_code : s.exit_code;
+      json j = {{"step", s.step_id}, {"reason", ToString(reason)},
+                {"exit_code", exit_code ? std::to_string(*exit_code) : ""},
                 {"attempts", s.attempts}, {"has_output", !out.empty()}, {"output", Block(out)},
                 {"command", a ? a->command : ""}};
       list.push_back(j);
@@ -310,13 +370,15 @@ class DataBuilder {
     for (const auto& s : in_.steps) {
       const Step* def = Def(s.step_id);
       if (s.status == StepStatus::kSucceeded) ++succeeded;
-      if (s.attempts > 1 && s.status == StepStatus::kSucceeded) {
+      int failed_attempts = FailedAttempts(s.step_id);  // an interrupted attempt is no retry
+      if (failed_attempts > 0 && s.status == StepStatus::kSucceeded) {
         ++retried;
-        wrong.push_back({{"text", "`" + s.step_id + "` needed " + std::to_string(s.attempts) + " attempts"}});
+        wrong.push_back({{"text", "`" + s.step_id + "` needed " + std::to_string(failed_attempts + 1) +
+                                      " attempts (" + std::to_string(failed_attempts) + " failed)"}});
         actions.push_back({{"action", "Find out why `" + s.step_id + "` needed retries and make it reliable"},
                            {"step", s.step_id}});
       }
-      if (FailedStep(s)) {
+      if (FailedStep(s) && !Continued(s)) {
         std::string reason = ToString(s.reason);
         wrong.push_back({{"text", "`" + s.step_id + "` failed (" + reason + ")"}});
         actions.push_back({{"action", s.reason == Reason::kTimeout
@@ -383,7 +445,7 @@ class DataBuilder {
                           Utc(r.started_at) + " by " + r.user + "@" + r.host + " and ended **" + ToString(r.status) + "**" +
                           (r.finished_at ? " after " + Dur(r.finished_at - r.started_at) : "") + ".";
     if (!d_["failures"].empty())
-      summary += " The first failure was `" + d_["failures"][0]["step"].get<std::string>() + "` (" +
+      summary += " It was stopped by `" + d_["failures"][0]["step"].get<std::string>() + "` (" +
                  d_["failures"][0]["reason"].get<std::string>() + ").";
     d_["summary"] = summary;
     // Responders: who started the run and every person who answered it.

@@ -10,6 +10,7 @@
 #include <cmark-gfm-core-extensions.h>
 #include <cmark-gfm.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -72,6 +73,7 @@ class ReportTest : public ::testing::Test {
     o.source_sha256 = "0123456789abcdef";
     o.inputs = {{"environment", "production"}, {"token", "s3cr3t-t0ken"}};
     o.answers = answers;
+    o.interrupt = &interrupt_;
     if (resume) {
       o.resume = resume;
       o.run_exists = true;
@@ -145,6 +147,7 @@ class ReportTest : public ::testing::Test {
     EXPECT_EQ(rows, table_lines) << "a table lost rows:\n" << text;
   }
 
+  volatile std::sig_atomic_t interrupt_ = 0;  // a Ctrl-C, set by a runner hook
   testing::FakeClock clock_;
   testing::FakeRunner runner_;
   MemoryStore store_;
@@ -192,6 +195,36 @@ TEST_F(ReportTest, AnInterruptedRunResumed) {
   st.attempts = store_.attempts[st.run.id];
   ASSERT_EQ(Run({}, st).status, RunStatus::kSucceeded);
   Golden("resumed");
+}
+
+// A person overrides the decision's rule, the run is interrupted (Ctrl-C)
+// during a step and resumed later: the timeline says so, the override shows
+// with what the rule chose, and the interrupted attempt is no retry.
+TEST_F(ReportTest, AnOverrideAnInterruptAndAResume) {
+  runner_.script = {FakeCommand::Of("check-health").Exit(7).Takes(2'000),
+                    FakeCommand::Of("notify-team").Takes(30'000).Times(1), FakeCommand::Of("").Takes(1'000)};
+  runner_.on_start = [&](const ProcessSpec& spec) {
+    if (spec.argv.back().find("notify-team") != std::string::npos && runner_.StartTimes("notify-team").empty())
+      interrupt_ = 1;  // Ctrl-C while notify runs the first time
+  };
+  std::map<std::string, std::string> answers = {{"assess", "skip"}, {"stand-down", "done"}};
+  ASSERT_EQ(Run(answers).status, RunStatus::kInterrupted);
+  interrupt_ = 0;
+  clock_.now += 5 * 60'000;
+  ResumeState st;
+  st.run = store_.runs.begin()->second;
+  st.steps = store_.steps[st.run.id];
+  st.decisions = store_.decisions[st.run.id];
+  st.attempts = store_.attempts[st.run.id];
+  ASSERT_EQ(Run(answers, st).status, RunStatus::kSucceeded);
+  Golden("interrupted");
+  auto pm = RenderReport(ReportKind::kPostmortem, Input());
+  ASSERT_TRUE(pm.ok());
+  EXPECT_NE(pm->find("skip (answer, alice@ops-1, overriding the rules' choice restore)"), std::string::npos) << *pm;
+  EXPECT_NE(pm->find("interrupted: stopping running steps"), std::string::npos) << *pm;
+  EXPECT_NE(pm->find("resumed by alice@ops-1"), std::string::npos) << *pm;
+  EXPECT_EQ(pm->find("needed"), std::string::npos) << "an interrupted attempt is no retry:\n" << *pm;
+  EXPECT_EQ(pm->find("stopped by"), std::string::npos) << *pm;
 }
 
 TEST_F(ReportTest, AUserTemplateReplacesTheBuiltInOne) {

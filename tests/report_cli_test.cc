@@ -35,7 +35,7 @@ TEST_F(ReportCliTest, OutputFileIsWrittenAtomicallyAndTemplatesReplaceTheBuiltIn
   ASSERT_EQ(pm.exit_code, 0) << pm.err;
   std::string text = ReadAll(dir_.path() / "out/pm.md");
   EXPECT_NE(text.find("| Status | **Draft** |"), std::string::npos) << text;
-  EXPECT_NE(text.find("The run first failed at `a` (exit, exit code 2)."), std::string::npos) << text;
+  EXPECT_NE(text.find("The run was stopped by `a` (exit, exit code 2)."), std::string::npos) << text;
   EXPECT_EQ(RunCli({"postmortem", "last"}, dir_.path()).out, text);
   for (const auto& e : std::filesystem::directory_iterator(dir_.path() / "out"))
     EXPECT_EQ(e.path().filename(), "pm.md");  // no temporary left behind

@@ -246,14 +246,14 @@ TEST_F(OpsTest, PruneDeletesOnlyFinishedRunsOlderThanTheAge) {
 }
 
 TEST_F(OpsTest, LogsFollowPrintsUntilTheRunStops) {
-  // The step runs until the follower has shown that it started (it reads
-  // the FIFO `go`, which the test writes once follow.out says so).
-  dir_.Write("runbooks/f.yaml", "name: f\nsteps:\n  - { id: a, run: 'echo first; read x < go; echo second' }\n");
-  dir_.Write("go.sh", "mkfifo go\n" + std::string(RUNBOOK_BINARY) + " run f > bg.out 2>&1 &\npid=$!\n"
-             "until grep -q 'step.running a' follow.out 2>/dev/null; do\n"
-             "  [ -e .runbook/state.db ] && [ ! -e following ] && { touch following; " + std::string(RUNBOOK_BINARY) +
-             " logs last --follow > follow.out; echo $? > code.txt; } &\n  sleep 0.01\ndone\n"
-             "echo go > go\nwait\n");
+  // The step says it runs (FIFO `up`), then waits (FIFO `go`) until the
+  // follower, started while it runs, has shown its start.
+  dir_.Write("runbooks/f.yaml",
+             "name: f\nsteps:\n  - { id: a, run: 'echo first; echo up > up; read x < go; echo second' }\n");
+  dir_.Write("go.sh", "mkfifo up go\n" + std::string(RUNBOOK_BINARY) + " run f > bg.out 2>&1 &\npid=$!\n"
+             "read x < up\n" + std::string(RUNBOOK_BINARY) + " logs last --follow > follow.out &\nfollow=$!\n"
+             "until grep -q 'step.running a' follow.out; do sleep 0.01; done\n"
+             "echo go > go\nwait $follow\necho $? > code.txt\nwait $pid\n");
   std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 120 bash go.sh").c_str());
   EXPECT_EQ(Read("code.txt"), "0\n");
   std::string out = Read("follow.out");
