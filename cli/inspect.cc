@@ -1,4 +1,5 @@
 // `runbook runs`, `show` and `logs`: read-only views of the state database.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iomanip>
@@ -9,6 +10,7 @@
 
 #include "cli/console.h"
 #include "cli/run_command.h"
+#include "engine/suggest.h"
 #include "state/sqlite_store.h"
 
 namespace runbook::cli {
@@ -219,6 +221,16 @@ int Logs(const Context& ctx, const std::string& state, const std::string& run, c
   int code = kExitUsage;
   auto id = ResolveRunOrSay(ctx, *store, run, &code);
   if (!id) return code;
+  if (!step.empty() && step != "preflight") {
+    auto steps = store->GetSteps(*id);
+    std::vector<std::string> ids;
+    if (steps.ok())
+      for (const auto& st : *steps) ids.push_back(st.step_id);
+    if (steps.ok() && std::find(ids.begin(), ids.end(), step) == ids.end()) {
+      *ctx.err << "runbook: run " << *id << " has no step '" << step << "'" << DidYouMean(step, ids) << "\n";
+      return kExitUsage;
+    }
+  }
   if (follow) return Follow(ctx, *store, *id, step);
   auto attempts = store->GetAttempts(*id);
   if (!attempts.ok()) {
@@ -243,8 +255,8 @@ int Logs(const Context& ctx, const std::string& state, const std::string& run, c
     }
   }
   if (!any && !step.empty()) {
-    *ctx.err << "runbook: no output recorded for step '" << step << "' in run " << *id << "\n";
-    return kExitUsage;
+    *ctx.err << "runbook: step '" << step << "' of run " << *id << " has not run: no output is recorded\n";
+    return kExitOk;
   }
   return kExitOk;
 }

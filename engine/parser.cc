@@ -4,6 +4,7 @@
 
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "engine/keys.h"
 #include "engine/regex.h"
@@ -26,7 +27,7 @@ class RunbookParser {
     try {
       root = YAML::Load(src_.text());
     } catch (const YAML::Exception& e) {
-      Error(Pos{e.mark.line + 1, e.mark.column + 1}, "invalid YAML: " + e.msg);
+      Error(Pos{e.mark.line + 1, e.mark.column + 1}, "invalid YAML: " + e.msg + TabHint(e.mark.line));
       return;
     }
     if (!root.IsMap()) {
@@ -40,6 +41,18 @@ class RunbookParser {
  private:
   // ---- helpers -------------------------------------------------------------
   void Error(Pos p, std::string m) { diags_->Error(p, std::move(m)); }
+
+  // YAML forbids tabs in indentation, and yaml-cpp says so obscurely ("illegal
+  // block entry"): name the tab when line `line` (0-based) or the one before
+  // it holds one.
+  std::string TabHint(int line) const {
+    std::istringstream in(src_.text());
+    bool tab = false;
+    std::string l;
+    for (int i = 0; i <= line && std::getline(in, l); ++i)
+      if (i >= line - 1 && l.find('\t') != std::string::npos) tab = true;
+    return tab ? " (a tab: YAML indents with spaces only)" : "";
+  }
 
   Pos PosOf(const YAML::Node& n) const {
     auto m = n.Mark();

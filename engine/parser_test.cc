@@ -296,6 +296,11 @@ TEST(ValidateTest, EveryTagAnywhereIsAnErrorAtItsPosition) {
             "value, e.g. \"!x echo\"\n");
 }
 
+TEST(ValidateTest, ATabInTheIndentationIsNamed) {
+  std::string m = Check("name: t\nsteps:\n  - id: a\n\t  run: x\n").Messages();
+  EXPECT_NE(m.find("(a tab: YAML indents with spaces only)"), std::string::npos) << m;
+}
+
 TEST(ValidateTest, AQuotedStringThatNeverClosesIsAnErrorAtItsLine) {
   // yaml-cpp accepts it at the end of a file, with the lines after it folded
   // into the value: the step would run them as its command.

@@ -119,9 +119,13 @@ Result<InputValues> RunInputs(const Runbook& rb, const RunRequest& req, Host& ho
   std::vector<std::string> problems = inputs.errors;
   for (const auto& m : inputs.missing) {
     const InputDecl* d = rb.FindInput(m);
+    std::string values;
+    if (d)
+      for (const auto& v : d->enum_values) values += (values.empty() ? ": one of " : ", ") + v;
     problems.push_back("missing required input '" + m + "'" +
                        (d && !d->from_env.empty() ? " (--input " + m + "=... or $" + d->from_env + ")"
-                                                  : " (--input " + m + "=...)"));
+                                                  : " (--input " + m + "=...)") +
+                       values);
   }
   if (!problems.empty()) return Status::Invalid(Join(problems));
   return inputs;

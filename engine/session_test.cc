@@ -152,6 +152,9 @@ TEST_F(SessionTest, AFinishedRunHasNothingToResumeAndAnswersAreChecked) {
   ResumeRequest req;
   req.target = "run-1";
   EXPECT_EQ(Resume(req).status().message(), "run run-1 ended rolled_back; there is nothing to resume");
+  req.rollback_only = true;
+  EXPECT_EQ(Resume(req).status().message(), "run run-1 ended rolled_back; there is nothing to roll back");
+  req.rollback_only = false;
   Recorded(RunStatus::kWaiting);
   host_.env["TOKEN"] = "x";
   req.target = "run-2";
@@ -164,6 +167,12 @@ TEST_F(SessionTest, AnExclusiveRunbookThatIsOpenIsRefusedAndInputsAreCheckedFirs
   auto run = PrepareRun(checked_.runbook, req, settings_, &store_, host_, clock_);
   ASSERT_FALSE(run.ok());
   EXPECT_EQ(run.status().message(), "missing required input 'env' (--input env=...)");
+  EXPECT_EQ(PrepareRun(testing::Check("name: e\ninputs: { env: { enum: [staging, production], required: true } }\n"
+                                      "steps: [{ id: a, run: x }]\n").runbook,
+                       req, settings_, &store_, host_, clock_)
+                .status()
+                .message(),
+            "missing required input 'env' (--input env=...): one of staging, production");
   EXPECT_EQ(store_.commits, 0);
   EXPECT_TRUE(host_.made.empty());
   req.inputs = {{"env", "prod"}};

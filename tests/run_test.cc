@@ -510,6 +510,19 @@ TEST_F(RunTest, AnAnswerForNoSuchStepOrNoSuchValueIsAUsageErrorWithDidYouMean) {
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / ".runbook/state.db"));  // before anything ran
 }
 
+TEST_F(RunTest, LogsOfAStepThatDoesNotExistSaySoWithDidYouMean) {
+  ASSERT_EQ(Run("name: rb\nsteps:\n  - { id: restore, run: echo hi }\n  - { id: later, run: 'true', when: 'false' }\n")
+                .exit_code,
+            0);
+  auto r = RunCli({"logs", "last", "restor"}, dir_.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("has no step 'restor' (did you mean 'restore'?)"), std::string::npos) << r.err;
+  r = RunCli({"logs", "last", "later"}, dir_.path());  // skipped: it exists, it printed nothing
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("step 'later' of run "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" has not run: no output is recorded"), std::string::npos) << r.err;
+}
+
 TEST_F(RunTest, ManualStepsTakeDoneSkipOrFailFromAnswersOrAFile) {
   const std::string yaml = R"Y(name: rb
 on_failure: stop
