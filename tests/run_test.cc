@@ -650,7 +650,7 @@ TEST_F(RunTest, InputsAreCheckedBeforeAnythingIsRecorded) {
   const std::string yaml = "name: rb\ninputs: { env: { enum: [staging, production], required: true } }\nsteps: [{ id: a, run: echo }]\n";
   auto r = Run(yaml);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "runbook: missing required input 'env' (--input env=...)\n");
+  EXPECT_EQ(r.err, "runbook: missing required input 'env' (--input env=...): one of staging, production\n");
   r = Run(yaml, {"--input", "env=prod"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "runbook: input 'env': 'prod' is not one of the allowed values: staging, production\n");
