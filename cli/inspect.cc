@@ -12,6 +12,7 @@
 #include "cli/run_command.h"
 #include "engine/suggest.h"
 #include "state/sqlite_store.h"
+#include "steps/posix_host.h"
 
 namespace runbook::cli {
 namespace {
@@ -139,13 +140,18 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
   if (!store) return kExitFailed;
   if (!as_json) *ctx.err << "state database " << store->path() << "\n";
   auto runs = store->ListRuns({runbook, only, true});
+  PosixHost host;
   if (!runs.ok()) {
     *ctx.err << "runbook: " << runs.status().message() << "\n";
     return kExitFailed;
   }
   if (as_json) {
     json list = json::array();
-    for (const auto& r : *runs) list.push_back(RunJson(r));
+    for (const auto& r : *runs) {
+      json j = RunJson(r);
+      if (r.status == RunStatus::kRunning) j["orphaned"] = !host.IsLive(r);
+      list.push_back(j);
+    }
     *ctx.out << Dump(list) << "\n";
     return kExitOk;
   }
@@ -153,10 +159,12 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
     *ctx.out << "no runs\n";
     return kExitOk;
   }
-  *ctx.out << std::left << std::setw(24) << "RUN" << std::setw(24) << "RUNBOOK" << std::setw(17) << "STATUS"
+  *ctx.out << std::left << std::setw(24) << "RUN" << std::setw(24) << "RUNBOOK" << std::setw(21) << "STATUS"
            << std::setw(26) << "STARTED" << std::setw(10) << "DURATION" << "BY\n";
   for (const auto& r : *runs) {
-    *ctx.out << std::setw(24) << r.id << std::setw(24) << r.runbook << std::setw(17) << ToString(r.status)
+    std::string status = ToString(r.status);
+    if (r.status == RunStatus::kRunning && !host.IsLive(r)) status += " (orphaned)";  // its engine died
+    *ctx.out << std::setw(24) << r.id << std::setw(24) << r.runbook << std::setw(21) << status
              << std::setw(26)
              << Rfc3339(r.started_at) << std::setw(10)
              << (r.finished_at ? HumanDuration(r.finished_at - r.started_at) : "-") << r.user << "@" << r.host << "\n";

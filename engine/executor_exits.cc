@@ -186,7 +186,9 @@ void Executor::Impl::OnPreflightExit(Task& t, const RunnerEvent& e) {
   r.kind = "preflight";
   r.step = check.name;
   r.status = ToString(a.status);
-  r.message = why ? *why + (a.err.empty() && a.out.empty() ? "" : "\n" + TailLines(a.err.empty() ? a.out : a.err, 5))
+  // What ran, and where: a person must be able to run it by hand.
+  r.message = why ? *why + "\n$ " + a.command + "\n(in " + o_.workdir + ")" +
+                        (a.err.empty() && a.out.empty() ? "" : "\n" + TailLines(a.err.empty() ? a.out : a.err, 5))
                   : "";
   Batch b;
   b.Add(a).Add(Ev(why ? "preflight.failed" : "preflight.passed", "", check.name + (why ? ": " + *why : "")));

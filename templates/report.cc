@@ -147,7 +147,6 @@ class DataBuilder {
     const RunRecord& r = in_.run;
     json facts = json::array();
     auto add = [&](const std::string& k, const std::string& v) { facts.push_back({{"key", k}, {"value", Cell(v)}}); };
-    add("Run", "`" + r.id + "`");
     add("Status", "**" + std::string(ToString(r.status)) + "**" + (r.reason.empty() ? "" : " (" + r.reason + ")"));
     add("Started by", r.user + "@" + r.host + " in `" + r.workdir + "`");
     add("Started", Utc(r.started_at));
@@ -182,7 +181,7 @@ class DataBuilder {
                 {"status_text", StatusText(s, continued)},
                 {"continued", continued},
                 {"reason", ToString(s.reason)},
-                {"duration", dur >= 0 ? Dur(dur) : ""},
+                {"duration", dur >= 0 && s.status != StepStatus::kSkipped ? Dur(dur) : ""},  // a skip takes no time
                 {"estimate", def && def->estimate ? FormatDuration(*def->estimate) : ""},
                 {"over_estimate", over},
                 {"attempts", s.attempts},
@@ -333,7 +332,10 @@ class DataBuilder {
   void Timeline() {
     json list = json::array(), notes = json::array();
     for (const auto& e : in_.events) {
-      if (e.kind == "step.running" || e.kind == "verify.running" || e.kind == "rollback.running") continue;
+      // A start is shown by its end (a check passed or failed), not twice.
+      if (e.kind == "step.running" || e.kind == "verify.running" || e.kind == "rollback.running" ||
+          e.kind == "preflight.started")
+        continue;
       json j = {{"at", Time(e.at)}, {"at_utc", Utc(e.at)}, {"kind", e.kind}, {"step", e.step_id},
                 {"message", Cell(e.message)}, {"note", e.kind == "note"}};
       list.push_back(j);

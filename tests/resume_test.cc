@@ -70,6 +70,8 @@ TEST_F(ResumeTest, AfterTheEngineIsKilledNoStepSurvivesAndResumeFinishesWithoutR
   EXPECT_TRUE(Gone(std::stoi(Read("grandchild.pid"))));
   json run = Show();
   EXPECT_EQ(run["status"], "running");  // as the dead engine left it: orphaned
+  EXPECT_NE(Cli({"runs"}).out.find("running (orphaned)"), std::string::npos);
+  EXPECT_EQ(json::parse(Cli({"runs", "--json"}).out)[0]["orphaned"], true);
   auto again = Cli({"run", "three"});
   EXPECT_EQ(again.exit_code, 4);
   EXPECT_NE(again.err.find("is orphaned (its engine died); continue it with:\n  runbook resume " +

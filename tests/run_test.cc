@@ -615,6 +615,14 @@ TEST_F(RunTest, PreflightFailureRunsNothingAndNoFinally) {
   EXPECT_EQ(Show()["status"], "preflight_failed");
   EXPECT_FALSE(Exists("a-ran"));
   EXPECT_FALSE(Exists("f-ran"));
+  // What ran and where, so that a person can run it by hand.
+  EXPECT_NE(r.out.find("$ command -v no-such-tool-xyz\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(in " + dir_.path().string() + ")"), std::string::npos) << r.out;
+  auto pm = RunCli({"postmortem", "last"}, dir_.path());
+  std::string timeline = pm.out.substr(pm.out.find("## Timeline"));
+  timeline = timeline.substr(0, timeline.find("## Root cause"));
+  EXPECT_NE(timeline.find("tools present: exit code 1, expected 0"), std::string::npos) << timeline;
+  EXPECT_EQ(timeline.find("| tools present |"), std::string::npos) << "its start shown beside its end:\n" << timeline;
 }
 
 TEST_F(RunTest, AWaitStepPausesForItsDuration) {
