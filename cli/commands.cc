@@ -127,6 +127,7 @@ int List(const Context& ctx) {
     std::string last_run = it == last.end() ? "never"
                                             : Rfc3339(it->second.started_at) + " " + ToString(it->second.status) + " (" +
                                                   it->second.id + ")";
+    if (loaded.ok() && title.size() > 42) title = title.substr(0, 39) + "...";  // never into the next column
     *ctx.out << std::setw(26) << name << std::setw(44) << title << std::setw(8)
              << (rb.rto ? FormatDuration(*rb.rto) : "-") << std::setw(8) << (rb.rpo ? FormatDuration(*rb.rpo) : "-")
              << last_run << "\n";

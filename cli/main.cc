@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
 
   RunArgs run_args;
   auto* run = app.add_subcommand("run", "run a runbook; every transition is recorded");
-  run->add_option("runbook", run_args.target, "file or name on RUNBOOK_PATH")->required();
+  run->add_option("runbook", run_args.target, "file or name on RUNBOOK_PATH");  // its absence said by RunRunbook
   run->add_option("--input", run_args.inputs, "input value K=V (repeatable)");
   run->add_option("--inputs-file", run_args.inputs_file, "YAML map of input values");
   run->add_option("--answer", run_args.answers, "answer ID=VALUE for a manual step or decision (repeatable)");

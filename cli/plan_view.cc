@@ -206,7 +206,12 @@ class PlanWriter {
     out_ << "\nCritical path (estimates, every branch counted): ";
     for (size_t i = 0; i < path.path.size(); ++i) out_ << (i ? " -> " : "") << graph.step(path.path[i]).id;
     out_ << "\n  total " << FormatDuration(path.total);
-    if (rb_.rto) {
+    bool estimated = path.unestimated < static_cast<int>(path.path.size());
+    if (rb_.rto && !estimated) {
+      // Zero against the RTO would read as "within target": it says nothing.
+      out_ << " against RTO " << FormatDuration(*rb_.rto)
+           << ": no step on the path has an estimate, so the RTO cannot be checked";
+    } else if (rb_.rto) {
       Millis rto = *rb_.rto;
       out_ << " against RTO " << FormatDuration(rto) << ": ";
       if (path.total <= rto)

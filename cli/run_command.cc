@@ -187,6 +187,10 @@ int Execute(const Context& ctx, const RunArgs& args, const PreparedRun& run, Sta
 }  // namespace
 
 int RunRunbook(const Context& ctx, const RunArgs& args) {
+  if (args.target.empty()) {
+    *ctx.err << "runbook: run needs a runbook: a name on RUNBOOK_PATH (see: runbook list) or a file\n";
+    return kExitUsage;
+  }
   std::string error;
   auto file = ResolveRunbook(args.target, ctx.runbook_path, &error);
   if (!file) {

@@ -166,6 +166,31 @@ TEST_F(CliTest, PlanChecksInputValuesAsUsageErrors) {
   EXPECT_NE(r.out.find("environment = production"), std::string::npos);
 }
 
+TEST_F(CliTest, APlanWithoutEstimatesDoesNotClaimToBeWithinTheRto) {
+  dir_.Write("r.yaml", "name: r\ntargets: { rto: 10m }\nsteps:\n  - { id: a, run: x }\n  - { id: b, run: y, needs: a }\n");
+  auto r = RunCli({"plan", "r.yaml"}, dir_.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("total 0s against RTO 10m: no step on the path has an estimate, so the RTO cannot be checked"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("within target"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, ListKeepsALongTitleInItsColumn) {
+  dir_.Write("runbooks/long.yaml",
+             "name: long\ntitle: Restore the primary database from the newest verified backup in another region\n"
+             "steps: [{ id: a, run: x }]\n");
+  auto r = RunCli({"list"}, dir_.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Restore the primary database from the n...  -"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, RunWithoutARunbookSaysWhatItNeeds) {
+  auto r = RunCli({"run"}, dir_.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "runbook: run needs a runbook: a name on RUNBOOK_PATH (see: runbook list) or a file\n");
+}
+
 TEST_F(CliTest, PlanAndGraphRefuseAnInvalidRunbook) {
   dir_.Write("bad.yaml", kBad);
   for (const char* cmd : {"plan", "graph"}) {
