@@ -156,7 +156,11 @@ bool Executor::Impl::Open() {
                                : Ev("run.started", "", "run of " + rb_.name + " started by " + o_.user + "@" + o_.host));
   if (!Commit(std::move(b))) return false;
   ReportEvent started =
-      ReportEvent::Of("run.started", "", "", rb_.name + (o_.rollback_only ? " (rollback)" : o_.resume ? " (resumed)" : ""));
+      ReportEvent::Of("run.started", "", "",
+                      rb_.name + (o_.dry_run         ? " (a dry run: nothing runs, nothing is recorded)"
+                                  : o_.rollback_only ? " (rollback)"
+                                  : o_.resume        ? " (resumed)"
+                                                     : ""));
   started.duration_ms = Wall() - run_.started_at;  // since the run first started: the RTO clock does not restart
   Report(started);
   commands_.RenderRunEnv(facts_);

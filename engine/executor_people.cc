@@ -111,7 +111,7 @@ void Executor::Impl::ResolvePerson(int v, const std::string& value, AnswerSource
                      (overrode.empty() ? "" : ", overriding the rules' choice " + overrode) + ")";
   if (!Commit(Batch().Add(d).Add(Ev("decision", s.id, said)))) return;
   ReportEvent e = ReportEvent::Of("decision", s.id, "", value);
-  e.reason = ToString(source);
+  e.reason = o_.dry_run && source == AnswerSource::kTty ? "as a dry run supposes" : ToString(source);
   if (!overrode.empty()) e.data = overrode;  // what the rules had chosen
   Report(e);
   if (s.kind == StepKind::kDecision) {

@@ -150,6 +150,7 @@ Result<std::unique_ptr<PreparedRun>> PrepareRun(const Runbook& rb, const RunRequ
   o.inputs = inputs->values;
   o.answers = req.answers;
   o.source_sha256 = Sha256(rb.source.text());  // resume refuses a changed file
+  o.dry_run = req.dry_run;
   auto tmp = host.MakePrivateDir();  // a dry run writes a child's inputs file there too
   if (!tmp.ok()) return tmp.status();
   o.tmp_dir = *tmp;

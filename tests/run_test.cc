@@ -707,6 +707,8 @@ steps:
   EXPECT_NE(r.out.find("would ask a person (ask)"), std::string::npos) << r.out;
   EXPECT_FALSE(Exists("ran"));
   EXPECT_FALSE(Exists(".runbook/state.db"));
+  EXPECT_NE(r.out.find("of rb (a dry run: nothing runs, nothing is recorded) started"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("(tty)"), std::string::npos) << "no terminal was asked:\n" << r.out;
 }
 
 TEST_F(RunTest, JsonOutputStaysJsonInADryRun) {
