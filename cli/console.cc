@@ -16,12 +16,21 @@ std::string TextReporter::Paint(const std::string& text, const char* code) const
   return color_ ? std::string("\033[") + code + "m" + text + "\033[0m" : text;
 }
 
+// A line above the live status line: the status line is cleared, the line
+// written, and the status line drawn again under it, so step output never
+// hides it until the next tick.
 void TextReporter::Line(const std::string& text) {
+  bool redraw = status_shown_;
   if (status_shown_) {
     *out_ << "\r\033[K";
     status_shown_ = false;
   }
-  *out_ << text << "\n" << std::flush;
+  *out_ << text << "\n";
+  if (redraw && !last_status_.empty()) {
+    *out_ << last_status_;
+    status_shown_ = true;
+  }
+  *out_ << std::flush;
 }
 
 void TextReporter::Event(const ReportEvent& e) {
@@ -110,7 +119,8 @@ void TextReporter::Tick(int64_t wall_ms) {
     int64_t left = *rto_ms_ - (wall_ms - run_started_);
     text += left >= 0 ? " | RTO left " + HumanDuration(left) : " | RTO exceeded by " + HumanDuration(-left);
   }
-  *out_ << "\r\033[K" << Paint(text, "2") << std::flush;
+  last_status_ = Paint(text, "2");
+  *out_ << "\r\033[K" << last_status_ << std::flush;
   status_shown_ = true;
 }
 

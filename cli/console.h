@@ -32,6 +32,7 @@ class TextReporter : public Reporter {
   int64_t run_started_ = 0;
   std::map<std::string, int64_t> running_;  // step -> started (wall ms)
   bool status_shown_ = false;
+  std::string last_status_;  // the live line last drawn, to draw again under new lines
   std::map<std::string, std::string> partial_;  // step -> output not yet ended by a newline
 };
 

@@ -29,5 +29,23 @@ TEST(TextReporterTest, TheRtoBudgetCountsFromTheRunsFirstStartAcrossAResume) {
   EXPECT_NE(out.str().find("running: a 1.0s, b 0.5s | RTO left 39.0s"), std::string::npos) << out.str();
 }
 
+TEST(TextReporterTest, StepOutputNeverHidesTheLiveLine) {
+  std::ostringstream out;
+  TextReporter console(&out, /*live=*/true, /*color=*/false, std::nullopt);
+  ReportEvent a = ReportEvent::Of("step.started", "a");
+  a.at = 1'000;
+  console.Event(a);
+  console.Tick(3'000);
+  ReportEvent o = ReportEvent::Of("step.output", "a");
+  o.stream = "stdout";
+  o.data = "copying\n";
+  console.Event(o);
+  // The output line, then the live line again under it.
+  std::string text = out.str();
+  size_t line = text.find("copying\n");
+  ASSERT_NE(line, std::string::npos) << text;
+  EXPECT_NE(text.find("  running: a 2.0s", line), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace runbook::cli
