@@ -104,14 +104,21 @@ int List(const Context& ctx) {
     *ctx.out << "no runbooks in " << folders << " (set RUNBOOK_PATH)\n";
     return kExitOk;
   }
-  // The last run of each, from the state database when there is one.
+  // The last run of each, from the state database when there is one. Runs
+  // are recorded in the state of the folder they started from, so "never"
+  // is only said of a database that was read; the footer names it.
   std::map<std::string, RunRecord> last;
-  if (std::filesystem::exists(StatePath(ctx.state))) {
-    auto store = SqliteStore::OpenForReading(StatePath(ctx.state));
-    if (store.ok()) {
-      auto runs = store.value()->ListRuns({});
-      if (runs.ok())
-        for (const auto& r : *runs) last.emplace(r.runbook, r);  // newest first: keep the first
+  std::string state_path = StatePath(ctx.state);
+  std::string read_from;  // empty: no run was read, so none is "never"
+  std::string unread_why = "no state database at " + state_path;
+  if (std::filesystem::exists(state_path)) {
+    auto store = SqliteStore::OpenForReading(state_path);
+    auto runs = store.ok() ? store.value()->ListRuns({}) : Result<std::vector<RunRecord>>(store.status());
+    if (runs.ok()) {
+      read_from = state_path;
+      for (const auto& r : *runs) last.emplace(r.runbook, r);  // newest first: keep the first
+    } else {
+      unread_why = runs.status().message();
     }
   }
   *ctx.out << std::left << std::setw(26) << "NAME" << std::setw(44) << "TITLE" << std::setw(8) << "RTO"
@@ -124,14 +131,19 @@ int List(const Context& ctx) {
                                     : "(invalid: " + std::to_string(loaded.diags.ErrorCount()) +
                                           " errors; see runbook validate " + name + ")";
     auto it = last.find(loaded.ok() ? rb.name : name);
-    std::string last_run = it == last.end() ? "never"
-                                            : Rfc3339(it->second.started_at) + " " + ToString(it->second.status) + " (" +
-                                                  it->second.id + ")";
+    std::string last_run = it != last.end() ? Rfc3339(it->second.started_at) + " " + ToString(it->second.status) + " (" +
+                                                  it->second.id + ")"
+                           : read_from.empty() ? "unknown" : "never";
     if (loaded.ok() && title.size() > 42) title = title.substr(0, 39) + "...";  // never into the next column
     *ctx.out << std::setw(26) << name << std::setw(44) << title << std::setw(8)
              << (rb.rto ? FormatDuration(*rb.rto) : "-") << std::setw(8) << (rb.rpo ? FormatDuration(*rb.rpo) : "-")
              << last_run << "\n";
   }
+  if (read_from.empty())
+    *ctx.out << "\nlast runs unknown: " << unread_why
+             << " (runs are recorded in .runbook/ of the folder they start from; --state or RUNBOOK_STATE picks one)\n";
+  else
+    *ctx.out << "\nlast runs from " << read_from << "\n";
   return kExitOk;
 }
 

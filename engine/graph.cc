@@ -42,11 +42,30 @@ class CycleVisitor : public boost::default_dfs_visitor {
   std::vector<std::pair<std::vector<int>, int>>* found_;
 };
 
+// Text inside a quoted Mermaid label, as entity codes wherever Mermaid (or
+// the HTML it renders to) would read a character as syntax: quotes end the
+// label, '#' starts an entity, '<' '>' '&' are markup, a backquote opens a
+// Markdown string, and a line break ends the statement.
 std::string MermaidLabel(const std::string& s) {
   std::string out;
-  for (char c : s) out += c == '"' ? std::string("#quot;") : std::string(1, c);
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "#quot;"; break;
+      case '#': out += "#35;"; break;
+      case '<': out += "#lt;"; break;
+      case '>': out += "#gt;"; break;
+      case '&': out += "#amp;"; break;
+      case '`': out += "#96;"; break;
+      case '\n': case '\r': case '\t': out += ' '; break;
+      default: out += c;
+    }
+  }
   return out;
 }
+
+// Node ids are generated: a step id may be a Mermaid keyword (`end`,
+// `graph`, `class`...) or hold an arrow (`a--b`); the id is only the label.
+std::string NodeId(int v) { return "n" + std::to_string(v); }
 
 }  // namespace
 
@@ -175,10 +194,11 @@ std::vector<bool> StepGraph::Ancestors(int v) const {
 std::string StepGraph::Mermaid(const std::map<std::string, std::string>* status) const {
   std::ostringstream out;
   out << "flowchart TD\n";
-  for (const auto& s : steps_) {
+  for (int v = 0; v < size(); ++v) {
+    const Step& s = steps_[v];
     std::string label = s.DisplayName() == s.id ? s.id : s.id + ": " + s.DisplayName();
     bool decision = s.kind == StepKind::kDecision;
-    out << "  " << s.id << (decision ? "{\"" : "[\"") << MermaidLabel(label) << (decision ? "\"}" : "\"]");
+    out << "  " << NodeId(v) << (decision ? "{\"" : "[\"") << MermaidLabel(label) << (decision ? "\"}" : "\"]");
     if (status) {
       auto it = status->find(s.id);
       if (it != status->end()) out << ":::" << it->second;
@@ -186,12 +206,10 @@ std::string StepGraph::Mermaid(const std::map<std::string, std::string>* status)
     out << "\n";
   }
   for (const auto& e : edges_) {
-    const std::string& from = steps_[e.need].id;
-    const std::string& to = steps_[e.step].id;
     if (e.by_goto)
-      out << "  " << from << " -- \"" << MermaidLabel(e.choice) << "\" --> " << to << "\n";
+      out << "  " << NodeId(e.need) << " -- \"" << MermaidLabel(e.choice) << "\" --> " << NodeId(e.step) << "\n";
     else
-      out << "  " << from << " --> " << to << "\n";
+      out << "  " << NodeId(e.need) << " --> " << NodeId(e.step) << "\n";
   }
   return out.str();
 }
@@ -199,22 +217,32 @@ std::string StepGraph::Mermaid(const std::map<std::string, std::string>* status)
 std::string StepGraph::Dot(const std::string& graph_name) const {
   // Drawn in execution order: need -> step.
   BoostGraph g(size());
-  std::vector<std::string> ids, labels, shapes, edge_labels;
-  for (const auto& s : steps_) {
-    ids.push_back(s.id);
-    labels.push_back(s.DisplayName());
+  // Node ids are generated, as in Mermaid (a step may be called `graph` or
+  // `node`); the step id is the node's `id`, which Graphviz's SVG keeps.
+  // Backslashes are doubled: DOT reads `\n`, `\l` in a label as layout.
+  auto escaped = [](std::string s) {
+    for (size_t at = 0; (at = s.find('\\', at)) != std::string::npos; at += 2) s.insert(at, 1, '\\');
+    return s;
+  };
+  std::vector<std::string> nodes, ids, labels, shapes, edge_labels;
+  for (int v = 0; v < size(); ++v) {
+    const Step& s = steps_[v];
+    nodes.push_back(NodeId(v));
+    ids.push_back(escaped(s.id));
+    labels.push_back(escaped(s.DisplayName()));
     shapes.push_back(s.kind == StepKind::kDecision ? "diamond"
                      : s.kind == StepKind::kManual ? "parallelogram"
                                                    : "box");
   }
   for (size_t i = 0; i < edges_.size(); ++i) {
     boost::add_edge(edges_[i].need, edges_[i].step, static_cast<int>(i), g);
-    edge_labels.push_back(edges_[i].choice);
+    edge_labels.push_back(escaped(edges_[i].choice));
   }
   boost::dynamic_properties dp;
   auto vindex = boost::get(boost::vertex_index, g);
   auto eindex = boost::get(boost::edge_index, g);
-  dp.property("node_id", boost::make_iterator_property_map(ids.begin(), vindex));
+  dp.property("node_id", boost::make_iterator_property_map(nodes.begin(), vindex));
+  dp.property("id", boost::make_iterator_property_map(ids.begin(), vindex));
   dp.property("label", boost::make_iterator_property_map(labels.begin(), vindex));
   dp.property("shape", boost::make_iterator_property_map(shapes.begin(), vindex));
   dp.property("label", boost::make_iterator_property_map(edge_labels.begin(), eindex));

@@ -84,10 +84,10 @@ steps:
   EXPECT_FALSE(ancestors[*g.Index("join")]);
 }
 
-TEST(GraphTest, RendersMermaidAndDotNamingNodesByStepId) {
+TEST(GraphTest, RendersMermaidAndDotWithGeneratedNodeIds) {
   auto c = Check(R"Y(name: t
 steps:
-  - { id: check-db, name: 'Say "hi"', run: x }
+  - { id: check-db, name: 'Say "hi" <b>#1</b> & `x`', run: x }
   - id: assess
     needs: check-db
     decision: { choices: [{ value: restore, goto: [fix] }] }
@@ -95,17 +95,43 @@ steps:
 )Y");
   StepGraph g(c.runbook.steps);
   EXPECT_EQ(g.Mermaid(), R"Y(flowchart TD
-  check-db["check-db: Say #quot;hi#quot;"]
-  assess{"assess"}
-  fix["fix"]
-  check-db --> assess
-  assess -- "restore" --> fix
+  n0["check-db: Say #quot;hi#quot; #lt;b#gt;#35;1#lt;/b#gt; #amp; #96;x#96;"]
+  n1{"assess"}
+  n2["fix"]
+  n0 --> n1
+  n1 -- "restore" --> n2
 )Y");
   std::string dot = g.Dot("t");
   EXPECT_NE(dot.find("digraph \"t\" {"), std::string::npos) << dot;
-  EXPECT_NE(dot.find("\"check-db\"->assess"), std::string::npos) << dot;
-  EXPECT_NE(dot.find("assess->fix  [label=restore]"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("n0->n1"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("n1->n2  [label=restore]"), std::string::npos) << dot;
+  EXPECT_NE(dot.find("id=\"check-db\""), std::string::npos) << dot;
   EXPECT_NE(dot.find("shape=diamond"), std::string::npos) << dot;
+}
+
+// Ids that are Mermaid or DOT keywords, or hold an arrow, are only labels.
+TEST(GraphTest, KeywordIdsAreLabelsNotSyntax) {
+  auto c = Check(R"Y(name: t
+steps:
+  - { id: end, run: x }
+  - { id: graph, needs: [end], run: x }
+  - { id: subgraph, needs: [graph], run: x }
+  - { id: a--b, needs: [subgraph], run: x }
+)Y");
+  ASSERT_EQ(c.Text(), "");
+  StepGraph g(c.runbook.steps);
+  EXPECT_EQ(g.Mermaid(), R"Y(flowchart TD
+  n0["end"]
+  n1["graph"]
+  n2["subgraph"]
+  n3["a--b"]
+  n0 --> n1
+  n1 --> n2
+  n2 --> n3
+)Y");
+  std::string dot = g.Dot("t");
+  EXPECT_NE(dot.find("n0->n1"), std::string::npos) << dot;
+  EXPECT_EQ(dot.find("graph->"), std::string::npos) << dot;
 }
 
 }  // namespace

@@ -207,18 +207,18 @@ TEST_F(CliTest, GraphDrawsMermaidAndDotByStepId) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "flowchart TD\n"
-            "  check[\"check\"]\n"
-            "  decide{\"decide\"}\n"
-            "  fix[\"fix\"]\n"
-            "  done[\"done\"]\n"
-            "  check --> decide\n"
-            "  decide -- \"fix\" --> fix\n"
-            "  decide -- \"skip\" --> done\n");
+            "  n0[\"check\"]\n"
+            "  n1{\"decide\"}\n"
+            "  n2[\"fix\"]\n"
+            "  n3[\"done\"]\n"
+            "  n0 --> n1\n"
+            "  n1 -- \"fix\" --> n2\n"
+            "  n1 -- \"skip\" --> n3\n");
   r = RunCli({"graph", "good.yaml", "--format", "dot"}, dir_.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("digraph \"good\" {\n", 0), 0u) << r.out;
-  EXPECT_NE(r.out.find("check->decide"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("decide->fix  [label=fix]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("n0->n1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("n1->n2  [label=fix]"), std::string::npos) << r.out;
   r = RunCli({"graph", "good.yaml", "--format", "svg"}, dir_.path());
   EXPECT_EQ(r.exit_code, 2);
 }

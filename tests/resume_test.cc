@@ -232,6 +232,16 @@ TEST_F(OpsTest, ListShowsEachRunbooksLastRunAndItsResult) {
   auto r = Cli({"list"});
   EXPECT_NE(r.out.find("succeeded (" + id + ")"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("never"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nlast runs from "), std::string::npos) << r.out;
+}
+
+TEST_F(OpsTest, ListSaysNeverOnlyOfAStateItRead) {
+  dir_.Write("runbooks/ok.yaml", "name: ok\nsteps: [{ id: a, run: 'true' }]\n");
+  auto r = Cli({"list"});  // nothing ran here: no .runbook/ to read
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("never"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("unknown"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("last runs unknown: no state database at "), std::string::npos) << r.out;
 }
 
 TEST_F(OpsTest, PruneDeletesOnlyFinishedRunsOlderThanTheAge) {
