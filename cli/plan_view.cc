@@ -15,6 +15,27 @@ std::string OneLine(const std::string& s, size_t max = 72) {
   return out;
 }
 
+// A script as it will run, one line per line, indented under `lead`; past
+// `max_lines`, how many more there are.
+std::string Script(const std::string& lead, const std::string& text, size_t max_lines = 12) {
+  std::string out, indent(lead.size(), ' ');
+  std::istringstream in(text);
+  std::string line;
+  size_t n = 0, total = 0;
+  std::vector<std::string> lines;
+  while (std::getline(in, line)) lines.push_back(line);
+  while (!lines.empty() && lines.back().find_first_not_of(" \t") == std::string::npos) lines.pop_back();
+  total = lines.size();
+  for (const auto& l : lines) {
+    if (++n > max_lines) {
+      out += indent + "... (" + std::to_string(total - max_lines) + " more lines)\n";
+      break;
+    }
+    out += (n == 1 ? lead : indent) + l + "\n";
+  }
+  return out.empty() ? lead + "\n" : out;
+}
+
 std::string RetryText(const RetryPolicy& r) {
   if (r.attempts <= 1) return "";
   std::string out = std::to_string(r.attempts) + " attempts, delay " + FormatDuration(r.delay);
@@ -100,12 +121,16 @@ class PlanWriter {
   void Preflight() {
     if (rb_.preflight.empty()) return;
     out_ << "\nPreflight (all must pass before any step starts)\n";
-    for (const auto& c : rb_.preflight) out_ << "  - " << OneLine(c.name) << Check(c, true) << "\n";
+    for (const auto& c : rb_.preflight) {
+      out_ << "  - " << OneLine(c.name) << Check(c, true) << "\n";
+      if (c.name != c.run.raw && c.run.raw.find('\n') != std::string::npos) out_ << Script("      $ ", c.run.raw);
+    }
   }
 
   std::string Check(const runbook::Check& c, bool show_command) {
     std::string out;
-    if (show_command && c.name != c.run.raw) out += ": " + OneLine(c.run.raw, 60);
+    if (show_command && c.name != c.run.raw && c.run.raw.find('\n') == std::string::npos)
+      out += ": " + OneLine(c.run.raw, 60);
     std::vector<std::string> notes;
     if (c.expect.exit_code && *c.expect.exit_code != 0) notes.push_back("exit " + std::to_string(*c.expect.exit_code));
     if (!c.expect.exit_code) notes.push_back("any exit code");
@@ -123,18 +148,30 @@ class PlanWriter {
   void Steps(const std::string& title, const std::vector<Step>& steps) {
     StepGraph graph(steps);
     auto waves = graph.Waves();
-    size_t widest = 0;
-    for (const auto& w : waves) widest = std::max(widest, w.size());
+    auto branches = graph.BranchesOf();
+    int widest = 0;
+    for (const auto& w : waves) widest = std::max(widest, graph.MostAtOnce(w, branches));
     out_ << "\n" << title << ": " << steps.size() << " step" << (steps.size() == 1 ? "" : "s") << " in "
          << waves.size() << " wave" << (waves.size() == 1 ? "" : "s") << " (up to " << widest
          << " at once)\n";
     for (size_t w = 0; w < waves.size(); ++w) {
       out_ << "  wave " << (w + 1) << "\n";
-      for (int v : waves[w]) StepLine(graph.step(v));
+      for (int v : waves[w]) StepLine(graph.step(v), OnBranch(graph, branches[v]));
     }
   }
 
-  void StepLine(const Step& s) {
+  // "assess chooses restart": what must be taken for the step to run.
+  static std::string OnBranch(const StepGraph& graph, const StepGraph::Branches& on) {
+    std::string out;
+    for (const auto& [decision, choices] : on) {
+      std::string any;
+      for (const auto& c : choices) any += (any.empty() ? "" : " or ") + c;
+      out += (out.empty() ? "" : " and ") + graph.step(decision).id + " chooses " + any;
+    }
+    return out;
+  }
+
+  void StepLine(const Step& s, const std::string& branch) {
     ++number_;
     out_ << "    " << number_ << ". " << s.id << " [" << ToString(s.kind) << "]";
     if (s.DisplayName() != s.id) out_ << " " << OneLine(s.DisplayName(), 60);
@@ -145,6 +182,7 @@ class PlanWriter {
       for (const auto& x : s.needs) n += (n.empty() ? "" : ", ") + x.value;
       facts.push_back("needs " + n);
     }
+    if (!branch.empty()) facts.push_back("only if " + branch);
     if (s.when) facts.push_back("when " + ToString(*s.when));
     if (s.timeout) facts.push_back("timeout " + FormatDuration(*s.timeout));
     if (auto r = RetryText(s.retry); !r.empty()) facts.push_back(r);
@@ -157,11 +195,14 @@ class PlanWriter {
       out_ << "\n";
     }
     Kind(s);
-    for (const auto& c : s.verify) out_ << "         verify: " << OneLine(c.name, 60) << Check(c, false) << "\n";
+    for (const auto& c : s.verify) {
+      out_ << "         verify: " << OneLine(c.name, 60) << Check(c, false) << "\n";
+      if (c.name != c.run.raw) out_ << Script("           $ ", c.run.raw);
+    }
     if (s.rollback) {
-      out_ << "         rollback: " << OneLine(s.rollback->run.raw, 60);
-      if (s.rollback->timeout) out_ << " (timeout " << FormatDuration(*s.rollback->timeout) << ")";
-      out_ << "\n";
+      out_ << "         rollback" << (s.rollback->timeout ? " (timeout " + FormatDuration(*s.rollback->timeout) + ")" : "")
+           << ":\n"
+           << Script("           $ ", s.rollback->run.raw);
     }
     for (const auto& o : s.outputs) {
       out_ << "         output " << o.name << " <- "
@@ -174,7 +215,7 @@ class PlanWriter {
 
   void Kind(const Step& s) {
     switch (s.kind) {
-      case StepKind::kRun: out_ << "         $ " << OneLine(s.run.raw, 64) << "\n"; break;
+      case StepKind::kRun: out_ << Script("         $ ", s.run.raw); break;
       case StepKind::kManual:
         out_ << "         person: " << OneLine(s.manual.raw, 60) << "\n";
         for (const auto& item : s.checklist) out_ << "           [ ] " << OneLine(item, 60) << "\n";

@@ -6,6 +6,7 @@
 #include <boost/graph/topological_sort.hpp>
 
 #include <algorithm>
+#include <set>
 #include <sstream>
 
 namespace runbook {
@@ -172,6 +173,77 @@ StepGraph::CriticalPath StepGraph::Critical(
   }
   if (end != -1) best.total = finish[end];
   return best;
+}
+
+std::vector<StepGraph::Branches> StepGraph::BranchesOf() const {
+  std::vector<Branches> on(size());
+  for (int v : TopologicalOrder()) {
+    Branches by_goto;              // decision -> choices that lead here
+    std::optional<Branches> plain;  // what every plain need is on
+    for (int e : needs_[v]) {
+      const Edge& edge = edges_[e];
+      if (edge.by_goto) {
+        by_goto[edge.need].insert(edge.choice);
+        continue;
+      }
+      const Branches& need = on[edge.need];
+      if (!plain) {
+        plain = need;
+        continue;
+      }
+      for (auto it = plain->begin(); it != plain->end();) {
+        auto other = need.find(it->first);
+        if (other == need.end()) {
+          it = plain->erase(it);
+        } else {
+          it->second.insert(other->second.begin(), other->second.end());
+          ++it;
+        }
+      }
+    }
+    if (!by_goto.empty()) {
+      for (const auto& [decision, choices] : by_goto) {
+        on[v].insert(on[decision].begin(), on[decision].end());
+        on[v][decision] = choices;
+      }
+    } else if (!steps_[v].when && plain) {
+      on[v] = *plain;
+    }
+  }
+  return on;
+}
+
+int StepGraph::MostAtOnce(const std::vector<int>& steps, const std::vector<Branches>& branches) const {
+  // Split on the first decision two of the steps cannot both be on: each
+  // choice keeps the steps it lets run. Past a depth that no runbook
+  // reaches, count the rest as if all could run (an upper bound).
+  std::function<int(const std::vector<int>&, int)> most = [&](const std::vector<int>& set, int depth) -> int {
+    if (depth > 12) return static_cast<int>(set.size());
+    for (int v : set)
+      for (const auto& [decision, mine] : branches[v]) {
+        bool split = false;
+        std::set<std::string> choices;
+        for (int u : set) {
+          auto it = branches[u].find(decision);
+          if (it == branches[u].end()) continue;
+          choices.insert(it->second.begin(), it->second.end());
+          if (it->second != mine) split = true;
+        }
+        if (!split) continue;
+        int best = 0;
+        for (const auto& choice : choices) {
+          std::vector<int> keep;
+          for (int u : set) {
+            auto it = branches[u].find(decision);
+            if (it == branches[u].end() || it->second.count(choice)) keep.push_back(u);
+          }
+          best = std::max(best, most(keep, depth + 1));
+        }
+        return best;
+      }
+    return static_cast<int>(set.size());
+  };
+  return most(steps, 0);
 }
 
 std::vector<bool> StepGraph::Ancestors(int v) const {

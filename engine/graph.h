@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,18 @@ class StepGraph {
   std::vector<int> TopologicalOrder() const;
   // The chain with the largest sum of `estimate(step)`.
   CriticalPath Critical(const std::function<std::optional<Millis>(const Step&)>& estimate) const;
+
+  // The decision branches each step runs on: decision index -> the choices
+  // one of which must be taken for the step to run at all. A goto target is
+  // on the choices that lead to it (and on its decision's branches); a step
+  // without `when` runs when any of its needs ran, so it is on a decision
+  // only where every need is, on any of their choices; a step with `when`
+  // is decided by it alone and on no branch.
+  using Branches = std::map<int, std::set<std::string>>;
+  std::vector<Branches> BranchesOf() const;
+  // The most of `steps` that can run in one run: steps on different choices
+  // of one decision never both run.
+  int MostAtOnce(const std::vector<int>& steps, const std::vector<Branches>& branches) const;
 
   // Transitive needs of v (not v itself); safe on cyclic graphs.
   std::vector<bool> Ancestors(int v) const;

@@ -135,14 +135,15 @@ TEST_F(CliTest, PlanShowsWavesStepsBranchesCriticalPathAndEscalation) {
   for (const char* expected : {
            "good: A good runbook\n",
            "  environment = staging  [one of staging|production]\n",
-           "Plan: 4 steps in 3 waves (up to 2 at once)\n",
+           "Plan: 4 steps in 3 waves (up to 1 at once)\n",  // fix and done are two ways of one decision
            "  wave 1\n    1. check [run]\n",
            "  wave 2\n    2. decide [decision]\n",
            "         - fix: when steps.check.exit_code != 0 -> fix\n",
            "         - skip: otherwise -> done\n",
            "    3. fix [run]\n",
            "3 attempts, delay 2s",
-           "         rollback: echo undo\n",
+           "         rollback:\n           $ echo undo\n",
+           "only if decide chooses fix;",
            "         verify: true (3 tries every 1s)\n",
            "Critical path (estimates, every branch counted): check -> decide -> fix\n"
            "  total 21m against RTO 10m: EXCEEDS the RTO by 11m\n",
@@ -164,6 +165,40 @@ TEST_F(CliTest, PlanChecksInputValuesAsUsageErrors) {
   r = RunCli({"plan", "good.yaml", "--input", "environment=production"}, dir_.path());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("environment = production"), std::string::npos);
+}
+
+TEST_F(CliTest, PlanShowsScriptsLineByLineAndCountsOnlyStepsThatCanRunTogether) {
+  dir_.Write("r.yaml", R"Y(name: r
+steps:
+  - id: probe
+    run: |
+      set -e
+      curl -fsS http://127.0.0.1/health
+      echo ok
+  - id: pick
+    needs: probe
+    decision: { choices: [{ value: a, when: "steps.probe.exit_code != 0", goto: [a1, a2] }, { value: b, goto: [b1] }] }
+  - { id: a1, run: x }
+  - { id: a2, run: x }
+  - { id: b1, run: x }
+  - { id: both, needs: [a1, b1], run: x }
+  - { id: either, needs: [pick], run: x }
+)Y");
+  auto r = RunCli({"plan", "r.yaml"}, dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* expected : {
+           "         $ set -e\n"
+           "           curl -fsS http://127.0.0.1/health\n"
+           "           echo ok\n",
+           // a1, a2, either can run together; b1 only without a1 and a2
+           "Plan: 7 steps in 4 waves (up to 3 at once)\n",
+           "    3. a1 [run]\n         only if pick chooses a\n",
+           "    5. b1 [run]\n         only if pick chooses b\n",
+           "    7. both [run]\n         needs a1, b1; only if pick chooses a or b\n",
+       }) {
+    EXPECT_NE(r.out.find(expected), std::string::npos) << "missing: " << expected << "\nin:\n" << r.out;
+  }
+  EXPECT_EQ(r.out.find("set -e curl"), std::string::npos) << r.out;
 }
 
 TEST_F(CliTest, APlanWithoutEstimatesDoesNotClaimToBeWithinTheRto) {
