@@ -10,6 +10,7 @@
 
 #include "cli/console.h"
 #include "cli/run_command.h"
+#include "engine/parser.h"
 #include "engine/suggest.h"
 #include "state/sqlite_store.h"
 #include "steps/posix_host.h"
@@ -172,6 +173,35 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
   return kExitOk;
 }
 
+// The run's recovery time against its runbook's RTO (read from the source
+// recorded with the run), counted from the first start: interruptions and
+// resumes do not stop the clock. Nothing when the runbook has no RTO.
+struct RtoClock {
+  int64_t target_ms = 0;
+  int64_t elapsed_ms = 0;
+  std::string text;  // "1h: 12m so far, 48m left"
+};
+std::optional<RtoClock> RtoOf(const RunRecord& r) {
+  Diagnostics diags;
+  Runbook rb = ParseRunbook(SourceFile(r.path, r.source), &diags);
+  if (!rb.rto) return std::nullopt;
+  RtoClock c;
+  c.target_ms = rb.rto->count();
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  c.elapsed_ms = (r.finished_at ? r.finished_at : now) - r.started_at;
+  int64_t left = c.target_ms - c.elapsed_ms;
+  c.text = FormatDuration(*rb.rto) + ": ";
+  if (r.status == RunStatus::kSucceeded)
+    c.text += "recovered in " + HumanDuration(c.elapsed_ms) +
+              (left >= 0 ? ", within the RTO" : ", RTO exceeded by " + HumanDuration(-left));
+  else
+    c.text += HumanDuration(c.elapsed_ms) + " since the first start, " +
+              (left >= 0 ? HumanDuration(left) + " left" : "exceeded by " + HumanDuration(-left)) +
+              (r.status == RunStatus::kRunning ? "" : " (not recovered: " + std::string(ToString(r.status)) + ")");
+  return c;
+}
+
 int Show(const Context& ctx, const ShowArgs& args) {
   auto store = OpenExistingStore(ctx, args.state);
   if (!store) return kExitFailed;
@@ -186,6 +216,7 @@ int Show(const Context& ctx, const ShowArgs& args) {
   }
   if (args.json) {
     json j = RunJson(*run);
+    if (auto rto = RtoOf(*run)) j["rto"] = {{"target_ms", rto->target_ms}, {"elapsed_ms", rto->elapsed_ms}};
     j["steps"] = json::array();
     for (const auto& s : *steps) j["steps"].push_back(StepJson(s));
     auto decisions = store->GetDecisions(*id);
@@ -205,6 +236,7 @@ int Show(const Context& ctx, const ShowArgs& args) {
            << " in " << r.workdir << "\nstarted  " << Rfc3339(r.started_at) << "\nfinished "
            << (r.finished_at ? Rfc3339(r.finished_at) + " (" + HumanDuration(r.finished_at - r.started_at) + ")" : "-")
            << "\n";
+  if (auto rto = RtoOf(r)) *ctx.out << "RTO      " << rto->text << "\n";
   if (!r.inputs.empty()) {
     *ctx.out << "inputs  ";
     for (const auto& [k, v] : r.inputs) *ctx.out << " " << k << "=" << v;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <sqlite3.h>
+
 #include <regex>
 
 #include "tests/cli_harness.h"
@@ -64,6 +66,37 @@ TEST_F(TtyTest, ALongStepShowsElapsedTimeAndTheRtoBudgetLive) {
   EXPECT_NE(r.out.find("running: slow"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("RTO left 59m"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\033[32m"), std::string::npos) << "colour on a TTY";
+}
+
+// Interrupted runs keep their RTO clock: a run whose first start was 30
+// minutes ago (its start moved back in the record, as if the first attempt
+// had failed then) shows 29-and-some minutes left when resumed, and every
+// view counts the recovery from that first start.
+TEST_F(TtyTest, TheRtoClockCountsFromTheFirstStartAcrossAResume) {
+  dir_.Write("rb.yaml", "name: rb\ntargets: { rto: 1h }\non_failure: stop\nsteps:\n"
+                        "  - { id: a, run: 'test -f go' }\n"
+                        "  - { id: slow, needs: [a], timeout: 30s, run: "
+                        "'until grep -q \"RTO left\" out.txt; do sleep 0.05; done' }\n");
+  ASSERT_EQ(RunCli({"run", "rb.yaml"}, dir_.path()).exit_code, 1);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() / ".runbook/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE runs SET started_at = started_at - 1800000", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  dir_.Write("go", "");
+  auto r = OnTty("resume", "");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("RTO left 29m[0-9]{2}s"))) << r.out;
+  auto show = RunCli({"show", "last"}, dir_.path());
+  EXPECT_TRUE(std::regex_search(show.out, std::regex("\nRTO      1h: recovered in 30m[0-9]{2}s, within the RTO\n")))
+      << show.out;
+  auto json = nlohmann::json::parse(RunCli({"show", "last", "--json"}, dir_.path()).out);
+  EXPECT_EQ(json["rto"]["target_ms"], 3600000);
+  EXPECT_GE(json["rto"]["elapsed_ms"].get<int64_t>(), 1800000);
+  auto report = RunCli({"report", "last"}, dir_.path());
+  EXPECT_TRUE(std::regex_search(report.out, std::regex("\\| Recovery time \\| 30m[0-9]{2}s against an RTO of 1h: within")))
+      << report.out;
+  auto pm = RunCli({"postmortem", "last"}, dir_.path());
+  EXPECT_TRUE(std::regex_search(pm.out, std::regex("Recovered in 30m[0-9]{2}s, within the RTO of 1h"))) << pm.out;
 }
 
 TEST_F(TtyTest, NoColourWithNoColorSetOrWithoutATty) {
