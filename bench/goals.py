@@ -3,7 +3,7 @@
 section, one line per goal saying met or missed, into bench/RESULTS.md.
 
   validate + plan of a 10,000-step runbook      <= 0.3 s, peak RSS <= 64 MiB
-  report of a 10,000-step run                   <= 1 s
+  report / post-mortem of a 10,000-step run    <= 1 s, <= 64 MiB
   resume of a half-finished 10,000-step run     first new step starts <= 0.5 s after the command
   timeout overshoot, both cores busy            p99 <= 5 ms past the deadline over 100 trials
   chain-100 of `true`                           >= 100x faster than Ansible per step
@@ -78,11 +78,20 @@ def versus_ninja(lines):
 
 
 def report_10k(lines):
+    """The report and the post-mortem of a finished wide-10,000 run: best of 3 wall times, the larger peak RSS."""
     d = tempfile.mkdtemp()
     write_runbook(d, "wide", 10000, "true")
     timed([RUNBOOK, "run", "bench.yaml", "--jobs", "2", "--state", "s.db"], d)
-    t = min(timed([RUNBOOK, "report", "last", "--state", "s.db"], d)[0] for _ in range(3))
-    lines.append(f"| report of a 10,000-step run | <= 1 s | {t:.2f} s | {'met' if t <= 1 else 'missed'} |")
+    figures = {}
+    for kind in ("report", "postmortem"):
+        runs = [timed([RUNBOOK, kind, "last", "--state", "s.db"], d) for _ in range(3)]
+        figures[kind] = (min(t for t, _, _ in runs), max(rss for _, rss, _ in runs))
+    t = max(f[0] for f in figures.values())
+    rss = max(f[1] for f in figures.values())
+    met = t <= 1 and rss <= 64
+    lines.append(f"| report / post-mortem of a 10,000-step run | <= 1 s, <= 64 MiB | "
+                 f"{figures['report'][0]:.2f} s / {figures['postmortem'][0]:.2f} s, {rss:.0f} MiB | "
+                 f"{'met' if met else 'missed'} |")
     shutil.rmtree(d)
 
 

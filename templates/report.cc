@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <ctime>
+#include <functional>
+#include <memory>
+#include <sstream>
 #include <kainjow/mustache.hpp>
 #include <map>
 #include <unordered_map>
@@ -65,14 +68,37 @@ std::string Fence(const std::string& text) {
 
 json Block(const std::string& text) { return {{"fence", Fence(text)}, {"text", text}}; }
 
+// A list that grows with the run (a row per step, attempt or event): its
+// items are made one at a time, when the template reaches them, so a
+// 10,000-step run never holds all its rows as template data at once.
+struct LazyList {
+  size_t size = 0;
+  std::function<json(size_t)> item;
+};
+
+struct ReportData {
+  json root;                               // everything but the lazy lists
+  std::map<std::string, LazyList> lazy;    // name -> rows, made on demand
+  json Materialized() const {              // all of it, for ReportDataJson
+    json all = root;
+    for (const auto& [name, list] : lazy) {
+      all[name] = json::array();
+      for (size_t i = 0; i < list.size; ++i) all[name].push_back(list.item(i));
+    }
+    return all;
+  }
+};
+
 class DataBuilder {
  public:
   explicit DataBuilder(const ReportInput& in) : in_(in), rb_(*in.runbook) {
     for (const auto* list : {&rb_.steps, &rb_.finally})
       for (const auto& s : *list) defs_.emplace(s.id, &s);
+    for (const auto& a : in_.attempts) attempts_of_[a.step_id].push_back(&a);
   }
 
-  json Build() {
+  // The builder must outlive the data: the lazy lists read its record.
+  ReportData Build() {
     Run();
     Steps();
     Decisions();
@@ -83,7 +109,7 @@ class DataBuilder {
     Escalation();
     Children();
     Postmortem();
-    return d_;
+    return {std::move(d_), std::move(lazy_)};
   }
 
  private:
@@ -165,51 +191,53 @@ class DataBuilder {
     d_["facts"] = facts;
   }
 
-  void Steps() {
-    json steps = json::array(), gantt = json::array();
-    std::map<std::string, std::string> status;
-    int n = 0;
+  json StepItem(const StepRecord& s) const {
+    const Step* def = Def(s.step_id);
+    int64_t dur = s.started_at && s.finished_at ? s.finished_at - s.started_at : -1;
+    bool over = def && def->estimate && dur > def->estimate->count();
+    bool continued = Continued(s);
+    return {{"id", s.step_id},
+            {"name", Cell(def && def->DisplayName() != s.step_id ? def->DisplayName() : "")},
+            {"status", ToString(s.status)},
+            {"status_text", StatusText(s, continued)},
+            {"continued", continued},
+            {"reason", ToString(s.reason)},
+            {"duration", dur >= 0 && s.status != StepStatus::kSkipped ? Dur(dur) : ""},  // a skip takes no time
+            {"estimate", def && def->estimate ? FormatDuration(*def->estimate) : ""},
+            {"over_estimate", over},
+            {"attempts", s.attempts},
+            {"exit_code", s.exit_code ? std::to_string(*s.exit_code) : ""},
+            {"phase", s.phase},
+            {"finally", s.phase == "finally"},
+            {"kind", def ? ToString(def->kind) : ""}};
+  }
+
+  json GanttItem(size_t n, const StepRecord& s) const {
     using S = StepStatus;
-    for (const auto& s : in_.steps) {
-      const Step* def = Def(s.step_id);
-      int64_t dur = s.started_at && s.finished_at ? s.finished_at - s.started_at : -1;
-      bool over = def && def->estimate && dur > def->estimate->count();
-      bool continued = Continued(s);
-      json j = {{"id", s.step_id},
-                {"name", Cell(def && def->DisplayName() != s.step_id ? def->DisplayName() : "")},
-                {"status", ToString(s.status)},
-                {"status_text", StatusText(s, continued)},
-                {"continued", continued},
-                {"reason", ToString(s.reason)},
-                {"duration", dur >= 0 && s.status != StepStatus::kSkipped ? Dur(dur) : ""},  // a skip takes no time
-                {"estimate", def && def->estimate ? FormatDuration(*def->estimate) : ""},
-                {"over_estimate", over},
-                {"attempts", s.attempts},
-                {"exit_code", s.exit_code ? std::to_string(*s.exit_code) : ""},
-                {"phase", s.phase},
-                {"finally", s.phase == "finally"},
-                {"kind", def ? ToString(def->kind) : ""}};
-      steps.push_back(j);
-      status[s.step_id] = continued ? "continued" : FailedStep(s) ? "failed" : ToString(s.status);
-      if (s.started_at && s.status != S::kSkipped) {  // a skip takes no time worth a bar
-        int64_t end = s.finished_at ? s.finished_at : End();
-        std::string tag = continued                                               ? ""
-                          : FailedStep(s)                                         ? "crit, "
-                          : s.status == S::kSucceeded || s.status == S::kRolledBack ? "done, "
-                          : s.status == S::kRunning || s.status == S::kWaiting    ? "active, "
-                                                                                  : "";
-        gantt.push_back({{"label", s.step_id}, {"tag", tag}, {"task", "t" + std::to_string(++n)},
-                         {"start", std::to_string(s.started_at)}, {"end", std::to_string(std::max(end, s.started_at + 1))},
-                         {"section", s.phase == "finally" ? "finally" : "steps"}});
-      }
+    int64_t end = s.finished_at ? s.finished_at : End();
+    std::string tag = Continued(s)                                            ? ""
+                      : FailedStep(s)                                         ? "crit, "
+                      : s.status == S::kSucceeded || s.status == S::kRolledBack ? "done, "
+                      : s.status == S::kRunning || s.status == S::kWaiting    ? "active, "
+                                                                              : "";
+    return {{"label", s.step_id}, {"tag", tag}, {"task", "t" + std::to_string(n + 1)},
+            {"start", std::to_string(s.started_at)}, {"end", std::to_string(std::max(end, s.started_at + 1))},
+            {"section", s.phase == "finally" ? "finally" : "steps"}};
+  }
+
+  void Steps() {
+    lazy_["steps"] = {in_.steps.size(), [this](size_t i) { return StepItem(in_.steps[i]); }};
+    std::vector<size_t> bars;  // a skip takes no time worth a bar
+    std::map<std::string, std::string> classes;
+    for (size_t i = 0; i < in_.steps.size(); ++i) {
+      const StepRecord& s = in_.steps[i];
+      if (s.started_at && s.status != StepStatus::kSkipped) bars.push_back(i);
+      classes[s.step_id] = Continued(s) ? "continued" : FailedStep(s) ? "failed" : ToString(s.status);
     }
-    d_["steps"] = steps;
-    d_["gantt"] = gantt;
+    lazy_["gantt"] = {bars.size(), [this, bars](size_t n) { return GanttItem(n, in_.steps[bars[n]]); }};
     // The DAG, coloured by status.
     std::vector<Step> all = rb_.steps;
     all.insert(all.end(), rb_.finally.begin(), rb_.finally.end());
-    std::map<std::string, std::string> classes;
-    for (const auto& [id, st] : status) classes[id] = st;
     std::string flow = StepGraph(all).Mermaid(&classes);
     flow += "  classDef succeeded fill:#d4edda,stroke:#28a745,color:#155724\n"
             "  classDef failed fill:#f8d7da,stroke:#dc3545,color:#721c24\n"
@@ -234,18 +262,16 @@ class DataBuilder {
     d_["has_decisions"] = !list.empty();
   }
 
-  int FailedAttempts(const std::string& step) const {
-    int n = 0;
-    for (const auto& a : in_.attempts)
-      n += a.step_id == step && a.kind == AttemptKind::kRun && a.status == AttemptStatus::kFailed;
-    return n;
+  const std::vector<const AttemptRecord*>& AttemptsOf(const std::string& step) const {
+    static const std::vector<const AttemptRecord*> none;
+    auto it = attempts_of_.find(step);
+    return it == attempts_of_.end() ? none : it->second;
   }
 
-  const AttemptRecord* LastAttempt(const std::string& step, AttemptKind kind) const {
-    const AttemptRecord* last = nullptr;
-    for (const auto& a : in_.attempts)
-      if (a.step_id == step && a.kind == kind) last = &a;
-    return last;
+  int FailedAttempts(const std::string& step) const {
+    int n = 0;
+    for (const auto* a : AttemptsOf(step)) n += a->kind == AttemptKind::kRun && a->status == AttemptStatus::kFailed;
+    return n;
   }
 
   // A main step that failed under on_failure: continue: its failure was an
@@ -279,8 +305,8 @@ class DataBuilder {
   // The last attempt of a step's command that failed (else its last).
   const AttemptRecord* FailedAttempt(const std::string& step) const {
     const AttemptRecord* last = nullptr;
-    for (const auto& a : in_.attempts)
-      if (a.step_id == step && a.kind == AttemptKind::kRun && (a.status == AttemptStatus::kFailed || !last)) last = &a;
+    for (const auto* a : AttemptsOf(step))
+      if (a->kind == AttemptKind::kRun && (a->status == AttemptStatus::kFailed || !last)) last = a;
     return last;
   }
 
@@ -302,46 +328,55 @@ class DataBuilder {
     d_["has_failures"] = !list.empty();
   }
 
+  // The indexes of the rows of `rows` that `keep` keeps.
+  template <class Row, class Keep>
+  static std::vector<size_t> Rows(const std::vector<Row>& rows, Keep keep) {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (keep(rows[i])) out.push_back(i);
+    return out;
+  }
+
   void Rollbacks() {
-    json list = json::array();
-    for (const auto& a : in_.attempts) {
-      if (a.kind != AttemptKind::kRollback) continue;
-      std::string out = TailLines(a.err.empty() ? a.out : a.err, 10);
-      bool ok = a.status == AttemptStatus::kSucceeded;
-      list.push_back({{"step", a.step_id}, {"status", ToString(a.status)}, {"command", Cell(a.command)},
-                      {"duration", a.finished_at ? Dur(a.finished_at - a.started_at) : ""},
-                      {"failed", !ok}, {"has_output", !out.empty() && !ok},
-                      {"output", Block(out)}});
-    }
-    d_["rollbacks"] = list;
-    d_["has_rollbacks"] = !list.empty();
+    auto rows = Rows(in_.attempts, [](const AttemptRecord& a) { return a.kind == AttemptKind::kRollback; });
+    d_["has_rollbacks"] = !rows.empty();
+    lazy_["rollbacks"] = {rows.size(), [this, rows](size_t i) -> json {
+                            const AttemptRecord& a = in_.attempts[rows[i]];
+                            std::string out = TailLines(a.err.empty() ? a.out : a.err, 10);
+                            bool ok = a.status == AttemptStatus::kSucceeded;
+                            return {{"step", a.step_id}, {"status", ToString(a.status)}, {"command", Cell(a.command)},
+                                    {"duration", a.finished_at ? Dur(a.finished_at - a.started_at) : ""},
+                                    {"failed", !ok}, {"has_output", !out.empty() && !ok}, {"output", Block(out)}};
+                          }};
   }
 
   void Verifications() {
-    json list = json::array();
-    for (const auto& a : in_.attempts) {
-      if (a.kind != AttemptKind::kVerify && a.kind != AttemptKind::kPreflight) continue;
-      list.push_back({{"step", a.step_id}, {"kind", ToString(a.kind)}, {"name", Cell(a.name)},
-                      {"status", ToString(a.status)},
-                      {"at", Time(a.started_at)}});
-    }
-    d_["verifications"] = list;
-    d_["has_verifications"] = !list.empty();
+    auto rows = Rows(in_.attempts, [](const AttemptRecord& a) {
+      return a.kind == AttemptKind::kVerify || a.kind == AttemptKind::kPreflight;
+    });
+    d_["has_verifications"] = !rows.empty();
+    lazy_["verifications"] = {rows.size(), [this, rows](size_t i) -> json {
+                                const AttemptRecord& a = in_.attempts[rows[i]];
+                                return {{"step", a.step_id}, {"kind", ToString(a.kind)}, {"name", Cell(a.name)},
+                                        {"status", ToString(a.status)}, {"at", Time(a.started_at)}};
+                              }};
+  }
+
+  static json EventItem(const EventRecord& e) {
+    return {{"at", Time(e.at)}, {"at_utc", Utc(e.at)}, {"kind", e.kind}, {"step", e.step_id},
+            {"message", Cell(e.message)}, {"note", e.kind == "note"}};
   }
 
   void Timeline() {
-    json list = json::array(), notes = json::array();
-    for (const auto& e : in_.events) {
-      // A start is shown by its end (a check passed or failed), not twice.
-      if (e.kind == "step.running" || e.kind == "verify.running" || e.kind == "rollback.running" ||
-          e.kind == "preflight.started")
-        continue;
-      json j = {{"at", Time(e.at)}, {"at_utc", Utc(e.at)}, {"kind", e.kind}, {"step", e.step_id},
-                {"message", Cell(e.message)}, {"note", e.kind == "note"}};
-      list.push_back(j);
-      if (e.kind == "note") notes.push_back(j);
-    }
-    d_["timeline"] = list;
+    // A start is shown by its end (a check passed or failed), not twice.
+    auto rows = Rows(in_.events, [](const EventRecord& e) {
+      return e.kind != "step.running" && e.kind != "verify.running" && e.kind != "rollback.running" &&
+             e.kind != "preflight.started";
+    });
+    lazy_["timeline"] = {rows.size(), [this, rows](size_t i) { return EventItem(in_.events[rows[i]]); }};
+    json notes = json::array();
+    for (const auto& e : in_.events)
+      if (e.kind == "note") notes.push_back(EventItem(e));
     d_["notes"] = notes;
     d_["has_notes"] = !notes.empty();
   }
@@ -473,7 +508,9 @@ class DataBuilder {
   const ReportInput& in_;
   const Runbook& rb_;
   std::unordered_map<std::string, const Step*> defs_;
+  std::unordered_map<std::string, std::vector<const AttemptRecord*>> attempts_of_;
   json d_;
+  std::map<std::string, LazyList> lazy_;
 };
 
 kainjow::mustache::data ToMustache(const json& j) {
@@ -528,9 +565,71 @@ std::string Tidy(const std::string& text) {
   return out;
 }
 
+// Mustache's context stack, which makes a lazy list's item when the
+// template enters it and drops it when it leaves: a lazy list is given to
+// the template as placeholders, and entering placeholder i pushes item i.
+// Lookups are Mustache's own: the innermost context first, `a.b` paths,
+// `.` for the current item.
+class LazyContext : public kainjow::mustache::basic_context<std::string> {
+ public:
+  using Data = kainjow::mustache::data;
+  explicit LazyContext(const Data* root) { push(root); }
+
+  void Add(const Data* placeholders, const LazyList* list) { lists_.push_back({placeholders, list}); }
+
+  void push(const Data* d) override {
+    for (const auto& [placeholders, list] : lists_) {
+      const auto& items = placeholders->list_value();
+      if (!items.empty() && d >= &items.front() && d <= &items.back()) {
+        made_.push_back(std::make_unique<Data>(ToMustache(list->item(static_cast<size_t>(d - &items.front())))));
+        stack_.push_back({made_.back().get(), true});
+        return;
+      }
+    }
+    stack_.push_back({d, false});
+  }
+
+  void pop() override {
+    if (stack_.back().made) made_.pop_back();
+    stack_.pop_back();
+  }
+
+  const Data* get(const std::string& name) const override {
+    if (name == ".") return stack_.back().data;
+    std::vector<std::string> path;
+    std::stringstream in(name);
+    for (std::string part; std::getline(in, part, '.');) path.push_back(part);
+    for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {
+      const Data* d = it->data;
+      for (const auto& part : path)
+        if (!(d = d->get(part))) break;
+      if (d) return d;
+    }
+    return nullptr;
+  }
+
+  const Data* get_partial(const std::string& name) const override {
+    for (auto it = stack_.rbegin(); it != stack_.rend(); ++it)
+      if (const Data* d = it->data->get(name)) return d;
+    return nullptr;
+  }
+
+ private:
+  struct Entry {
+    const Data* data;
+    bool made;  // an item this context made, owned by made_
+  };
+  std::vector<Entry> stack_;
+  std::vector<std::unique_ptr<Data>> made_;
+  std::vector<std::pair<const Data*, const LazyList*>> lists_;
+};
+
 }  // namespace
 
-std::string ReportDataJson(const ReportInput& input) { return DataBuilder(input).Build().dump(2); }
+std::string ReportDataJson(const ReportInput& input) {
+  DataBuilder builder(input);
+  return builder.Build().Materialized().dump(2);
+}
 
 Result<std::string> RenderReport(ReportKind kind, const ReportInput& input, const std::optional<std::string>& text) {
   std::string tmpl_text;
@@ -546,9 +645,23 @@ Result<std::string> RenderReport(ReportKind kind, const ReportInput& input, cons
   // Markdown, not HTML: values are placed as they are (table cells are made
   // safe when the data is built).
   tmpl.set_custom_escape([](const std::string& s) { return s; });
-  std::string out = tmpl.render(ToMustache(DataBuilder(input).Build()));
+  DataBuilder builder(input);
+  ReportData report = builder.Build();
+  using Data = kainjow::mustache::data;
+  Data root = ToMustache(report.root);
+  for (const auto& [name, list] : report.lazy) {
+    // A placeholder per row; an empty list is falsy, as a list of rows would be.
+    Data placeholders(Data::type::list);
+    for (size_t i = 0; i < list.size; ++i) placeholders.push_back(Data(Data::type::bool_true));
+    root.set(name, list.size ? placeholders : Data(Data::type::bool_false));
+  }
+  LazyContext context(&root);
+  for (const auto& [name, list] : report.lazy)
+    if (const Data* placed = root.get(name); placed && placed->is_list()) context.Add(placed, &list);
+  std::ostringstream out;
+  tmpl.render(context, out);
   if (!tmpl.is_valid()) return Status::Invalid("template: " + tmpl.error_message());
-  return Tidy(out);
+  return Tidy(out.str());
 }
 
 }  // namespace runbook

@@ -9,6 +9,7 @@
 
 #include <cmark-gfm-core-extensions.h>
 #include <cmark-gfm.h>
+#include <nlohmann/json.hpp>
 
 #include <csignal>
 #include <filesystem>
@@ -237,6 +238,29 @@ TEST_F(ReportTest, AUserTemplateReplacesTheBuiltInOne) {
                    "restore=failed notify=pending cleanup=failed\n");
   auto bad = RenderReport(ReportKind::kReport, Input(), "{{#steps}} unclosed");
   EXPECT_FALSE(bad.ok());
+}
+
+// Rows are made as the template reaches them (a 10,000-step run never holds
+// them all); to a template they are lists like any other: outer names are
+// seen from inside a row, rows nest, an empty list is falsy, `.` is the row.
+TEST_F(ReportTest, RowsMadeOnDemandBehaveAsLists) {
+  runner_.script = {FakeCommand::Of("").Takes(1'000).Exit(1)};
+  Run();
+  auto text = RenderReport(ReportKind::kReport, Input(),
+                           "{{#steps}}{{id}}@{{run.id}}{{#gantt}}{{#id}}{{/id}}{{/gantt}} {{/steps}}|"
+                           "{{#gantt}}{{task}}:{{label}} {{/gantt}}|{{^timeline}}no timeline{{/timeline}}|"
+                           "{{#has_verifications}}checks{{/has_verifications}}{{^verifications}}no checks{{/verifications}}|"
+                           "{{#rollbacks}}{{step}}={{status}}{{/rollbacks}}");
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_EQ(*text,
+            "check@20270115-080000-abcd assess@20270115-080000-abcd stand-down@20270115-080000-abcd "
+            "restore@20270115-080000-abcd notify@20270115-080000-abcd cleanup@20270115-080000-abcd |"
+            "t1:check t2:assess t3:restore t4:cleanup ||no checks|restore=failed\n");
+  // The same data, all at once, for people writing templates.
+  auto data = nlohmann::json::parse(ReportDataJson(Input()));
+  EXPECT_EQ(data["steps"].size(), 6u);
+  EXPECT_EQ(data["gantt"][3]["label"], "cleanup");
+  EXPECT_FALSE(data["timeline"].empty());
 }
 
 }  // namespace
