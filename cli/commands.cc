@@ -96,8 +96,12 @@ int Graph(const Context& ctx, const std::string& target, const std::string& form
   return kExitOk;
 }
 
-int List(const Context& ctx) {
+int List(const Context& ctx, bool names_only) {
   auto files = ListRunbookFiles(ctx.runbook_path);
+  if (names_only) {  // what `runbook run NAME` takes, one per line
+    for (const auto& file : files) *ctx.out << std::filesystem::path(file).stem().string() << "\n";
+    return kExitOk;
+  }
   if (files.empty()) {
     std::string folders;
     for (const auto& d : ctx.runbook_path) folders += (folders.empty() ? "" : ":") + d;

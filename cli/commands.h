@@ -44,7 +44,7 @@ struct Context {
 int Validate(const Context& ctx, const std::vector<std::string>& targets);
 int Plan(const Context& ctx, const std::string& target, const std::vector<std::string>& inputs);
 int Graph(const Context& ctx, const std::string& target, const std::string& format);
-int List(const Context& ctx);
+int List(const Context& ctx, bool names_only = false);
 int Schema(const Context& ctx);
 int Prune(const Context& ctx, const std::string& older_than);
 

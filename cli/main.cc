@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/completion.h"
 #include "cli/run_command.h"
 #include "engine/loader.h"
 
@@ -35,15 +36,15 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global options (--state) also after the subcommand
 
   std::string state;
-  app.add_option("--state", state, "state database (default .runbook/state.db)")->envname("RUNBOOK_STATE");
+  app.add_option("--state", state, "state database (default .runbook/state.db)")->type_name("FILE")->envname("RUNBOOK_STATE");
 
   RunArgs run_args;
   auto* run = app.add_subcommand("run", "run a runbook; every transition is recorded");
-  run->add_option("runbook", run_args.target, "file or name on RUNBOOK_PATH");  // its absence said by RunRunbook
+  run->add_option("runbook", run_args.target, "file or name on RUNBOOK_PATH")->type_name("RUNBOOK");  // its absence said by RunRunbook
   run->add_option("--input", run_args.inputs, "input value K=V (repeatable)");
-  run->add_option("--inputs-file", run_args.inputs_file, "YAML map of input values");
+  run->add_option("--inputs-file", run_args.inputs_file, "YAML map of input values")->type_name("FILE");
   run->add_option("--answer", run_args.answers, "answer ID=VALUE for a manual step or decision (repeatable)");
-  run->add_option("--answers-file", run_args.answers_file, "YAML map of answers");
+  run->add_option("--answers-file", run_args.answers_file, "YAML map of answers")->type_name("FILE");
   run->add_option("--jobs,-j", run_args.jobs, "steps at once (default: number of processors)");
   run->add_flag("--dry-run", run_args.dry_run, "show what would run, with templates resolved; run nothing");
   run->add_option("--output", run_args.output, "text (default) or json: one JSON event per line")
@@ -59,10 +60,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> rerun;
   bool allow_changed = false;
   auto* resume = app.add_subcommand("resume", "continue an interrupted, failed, waiting or orphaned run");
-  resume->add_option("run", resume_args.target, "run id, unique prefix, or last (default: the newest resumable run)");
+  resume->add_option("run", resume_args.target, "run id, unique prefix, or last (default: the newest resumable run)")->type_name("RUN");
   resume->add_option("--answer", resume_args.answers, "ID=VALUE: a person's answer; rerun|done for an interrupted "
                      "non-idempotent step; done for a failed step");
-  resume->add_option("--answers-file", resume_args.answers_file, "YAML map of answers");
+  resume->add_option("--answers-file", resume_args.answers_file, "YAML map of answers")->type_name("FILE");
   resume->add_option("--input", resume_args.inputs, "SECRET=VALUE: secrets are never stored and must be given again");
   resume->add_option("--rerun", rerun, "run this finished step and everything after it again (repeatable)");
   resume->add_flag("--allow-changed", allow_changed, "resume even though the runbook file changed");
@@ -74,36 +75,36 @@ int main(int argc, char** argv) {
 
   RunArgs rollback_args;
   auto* rollback = app.add_subcommand("rollback", "run a stopped run's rollback hooks now, then finally");
-  rollback->add_option("run", rollback_args.target, "run id, unique prefix, or last")->required();
+  rollback->add_option("run", rollback_args.target, "run id, unique prefix, or last")->type_name("RUN")->required();
   rollback->add_option("--input", rollback_args.inputs, "SECRET=VALUE: secrets must be given again");
   rollback->add_option("--grace", rollback_args.grace, "SIGTERM to SIGKILL delay (default 10s)");
   rollback->add_option("--output", rollback_args.output, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
 
   std::string abandon_run;
   auto* abandon = app.add_subcommand("abandon", "end a stopped run as abandoned, without rollback");
-  abandon->add_option("run", abandon_run, "run id, unique prefix, or last")->required();
+  abandon->add_option("run", abandon_run, "run id, unique prefix, or last")->type_name("RUN")->required();
 
   std::string note_run, note_text;
   auto* note = app.add_subcommand("note", "add a note to a run's timeline");
-  note->add_option("run", note_run, "run id, unique prefix, or last")->required();
+  note->add_option("run", note_run, "run id, unique prefix, or last")->type_name("RUN")->required();
   note->add_option("text", note_text, "the note")->required();
 
   auto* runs = app.add_subcommand("runs", "runs in the state database, newest first");
   std::string runs_runbook, runs_status;
   bool runs_json = false;
-  runs->add_option("--runbook", runs_runbook, "only runs of this runbook");
+  runs->add_option("--runbook", runs_runbook, "only runs of this runbook")->type_name("RUNBOOK");
   runs->add_option("--status", runs_status, "only runs with this status");
   runs->add_flag("--json", runs_json, "a JSON list");
 
   ShowArgs show_args;
   auto* show = app.add_subcommand("show", "one run: steps, statuses, durations");
-  show->add_option("run", show_args.run, "run id, unique prefix, or last")->required();
+  show->add_option("run", show_args.run, "run id, unique prefix, or last")->type_name("RUN")->required();
   show->add_flag("--json", show_args.json, "as JSON");
 
   auto* logs = app.add_subcommand("logs", "captured output of a run's steps");
   std::string logs_run, logs_step;
   int logs_attempt = 0;
-  logs->add_option("run", logs_run, "run id, unique prefix, or last")->required();
+  logs->add_option("run", logs_run, "run id, unique prefix, or last")->type_name("RUN")->required();
   logs->add_option("step", logs_step, "only this step");
   logs->add_option("--attempt", logs_attempt, "only this attempt");
   bool logs_follow = false;
@@ -111,19 +112,19 @@ int main(int argc, char** argv) {
 
   std::string report_run, report_out, report_template;
   auto* report = app.add_subcommand("report", "the run's report, in GitHub-flavoured Markdown");
-  report->add_option("run", report_run, "run id, unique prefix, or last")->required();
-  report->add_option("-o,--output-file", report_out, "write to FILE (atomically) instead of stdout");
-  report->add_option("--template", report_template, "a Mustache template instead of the built-in one");
+  report->add_option("run", report_run, "run id, unique prefix, or last")->type_name("RUN")->required();
+  report->add_option("-o,--output-file", report_out, "write to FILE (atomically) instead of stdout")->type_name("FILE");
+  report->add_option("--template", report_template, "a Mustache template instead of the built-in one")->type_name("FILE");
   std::string pm_run, pm_out, pm_template;
   auto* postmortem = app.add_subcommand("postmortem", "a post-mortem draft from the run's record");
-  postmortem->add_option("run", pm_run, "run id, unique prefix, or last")->required();
-  postmortem->add_option("-o,--output-file", pm_out, "write to FILE (atomically) instead of stdout");
-  postmortem->add_option("--template", pm_template, "a Mustache template instead of the built-in one");
+  postmortem->add_option("run", pm_run, "run id, unique prefix, or last")->type_name("RUN")->required();
+  postmortem->add_option("-o,--output-file", pm_out, "write to FILE (atomically) instead of stdout")->type_name("FILE");
+  postmortem->add_option("--template", pm_template, "a Mustache template instead of the built-in one")->type_name("FILE");
 
   std::string import_file, import_out;
   auto* import = app.add_subcommand("import", "a Markdown runbook -> a YAML draft that validates");
-  import->add_option("file", import_file, "the Markdown runbook")->required();
-  import->add_option("-o,--output-file", import_out, "write the draft to FILE.yaml instead of stdout");
+  import->add_option("file", import_file, "the Markdown runbook")->type_name("FILE")->required();
+  import->add_option("-o,--output-file", import_out, "write the draft to FILE.yaml instead of stdout")->type_name("FILE");
 
   std::string prune_age;
   auto* prune = app.add_subcommand("prune", "delete finished runs older than a duration");
@@ -131,22 +132,28 @@ int main(int argc, char** argv) {
 
   auto* validate = app.add_subcommand("validate", "check runbooks; all errors as FILE:LINE:COL: message");
   std::vector<std::string> validate_targets;
-  validate->add_option("runbook", validate_targets, "file or name on RUNBOOK_PATH")->required();
+  validate->add_option("runbook", validate_targets, "file or name on RUNBOOK_PATH")->type_name("RUNBOOK")->required();
 
   auto* plan = app.add_subcommand("plan", "order, parallel waves, critical path against the RTO");
   std::string plan_target;
   std::vector<std::string> plan_inputs;
-  plan->add_option("runbook", plan_target, "file or name on RUNBOOK_PATH")->required();
+  plan->add_option("runbook", plan_target, "file or name on RUNBOOK_PATH")->type_name("RUNBOOK")->required();
   plan->add_option("--input", plan_inputs, "input value K=V (repeatable)");
 
   auto* graph = app.add_subcommand("graph", "the step graph as Mermaid or Graphviz dot");
   std::string graph_target, graph_format = "mermaid";
-  graph->add_option("runbook", graph_target, "file or name on RUNBOOK_PATH")->required();
+  graph->add_option("runbook", graph_target, "file or name on RUNBOOK_PATH")->type_name("RUNBOOK")->required();
   graph->add_option("--format", graph_format, "mermaid (default) or dot")
       ->check(CLI::IsMember({"mermaid", "dot"}));
 
   auto* list = app.add_subcommand("list", "runbooks on RUNBOOK_PATH with title and targets");
+  bool list_names = false;
+  list->add_flag("--names", list_names, "only the names, one per line (for scripts and completion)");
   auto* schema = app.add_subcommand("schema", "JSON Schema of the runbook format, for editors");
+  std::string completion_shell;
+  auto* completion = app.add_subcommand("completion", "a shell completion script for this command line");
+  completion->add_option("shell", completion_shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+  auto* man = app.add_subcommand("man", "this command's manual page, in roff (man -l <(runbook man))");
 
   try {
     app.parse(argc, argv);
@@ -183,7 +190,15 @@ int main(int argc, char** argv) {
   if (*validate) return Validate(ctx, validate_targets);
   if (*plan) return Plan(ctx, plan_target, plan_inputs);
   if (*graph) return Graph(ctx, graph_target, graph_format);
-  if (*list) return List(ctx);
+  if (*list) return List(ctx, list_names);
   if (*schema) return Schema(ctx);
+  if (*completion) {
+    *ctx.out << (completion_shell == "bash" ? BashCompletion(app) : ZshCompletion(app));
+    return kExitOk;
+  }
+  if (*man) {
+    *ctx.out << ManPage(app, RUNBOOK_VERSION, RUNBOOK_DATE);
+    return kExitOk;
+  }
   return kExitUsage;
 }
