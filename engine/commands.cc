@@ -45,13 +45,14 @@ std::map<std::string, std::string> Commands::Env(const Step* s, int attempt, con
   return env;
 }
 
-ProcessSpec Commands::ForScript(const Step* s, const std::string& script, int attempt, const std::string& output_file,
-                                const EvalContext& ctx, std::string* env_error) const {
+ProcessSpec Commands::ForScript(const Step* s, const RenderResult& command, int attempt,
+                                const std::string& output_file, const EvalContext& ctx, std::string* env_error) const {
   ProcessSpec spec;
-  spec.argv = ShellArgv(s ? s->shell : "bash", script);
+  spec.argv = ShellArgv(s ? s->shell : "bash", command.text);
   spec.env = Env(s, attempt, output_file, ctx, env_error);
+  for (const auto& [name, value] : command.values) spec.env[name] = value;
   spec.workdir = s ? WorkdirOf(*s) : o_.workdir;
-  spec.display = script;
+  spec.display = command.shown;
   return spec;
 }
 

@@ -24,9 +24,11 @@ class Commands {
   void RenderRunEnv(const EvalContext& ctx);
   const std::map<std::string, std::string>& run_env() const { return run_env_; }
 
-  // A step's shell command (`s` null: a preflight check, in the run's folder).
-  // An error rendering the step's env goes to `env_error`.
-  ProcessSpec ForScript(const Step* s, const std::string& script, int attempt, const std::string& output_file,
+  // A step's shell command (`s` null: a preflight check, in the run's folder),
+  // as RenderCommand made it: its values go into the environment, and a dry
+  // run shows it as a person reads it. An error rendering the step's env
+  // goes to `env_error`.
+  ProcessSpec ForScript(const Step* s, const RenderResult& command, int attempt, const std::string& output_file,
                         const EvalContext& ctx, std::string* env_error) const;
   // A name in the engine's private folder; the step creates the file if it writes to it.
   std::string OutputFile(const std::string& step, const std::string& kind, int n) const;

@@ -1,6 +1,7 @@
 #include "engine/eval.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -265,39 +266,38 @@ std::string InputEnvName(const std::string& input) {
   return out;
 }
 
-std::string ShellEscape(const std::string& value, ShellContext where) {
-  std::string out;
-  switch (where) {
-    case ShellContext::kDoubleQuoted:
-    case ShellContext::kHeredoc:
-      for (char c : value) {
-        bool special = c == '$' || c == '`' || c == '\\' || (c == '"' && where == ShellContext::kDoubleQuoted);
-        if (special) out += '\\';
-        out += c;
-      }
-      return out;
-    case ShellContext::kNotShell: return value;
-    default:  // a word: one single-quoted word, whatever it holds
-      out = "'";
-      for (char c : value) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      return out + "'";
-  }
-}
+std::string ValueEnvName(int n) { return "RUNBOOK_V_" + std::to_string(n); }
 
 namespace {
 
+// A number as bash arithmetic reads one: an optional sign and digits.
+bool IsInteger(const std::string& v) {
+  size_t i = v.size() > 1 && (v[0] == '-' || v[0] == '+') ? 1 : 0;
+  if (i == v.size()) return false;
+  for (; i < v.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(v[i]))) return false;
+  return true;
+}
+
+// Linux refuses one environment string longer than this (MAX_ARG_STRLEN).
+constexpr size_t kMaxEnvString = 128 * 1024;
+
 RenderResult Render(const Template& t, const EvalContext& ctx, const std::vector<std::string>* secrets) {
   RenderResult r;
+  std::map<std::string, std::string> var_of;  // a value used twice is passed once
   for (const auto& p : t.parts) {
     if (!p.is_expr) {
       r.text += p.literal;
+      r.shown += p.literal;
       continue;
     }
     if (secrets && p.expr->kind == Expr::Kind::kRef && p.expr->ref.scope == Ref::Scope::kInputs &&
         std::find(secrets->begin(), secrets->end(), p.expr->ref.field) != secrets->end()) {
       // A secret never appears on a command line: reference its variable.
       std::string var = InputEnvName(p.expr->ref.field);
-      r.text += p.context == ShellContext::kWord ? "\"${" + var + "}\"" : "${" + var + "}";
+      std::string ref = p.context == ShellContext::kWord ? "\"${" + var + "}\"" : "${" + var + "}";
+      r.text += ref;
+      r.shown += ref;
       continue;
     }
     EvalResult v = Evaluate(*p.expr, ctx);
@@ -305,8 +305,47 @@ RenderResult Render(const Template& t, const EvalContext& ctx, const std::vector
       r.error = "{{ " + ToString(*p.expr) + " }}: " + *v.error;
       return r;
     }
-    r.text += secrets ? ShellEscape(v.value.ToText(), p.context) : v.value.ToText();
+    std::string value = v.value.ToText();
+    r.shown += value;
+    if (!secrets) {
+      r.text += value;
+      continue;
+    }
+    if (value.find('\0') != std::string::npos) {
+      r.error = "{{ " + ToString(*p.expr) + " }}: the value holds a NUL byte, which no command can be given";
+      return r;
+    }
+    auto known = var_of.find(value);
+    std::string var = known != var_of.end() ? known->second : ValueEnvName(static_cast<int>(r.values.size()) + 1);
+    if (var.size() + 1 + value.size() + 1 > kMaxEnvString) {
+      r.error = "{{ " + ToString(*p.expr) + " }}: the value is " + std::to_string(value.size()) +
+                " bytes, more than a command's environment variable can hold (128 KiB); pass it in a file";
+      return r;
+    }
+    switch (p.context) {
+      case ShellContext::kWord: r.text += "\"${" + var + "}\""; break;
+      case ShellContext::kDoubleQuoted:
+      case ShellContext::kHeredoc: r.text += "${" + var + "}"; break;
+      case ShellContext::kArithmetic:
+        // Bash evaluates a variable's value in arithmetic as an expression
+        // (a[$(cmd)] runs cmd): only a number may stand there.
+        if (!IsInteger(value)) {
+          r.error = "{{ " + ToString(*p.expr) + " }}: '" + value.substr(0, 40) +
+                    "' is not an integer, and in arithmetic bash would evaluate it as code";
+          return r;
+        }
+        r.text += "${" + var + "}";
+        break;
+      default:  // the validator refuses these places
+        r.error = "{{ " + ToString(*p.expr) + " }}: no value can stand in " + ToString(p.context);
+        return r;
+    }
+    if (known == var_of.end()) {
+      var_of.emplace(value, var);
+      r.values.push_back({var, value});
+    }
   }
+  if (!secrets) r.shown.clear();  // plain text: `text` is what is shown
   return r;
 }
 

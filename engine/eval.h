@@ -63,22 +63,28 @@ struct EvalResult {
 EvalResult Evaluate(const Expr& e, const EvalContext& ctx);
 
 struct RenderResult {
-  std::string text;
+  std::string text;  // for a command: what the shell runs (values as references)
   std::optional<std::string> error;
   bool ok() const { return !error; }
+  // A command's values, for its environment: RUNBOOK_V_1, RUNBOOK_V_2...
+  std::vector<std::pair<std::string, std::string>> values;
+  std::string shown;  // the command as a person reads it: values in place, secrets by name
 };
 
 // Plain text: name, manual, env values, sub-runbook inputs.
 RenderResult RenderText(const Template& t, const EvalContext& ctx);
 
-// A shell command (SPEC 4): each value escaped for its place, so that no
-// input can inject shell syntax; a bare {{ inputs.S }} of a secret input
-// becomes a quoted reference to $RUNBOOK_INPUT_S.
+// A shell command (SPEC 4): no value enters the shell text. Each template
+// becomes a reference to its own environment variable ("${RUNBOOK_V_1}", or
+// ${RUNBOOK_V_1} inside double quotes and here-documents) and its value goes
+// into `values`; a bare {{ inputs.S }} of a secret input references
+// $RUNBOOK_INPUT_S, which the environment already holds. In arithmetic only
+// a number is accepted; a value with a NUL byte cannot be passed at all.
 RenderResult RenderCommand(const Template& t, const EvalContext& ctx,
                            const std::vector<std::string>& secret_inputs);
 
-// The escaping itself, per ShellContext (kWord, kDoubleQuoted, kHeredoc).
-std::string ShellEscape(const std::string& value, ShellContext where);
+// The name of the variable of a command's n-th value (from 1).
+std::string ValueEnvName(int n);
 
 // What a decision's rules choose (SPEC 3): the first choice whose `when` is
 // true; without a prompt, a choice with no `when` is the catch-all. No value

@@ -108,19 +108,7 @@ TEST_F(EvalTest, AMaskedOutputCannotBeUsed) {
             "(resume --rerun health-check)");
 }
 
-TEST(ShellEscapeTest, AWordBecomesOneSingleQuotedWord) {
-  EXPECT_EQ(ShellEscape("plain", ShellContext::kWord), "'plain'");
-  EXPECT_EQ(ShellEscape("$(touch x); `touch y`; \"'", ShellContext::kWord), "'$(touch x); `touch y`; \"'\\'''");
-  EXPECT_EQ(ShellEscape("", ShellContext::kWord), "''");
-}
-
-TEST(ShellEscapeTest, InsideDoubleQuotesTheFourSpecialsAreEscaped) {
-  EXPECT_EQ(ShellEscape("$(touch x); `touch y`; \"'\\", ShellContext::kDoubleQuoted),
-            "\\$(touch x); \\`touch y\\`; \\\"'\\\\");
-  EXPECT_EQ(ShellEscape("a\"b$c", ShellContext::kHeredoc), "a\"b\\$c");
-}
-
-TEST(RenderTest, RendersEachTemplateForItsPlaceAndSecretsAsVariables) {
+TEST(RenderTest, EachTemplateBecomesAVariableReferenceForItsPlaceAndSecretsTheirOwn) {
   FakeContext ctx;
   ctx.inputs["x"] = Value::String("a b");
   ctx.inputs["token"] = Value::String("s3cret");
@@ -130,8 +118,12 @@ TEST(RenderTest, RendersEachTemplateForItsPlaceAndSecretsAsVariables) {
                              true, &d);
   auto r = RenderCommand(t, ctx, {"token"});
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r.text, "echo 'a b' \"a b!\" \"${RUNBOOK_INPUT_TOKEN}\" \"${RUNBOOK_INPUT_TOKEN}\"");
+  // One variable per distinct value.
+  EXPECT_EQ(r.text, "echo \"${RUNBOOK_V_1}\" \"${RUNBOOK_V_1}!\" \"${RUNBOOK_INPUT_TOKEN}\" \"${RUNBOOK_INPUT_TOKEN}\"");
+  EXPECT_EQ(r.values, (std::vector<std::pair<std::string, std::string>>{{"RUNBOOK_V_1", "a b"}}));
+  EXPECT_EQ(r.shown, "echo a b \"a b!\" \"${RUNBOOK_INPUT_TOKEN}\" \"${RUNBOOK_INPUT_TOKEN}\"");
   EXPECT_EQ(r.text.find("s3cret"), std::string::npos);
+  EXPECT_EQ(r.shown.find("s3cret"), std::string::npos);
   Template name = ParseTemplate("Deploy {{ inputs.x }} #{{ 1 }}", {}, map, false, &d);
   EXPECT_EQ(RenderText(name, ctx).text, "Deploy a b #1");
 }

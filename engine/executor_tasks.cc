@@ -146,18 +146,18 @@ void Executor::Impl::StartCommand(Task& t) {
   t.kind = Task::Kind::kCommand;
   auto cmd = RenderCommand(s.run, facts_, secret_names_);
   if (!cmd.ok()) return Fail(EndTask(t), Reason::kError, *cmd.error);
-  t.rec = NewAttempt(s.id, AttemptKind::kRun, 0, cmd.text);
+  t.rec = NewAttempt(s.id, AttemptKind::kRun, 0, cmd.shown);
   t.number = t.rec.number;
   std::string env_error;
   t.output_file = commands_.OutputFile(s.id, "run", t.number);
-  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.number, t.output_file, facts_, &env_error);
+  ProcessSpec spec = commands_.ForScript(&s, cmd, t.number, t.output_file, facts_, &env_error);
   if (!env_error.empty()) return Fail(EndTask(t), Reason::kError, env_error);
   StepRecord& r = Rec(t.v);
   r.attempts = t.number;
   if (!r.started_at) r.started_at = t.rec.started_at;
   // Write-ahead: the step is recorded running before its process exists.
   Batch b;
-  b.Add(r).Add(t.rec).Add(Ev("step.running", s.id, "attempt " + std::to_string(t.number) + ": " + cmd.text));
+  b.Add(r).Add(t.rec).Add(Ev("step.running", s.id, "attempt " + std::to_string(t.number) + ": " + cmd.shown));
   b.sync = !s.idempotent;
   if (!Commit(std::move(b))) return (void)EndTask(t);
   ReportEvent e;
@@ -177,7 +177,7 @@ void Executor::Impl::StartCheck(Task& t) {
   if (!cmd.ok()) return AttemptFailed(t, Reason::kError, "verify " + c.name + ": " + *cmd.error);
   std::string env_error;
   int check = static_cast<int>(t.check) + 1;
-  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.number,
+  ProcessSpec spec = commands_.ForScript(&s, cmd, t.number,
                                          commands_.OutputFile(s.id, "verify", t.number * 1000 + check), facts_,
                                          &env_error);
   if (!env_error.empty()) return AttemptFailed(t, Reason::kError, "verify " + c.name + ": " + env_error);
@@ -189,7 +189,7 @@ void Executor::Impl::StartCheck(Task& t) {
   t.rec.check = check;
   t.rec.try_number = t.check_try;
   t.rec.name = c.name;
-  t.rec.command = cmd.text;
+  t.rec.command = cmd.shown;
   t.rec.started_at = Wall();
   if (!Commit(Batch().Add(t.rec).Add(Ev("verify.running", s.id, c.name)))) return (void)EndTask(t);
   Spawn(t, spec, c.timeout);
@@ -246,7 +246,7 @@ void Executor::Impl::StartPreflight(size_t i) {
   t.v = static_cast<int>(i);
   t.kind = Task::Kind::kPreflight;
   auto cmd = RenderCommand(check.run, facts_, secret_names_);
-  t.rec = NewAttempt("preflight", AttemptKind::kPreflight, static_cast<int>(i) + 1, cmd.text);
+  t.rec = NewAttempt("preflight", AttemptKind::kPreflight, static_cast<int>(i) + 1, cmd.shown);
   t.rec.name = check.name;
   if (!Commit(Batch().Add(t.rec).Add(Ev("preflight.started", "", check.name)))) return;
   Task& task = tasks_[t.v] = t;
@@ -257,7 +257,7 @@ void Executor::Impl::StartPreflight(size_t i) {
     return OnExit(task, e);
   }
   std::string env_error;
-  Spawn(task, commands_.ForScript(nullptr, cmd.text, 1, "", facts_, &env_error), check.timeout);
+  Spawn(task, commands_.ForScript(nullptr, cmd, 1, "", facts_, &env_error), check.timeout);
 }
 
 // A hook is recorded `running` before its process starts, like a step; a
@@ -268,13 +268,13 @@ void Executor::Impl::StartHook(int v) {
   t.v = v;
   t.kind = Task::Kind::kHook;
   auto cmd = RenderCommand(s.rollback->run, facts_, secret_names_);
-  t.rec = NewAttempt(s.id, AttemptKind::kRollback, 0, cmd.text);
+  t.rec = NewAttempt(s.id, AttemptKind::kRollback, 0, cmd.shown);
   StepRecord& r = Rec(v);
   r.rollback = HookStatus::kRunning;
-  if (!Commit(Batch().Add(r).Add(t.rec).Add(Ev("rollback.running", s.id, cmd.text)))) return;
+  if (!Commit(Batch().Add(r).Add(t.rec).Add(Ev("rollback.running", s.id, cmd.shown)))) return;
   Task& task = tasks_[v] = t;
   std::string env_error;
-  ProcessSpec spec = commands_.ForScript(&s, cmd.text, t.rec.number, "", facts_, &env_error);
+  ProcessSpec spec = commands_.ForScript(&s, cmd, t.rec.number, "", facts_, &env_error);
   if (!cmd.ok() || !env_error.empty()) {
     RunnerEvent e;
     e.exit_code = 127;

@@ -378,20 +378,44 @@ TEST(ValidateTest, ReportsADefaultThatIsNotAChoice) {
             "t.yaml:4:57: error: default 'restrat' of step 'd' is not one of its choices (did you mean 'restart'?)\n");
 }
 
-TEST(ValidateTest, ATemplateInsideSingleQuotesCannotBeEscaped) {
+TEST(ValidateTest, ATemplateInsideSingleQuotesCannotBeExpanded) {
   EXPECT_EQ(Check("name: t\ninputs: { x: {} }\nsteps:\n  - id: a\n    run: |\n      # it's fine here\n"
                   "      echo \"{{ inputs.x }}\" {{ inputs.x }}\n      echo '{{ inputs.x }}'\n")
                 .Messages(),
-            "t.yaml:8:13: error: template inside single quotes cannot be escaped: close the quotes before '{{' "
-            "(it becomes one quoted word) or use double quotes\n");
+            "t.yaml:8:13: error: template inside single quotes: nothing expands there, so no value can be given: "
+            "close the quotes before '{{' (it becomes one quoted word), use double quotes, or an unquoted "
+            "here-document\n");
 }
 
 TEST(ValidateTest, TemplatesInCommandsNeedAPosixShell) {
   EXPECT_EQ(Check("name: t\ninputs: { x: {} }\nsteps:\n  - { id: a, shell: python3, run: 'print({{ inputs.x }})' }\n"
                   "  - { id: b, shell: python3, run: 'import os' }\n")
                 .Messages(),
-            "t.yaml:4:42: error: templates in commands need shell 'bash' or 'sh' to be escaped; with shell "
-            "'python3' read the value from the environment instead (RUNBOOK_INPUT_<NAME>)\n");
+            "t.yaml:4:42: error: templates in commands need shell 'bash' or 'sh', which read each value from its "
+            "own variable; with shell 'python3' read the value from the environment instead (RUNBOOK_INPUT_<NAME>)\n");
+}
+
+// Where bash would run a value as code even from a variable, or a value
+// could end a here-document, a template is refused before anything runs.
+TEST(ValidateTest, TemplatesInArithmeticOrAHeredocDelimiterAreRefused) {
+  auto messages = Check("name: t\ninputs: { x: {}, n: { type: number } }\nsteps:\n  - id: a\n    run: |\n"
+                        "      echo $(( {{ inputs.x }} + 1 ))\n"
+                        "      (( {{ inputs.x }} > 2 )) && echo big\n"
+                        "      let y={{ inputs.x }}\n"
+                        "      [[ {{ inputs.x }} -gt 0 ]]\n"
+                        "      a[{{ inputs.x }}]=1\n"
+                        "      echo ${a[{{ inputs.x }}]} ${HOME:{{ inputs.x }}}\n"
+                        "      cat <<{{ inputs.x }}\n"
+                        "      fine\n"
+                        "      echo $(( {{ inputs.n }} + {{ int(inputs.x) }} )) [[ {{ inputs.x }} == y ]] \"${V:-{{ inputs.x }}}\"\n")
+                      .Messages();
+  for (const char* at : {"t.yaml:6:16:", "t.yaml:7:10:", "t.yaml:8:13:", "t.yaml:9:10:", "t.yaml:10:9:",
+                         "t.yaml:11:16:", "t.yaml:11:40:"})
+    EXPECT_NE(messages.find(std::string(at) + " error: template in arithmetic"), std::string::npos) << at << messages;
+  EXPECT_NE(messages.find("t.yaml:12:13: error: template in a here-document's delimiter"), std::string::npos)
+      << messages;
+  EXPECT_EQ(messages.find("t.yaml:14:"), std::string::npos) << "number inputs, int(), == and ${V:-} are fine\n"
+                                                           << messages;
 }
 
 TEST(ValidateTest, ASecretReachesACommandOnlyAsABareReference) {

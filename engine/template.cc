@@ -1,6 +1,7 @@
 #include "engine/template.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace runbook {
@@ -19,6 +20,8 @@ const char* ToString(ShellContext c) {
     case ShellContext::kHeredoc: return "here-document";
     case ShellContext::kSingleQuoted: return "single quotes";
     case ShellContext::kQuotedHeredoc: return "quoted here-document";
+    case ShellContext::kArithmetic: return "arithmetic";
+    case ShellContext::kHeredocDelimiter: return "here-document delimiter";
   }
   return "?";
 }
@@ -44,11 +47,92 @@ class ShellScanner {
       else
         Normal();
     }
+    // Arithmetic evaluates what it expands, quoted or not, and the output of
+    // a command substitution inside it too: all of it is arithmetic.
+    for (auto [begin, end] : arithmetic_)
+      for (size_t k = begin; k < std::min(end, ctx_.size()); ++k)
+        if (ctx_[k] == ShellContext::kWord || ctx_[k] == ShellContext::kDoubleQuoted) ctx_[k] = ShellContext::kArithmetic;
     return std::move(ctx_);
   }
 
  private:
   char At(size_t k) const { return k < t_.size() ? t_[k] : '\0'; }
+  static bool NameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+  // From an opening "((" or "$((" at `open` (the first '('), the index past
+  // the matching "))", or the end.
+  size_t CloseParens(size_t open) const {
+    int depth = 0;
+    for (size_t k = open; k < t_.size(); ++k) {
+      if (t_[k] == '(') ++depth;
+      else if (t_[k] == ')' && --depth == 0) return k + 1;
+    }
+    return t_.size();
+  }
+
+  // The end of the simple command that starts at `from`: ; & | or a newline.
+  size_t CommandEnd(size_t from) const {
+    size_t k = from;
+    while (k < t_.size() && !std::strchr(";&|\n", t_[k])) ++k;
+    return k;
+  }
+
+  // Whether i_ starts a word in command position: after a line break, ; & |
+  // ( { ! or a keyword such as `then`, `do`, `if`.
+  bool CommandPosition() const {
+    size_t k = i_;
+    if (k > 0 && !std::strchr(" \t\n;&|({", t_[k - 1])) return false;  // inside a word
+    while (k > 0 && (t_[k - 1] == ' ' || t_[k - 1] == '\t')) --k;
+    if (k == 0 || std::strchr("\n;&|({!", t_[k - 1])) return true;
+    size_t end = k;
+    while (k > 0 && NameChar(t_[k - 1])) --k;
+    std::string_view word = t_.substr(k, end - k);
+    for (const char* keyword : {"then", "do", "else", "elif", "if", "while", "until", "time"})
+      if (word == keyword) return true;
+    return false;
+  }
+
+  // Words at a command's start that make the rest arithmetic: `((`, `let`,
+  // `[[ ... -eq ... ]]`, an assignment to an array element `a[i]=`.
+  void CommandStart() {
+    if (At(i_) == '(' && At(i_ + 1) == '(') {
+      arithmetic_.push_back({i_, CloseParens(i_)});
+    } else if (t_.substr(i_, 4) == "let " || t_.substr(i_, 4) == "let\t") {
+      arithmetic_.push_back({i_, CommandEnd(i_)});
+    } else if (At(i_) == '[' && At(i_ + 1) == '[') {
+      size_t end = t_.find("]]", i_ + 2);
+      end = end == std::string_view::npos ? t_.size() : end + 2;
+      std::string_view test = t_.substr(i_, end - i_);
+      for (const char* op : {"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
+        if (test.find(op) != std::string_view::npos) {
+          arithmetic_.push_back({i_, end});
+          break;
+        }
+    } else if (NameChar(At(i_)) && !std::isdigit(static_cast<unsigned char>(At(i_)))) {
+      size_t k = i_;
+      while (NameChar(At(k))) ++k;
+      if (At(k) == '[') Subscript(k);
+    }
+  }
+
+  // An array subscript from its '[' to its ']': arithmetic for an indexed array.
+  void Subscript(size_t open) {
+    size_t close = t_.find(']', open);
+    arithmetic_.push_back({open, close == std::string_view::npos ? t_.size() : close + 1});
+  }
+
+  // After "${": a subscript (${a[i]}) or an offset (${v:i:n}) is arithmetic.
+  void ParameterExpansion(size_t at) {
+    size_t k = at + 2;
+    if (At(k) == '#' || At(k) == '!') ++k;
+    while (NameChar(At(k))) ++k;
+    if (At(k) == '[') {
+      Subscript(k);
+    } else if (At(k) == ':' && !std::strchr("-=?+", At(k + 1))) {
+      size_t close = t_.find('}', k);
+      arithmetic_.push_back({k, close == std::string_view::npos ? t_.size() : close});
+    }
+  }
   void Push(Mode m) { stack_.push_back({m, 0}); }
   void Pop() {
     if (stack_.size() > 1) stack_.pop_back();
@@ -63,8 +147,18 @@ class ShellScanner {
     } else if (c == '"') {
       Pop();
       ++i_;
+    } else if (c == '$' && At(i_ + 1) == '(' && At(i_ + 2) == '(') {
+      arithmetic_.push_back({i_, CloseParens(i_ + 1)});
+      Push(Mode::kSubst);  // its parens are counted as a command substitution's
+      i_ += 2;
     } else if (c == '$' && At(i_ + 1) == '(') {
       Push(Mode::kSubst);
+      i_ += 2;
+    } else if (c == '$' && At(i_ + 1) == '[') {
+      Subscript(i_ + 1);
+      i_ += 2;
+    } else if (c == '$' && At(i_ + 1) == '{') {
+      ParameterExpansion(i_);
       i_ += 2;
     } else if (c == '`') {
       Push(Mode::kBackquote);
@@ -78,6 +172,7 @@ class ShellScanner {
     char c = t_[i_];
     Mode m = stack_.back().mode;
     bool word_start = i_ == 0 || std::strchr(" \t\n;|&()", t_[i_ - 1]) != nullptr;
+    if (CommandPosition()) CommandStart();
     if (c == '\\') {
       i_ += 2;
     } else if (c == '\'') {
@@ -94,8 +189,18 @@ class ShellScanner {
       else
         Push(Mode::kBackquote);
       ++i_;
+    } else if (c == '$' && At(i_ + 1) == '(' && At(i_ + 2) == '(') {
+      arithmetic_.push_back({i_, CloseParens(i_ + 1)});
+      Push(Mode::kSubst);
+      i_ += 2;
     } else if (c == '$' && At(i_ + 1) == '(') {
       Push(Mode::kSubst);
+      i_ += 2;
+    } else if (c == '$' && At(i_ + 1) == '[') {
+      Subscript(i_ + 1);
+      i_ += 2;
+    } else if (c == '$' && At(i_ + 1) == '{') {
+      ParameterExpansion(i_);
       i_ += 2;
     } else if (c == '(' && m == Mode::kSubst) {
       ++stack_.back().depth;
@@ -129,6 +234,7 @@ class ShellScanner {
       ++i_;
     }
     while (At(i_) == ' ' || At(i_) == '\t') ++i_;
+    size_t word = i_;
     while (i_ < t_.size() && !std::strchr(" \t\n;|&<>()", t_[i_])) {
       char c = t_[i_];
       if (c == '\'' || c == '"') {
@@ -146,6 +252,7 @@ class ShellScanner {
         ++i_;
       }
     }
+    for (size_t k = word; k < std::min(i_, t_.size()); ++k) ctx_[k] = ShellContext::kHeredocDelimiter;
     if (!h.delimiter.empty()) pending_.push_back(h);
   }
 
@@ -176,6 +283,7 @@ class ShellScanner {
   std::vector<ShellContext> ctx_;
   std::vector<Frame> stack_{{Mode::kNormal, 0}};
   std::vector<Heredoc> pending_;
+  std::vector<std::pair<size_t, size_t>> arithmetic_;  // byte ranges
   size_t i_ = 0;
 };
 

@@ -2,14 +2,21 @@
 //
 // A Template is the raw text split into literal parts and expression parts.
 // For shell commands (`run`, `rollback`, `verify.run`, preflight `run`) each
-// expression part also knows where it sits in the shell text, because that
-// decides how its value is escaped when the command is rendered:
+// expression part also knows where it sits in the shell text. A value never
+// enters shell text: the template becomes a reference to an environment
+// variable holding the value, which the shell expands without reading it
+// as code. Where it sits decides the form of that reference, or forbids it:
 //
-//   kWord          outside quotes: becomes one single-quoted word
-//   kDoubleQuoted  inside "...": $ ` " \ are backslash-escaped
-//   kHeredoc       in an unquoted here-document body: $ ` \ are escaped
-//   kSingleQuoted  inside '...': cannot be escaped: a validation error
-//   kQuotedHeredoc in a <<'EOF' body: cannot be escaped: a validation error
+//   kWord          outside quotes (also in comments, backquotes, $( ),
+//                  ${V:-...}, case patterns, here-strings): "${RUNBOOK_V_1}"
+//   kDoubleQuoted  inside "...": ${RUNBOOK_V_1}
+//   kHeredoc       in an unquoted here-document body: ${RUNBOOK_V_1}
+//   kArithmetic    where bash evaluates even a variable's value as code:
+//                  $(( )), (( )), $[ ], let, [[ ]] with -eq/-lt/..., array
+//                  subscripts and ${V:offset}: only a number input or int()
+//   kSingleQuoted  inside '...': nothing expands there: a validation error
+//   kQuotedHeredoc in a <<'EOF' body: nothing expands there: an error
+//   kHeredocDelimiter  in the word after <<: a validation error
 #pragma once
 
 #include <string>
@@ -21,7 +28,16 @@
 
 namespace runbook {
 
-enum class ShellContext { kNotShell, kWord, kDoubleQuoted, kHeredoc, kSingleQuoted, kQuotedHeredoc };
+enum class ShellContext {
+  kNotShell,
+  kWord,
+  kDoubleQuoted,
+  kHeredoc,
+  kArithmetic,
+  kSingleQuoted,
+  kQuotedHeredoc,
+  kHeredocDelimiter
+};
 
 struct TemplatePart {
   bool is_expr = false;
@@ -46,8 +62,9 @@ Template ParseTemplate(std::string_view raw, Pos pos, const PosMapper& map, bool
                        Diagnostics* diags);
 
 // For every byte of `text`, the quoting context a word starting there would
-// be in, as bash reads it: quotes, backslashes, comments, $(...), backquotes
-// and here-documents. Size text.size() + 1.
+// be in, as bash reads it: quotes, backslashes, comments, $(...), backquotes,
+// here-documents and arithmetic. Size text.size() + 1. Iterative: no input
+// nests it deeper than its own heap-allocated stack.
 std::vector<ShellContext> ScanShellContexts(std::string_view text);
 
 const char* ToString(ShellContext c);

@@ -197,22 +197,35 @@ class Validator {
     }
   }
 
-  // A command: escapable places, a shell that the escaping is for, and
-  // secrets only as a bare {{ inputs.S }} (rendered as "$RUNBOOK_INPUT_S").
+  // A command: places where a value can be referenced, a shell that
+  // references environment variables, and secrets only as a bare
+  // {{ inputs.S }} (rendered as "$RUNBOOK_INPUT_S").
   void Command(const Template& t, const Scope& scope, const std::string& shell) {
     TextRefs(t, scope);
     bool posix = shell == "bash" || shell == "sh";
     for (const auto& p : t.parts) {
       if (!p.is_expr) continue;
       if (!posix) {
-        Error(p.pos, "templates in commands need shell 'bash' or 'sh' to be escaped; with shell '" + shell +
-                         "' read the value from the environment instead (RUNBOOK_INPUT_<NAME>)");
+        Error(p.pos, "templates in commands need shell 'bash' or 'sh', which read each value from its own "
+                     "variable; with shell '" + shell + "' read the value from the environment instead "
+                     "(RUNBOOK_INPUT_<NAME>)");
         continue;
       }
       if (p.context == ShellContext::kSingleQuoted || p.context == ShellContext::kQuotedHeredoc) {
         Error(p.pos, std::string("template inside ") + ToString(p.context) +
-                         " cannot be escaped: close the quotes before '{{' (it becomes one quoted "
-                         "word) or use double quotes");
+                         ": nothing expands there, so no value can be given: close the quotes before '{{' "
+                         "(it becomes one quoted word), use double quotes, or an unquoted here-document");
+        continue;
+      }
+      if (p.context == ShellContext::kHeredocDelimiter) {
+        Error(p.pos, "template in a here-document's delimiter: the delimiter must be fixed text, or a value "
+                     "could end the here-document early and run what follows");
+        continue;
+      }
+      if (p.context == ShellContext::kArithmetic && !Numeric(*p.expr)) {
+        Error(p.pos, "template in arithmetic ($(( )), (( )), let, [[ -eq ]], an array subscript or ${V:offset}): "
+                     "bash evaluates a value there as code (a[$(cmd)] runs cmd), so only a number input or "
+                     "int(...) may stand there");
         continue;
       }
       std::vector<Ref> refs;
@@ -226,6 +239,16 @@ class Validator {
                            "), not inside a larger expression");
       }
     }
+  }
+
+  // An expression whose value is always a number: a number input, int(...).
+  bool Numeric(const Expr& e) const {
+    if (e.kind == Expr::Kind::kCall) return e.text == "int";
+    if (e.kind == Expr::Kind::kRef && e.ref.scope == Ref::Scope::kInputs) {
+      const InputDecl* in = rb_.FindInput(e.ref.field);
+      return in && in->type == InputDecl::Type::kNumber;
+    }
+    return e.kind == Expr::Kind::kNumber;
   }
 
   void NoSecrets(const Template& t, const std::string& where) {

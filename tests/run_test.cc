@@ -702,8 +702,9 @@ steps:
 )Y",
                {"--dry-run"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("    ls '/srv/data' && touch ran\n"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("cp '<steps.pick.outputs.f>' \"/srv/data/x\""), std::string::npos) << r.out;
+  // As a person reads it: the values in place (the shell gets them as variables).
+  EXPECT_NE(r.out.find("    ls /srv/data && touch ran\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cp <steps.pick.outputs.f> \"/srv/data/x\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("would ask a person (ask)"), std::string::npos) << r.out;
   EXPECT_FALSE(Exists("ran"));
   EXPECT_FALSE(Exists(".runbook/state.db"));
