@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   run->add_flag("--new", run_args.new_run, "start a new run even if one of this runbook is open");
   run->add_option("--run-id", run_args.run_id)->group("");  // set by a parent run
   run->add_option("--parent", run_args.parent)->group("");
+  run->add_option("--secret-input", run_args.secret_inputs)->group("");  // the parent passes a secret into it
 
   RunArgs resume_args;
   std::vector<std::string> rerun;
@@ -65,6 +66,9 @@ int main(int argc, char** argv) {
                      "non-idempotent step; done for a failed step");
   resume->add_option("--answers-file", resume_args.answers_file, "YAML map of answers")->type_name("FILE");
   resume->add_option("--input", resume_args.inputs, "SECRET=VALUE: secrets are never stored and must be given again");
+  resume->add_option("--inputs-file", resume_args.inputs_file, "YAML map of secret inputs (not on the command line)")
+      ->type_name("FILE");
+  resume->add_option("--secret-input", resume_args.secret_inputs)->group("");
   resume->add_option("--rerun", rerun, "run this finished step and everything after it again (repeatable)");
   resume->add_flag("--allow-changed", allow_changed, "resume even though the runbook file changed");
   resume->add_option("--jobs,-j", resume_args.jobs, "steps at once (default: number of processors)");

@@ -203,6 +203,7 @@ int RunRunbook(const Context& ctx, const RunArgs& args) {
     *ctx.err << *file << ": " << loaded.diags.ErrorCount() << " error(s); nothing was run\n";
     return kExitUsage;
   }
+  if (Status marked = MarkInputsSecret(&loaded.runbook, args.secret_inputs); !marked.ok()) return Say(ctx, marked);
   RunRequest req;
   if (!Collect(ctx, args.inputs, args.inputs_file, "input", &req.inputs)) return kExitUsage;
   if (!Collect(ctx, args.answers, args.answers_file, "answer", &req.answers)) return kExitUsage;
@@ -241,6 +242,7 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
   req.rerun = rerun;
   req.allow_changed = allow_changed;
   req.rollback_only = rollback_only;
+  req.secret_inputs = args.secret_inputs;
   if (!Collect(ctx, args.inputs, args.inputs_file, "input", &req.inputs)) return kExitUsage;
   if (!Collect(ctx, args.answers, args.answers_file, "answer", &req.answers)) return kExitUsage;
   auto settings = Settings(ctx, args);

@@ -29,6 +29,7 @@ struct RunArgs {
   // Set by a parent run for a `runbook:` step.
   std::string run_id;
   std::string parent;  // RUN:STEP
+  std::vector<std::string> secret_inputs;  // inputs the parent fills with a secret
   bool new_run = false;  // --new: start even if a run of an exclusive runbook is open
 };
 

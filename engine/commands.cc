@@ -60,6 +60,18 @@ std::string Commands::OutputFile(const std::string& step, const std::string& kin
   return o_.tmp_dir + "/" + o_.run_id + "-" + step + "-" + kind + "-" + std::to_string(n);
 }
 
+bool Commands::CarriesSecret(const Template& t) const {
+  std::vector<Ref> refs;
+  for (const auto& p : t.parts)
+    if (p.is_expr) CollectRefs(*p.expr, &refs);
+  for (const auto& r : refs)
+    for (const auto& d : rb_.inputs)
+      if (d.secret && ((r.scope == Ref::Scope::kInputs && r.field == d.name) ||
+                       (r.scope == Ref::Scope::kEnv && !d.from_env.empty() && r.field == d.from_env)))
+        return true;
+  return false;
+}
+
 std::string Commands::FindChild(const Step& s) const {
   std::vector<std::string> search = {std::filesystem::path(rb_.source.path()).parent_path().string()};
   search.insert(search.end(), o_.runbook_path.begin(), o_.runbook_path.end());
@@ -74,20 +86,34 @@ std::string Commands::FindChild(const Step& s) const {
 Result<ProcessSpec> Commands::ForChild(const Step& s, const std::string& file, const std::string& child_run,
                                        bool resume, int attempt, const EvalContext& ctx) const {
   ProcessSpec spec;
-  if (resume) {
+  // The inputs go through a file in the private folder, never argv. An
+  // input that carries a secret is a secret of the child run too, and on a
+  // resume is given again (a secret is never stored).
+  std::string inputs_file = OutputFile(s.id, "inputs", attempt);
+  std::ofstream in(inputs_file);
+  std::vector<std::string> secret;
+  for (const auto& [name, value] : s.runbook_inputs) {
+    bool carries_secret = CarriesSecret(value);
+    if (resume && !carries_secret) continue;  // recorded with the child run
+    auto v = RenderText(value, ctx);
+    if (!v.ok()) return Status::Invalid("input " + name + ": " + *v.error);
+    std::string quoted = "'";
+    for (char c : v.text) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    in << name << ": " << quoted << "'\n";
+    if (carries_secret) secret.push_back(name);
+  }
+  if (resume)
     spec.argv = {o_.self_exe, "resume", child_run, "--state", o_.state_path, "--jobs", std::to_string(o_.jobs)};
-  } else {
-    std::string inputs_file = OutputFile(s.id, "inputs", attempt);
-    std::ofstream in(inputs_file);
-    for (const auto& [name, value] : s.runbook_inputs) {
-      auto v = RenderText(value, ctx);
-      if (!v.ok()) return Status::Invalid("input " + name + ": " + *v.error);
-      std::string quoted = "'";
-      for (char c : v.text) quoted += c == '\'' ? std::string("''") : std::string(1, c);
-      in << name << ": " << quoted << "'\n";
-    }
-    spec.argv = {o_.self_exe, "run", file, "--state", o_.state_path, "--inputs-file", inputs_file,
-                 "--run-id", child_run, "--parent", o_.run_id + ":" + s.id, "--jobs", std::to_string(o_.jobs)};
+  else
+    spec.argv = {o_.self_exe, "run", file, "--state", o_.state_path, "--run-id", child_run,
+                 "--parent", o_.run_id + ":" + s.id, "--jobs", std::to_string(o_.jobs)};
+  if (!resume || !secret.empty()) {
+    spec.argv.push_back("--inputs-file");
+    spec.argv.push_back(inputs_file);
+  }
+  for (const auto& name : secret) {
+    spec.argv.push_back("--secret-input");
+    spec.argv.push_back(name);
   }
   for (const auto& f : o_.child_flags) spec.argv.push_back(f);
   std::string prefix = s.id + ".";

@@ -46,6 +46,8 @@ class Commands {
   std::map<std::string, std::string> Env(const Step* s, int attempt, const std::string& output_file,
                                          const EvalContext& ctx, std::string* error) const;
   std::string WorkdirOf(const Step& s) const;
+  // Whether `t` reads a secret (an input, or its from_env variable).
+  bool CarriesSecret(const Template& t) const;
 
   const Runbook& rb_;
   const ExecOptions& o_;

@@ -282,7 +282,8 @@ bool IsInteger(const std::string& v) {
 // Linux refuses one environment string longer than this (MAX_ARG_STRLEN).
 constexpr size_t kMaxEnvString = 128 * 1024;
 
-RenderResult Render(const Template& t, const EvalContext& ctx, const std::vector<std::string>* secrets) {
+RenderResult Render(const Template& t, const EvalContext& ctx, const std::vector<std::string>* secrets,
+                    const std::map<std::string, std::string>& secret_env) {
   RenderResult r;
   std::map<std::string, std::string> var_of;  // a value used twice is passed once
   for (const auto& p : t.parts) {
@@ -291,10 +292,17 @@ RenderResult Render(const Template& t, const EvalContext& ctx, const std::vector
       r.shown += p.literal;
       continue;
     }
-    if (secrets && p.expr->kind == Expr::Kind::kRef && p.expr->ref.scope == Ref::Scope::kInputs &&
-        std::find(secrets->begin(), secrets->end(), p.expr->ref.field) != secrets->end()) {
+    std::optional<std::string> secret;  // the secret input this template reads
+    if (secrets && p.expr->kind == Expr::Kind::kRef) {
+      const Ref& ref = p.expr->ref;
+      if (ref.scope == Ref::Scope::kInputs && std::find(secrets->begin(), secrets->end(), ref.field) != secrets->end())
+        secret = ref.field;
+      if (auto it = secret_env.find(ref.field); ref.scope == Ref::Scope::kEnv && it != secret_env.end())
+        secret = it->second;
+    }
+    if (secret) {
       // A secret never appears on a command line: reference its variable.
-      std::string var = InputEnvName(p.expr->ref.field);
+      std::string var = InputEnvName(*secret);
       std::string ref = p.context == ShellContext::kWord ? "\"${" + var + "}\"" : "${" + var + "}";
       r.text += ref;
       r.shown += ref;
@@ -351,10 +359,11 @@ RenderResult Render(const Template& t, const EvalContext& ctx, const std::vector
 
 }  // namespace
 
-RenderResult RenderText(const Template& t, const EvalContext& ctx) { return Render(t, ctx, nullptr); }
+RenderResult RenderText(const Template& t, const EvalContext& ctx) { return Render(t, ctx, nullptr, {}); }
 
-RenderResult RenderCommand(const Template& t, const EvalContext& ctx, const std::vector<std::string>& secret_inputs) {
-  return Render(t, ctx, &secret_inputs);
+RenderResult RenderCommand(const Template& t, const EvalContext& ctx, const std::vector<std::string>& secret_inputs,
+                           const std::map<std::string, std::string>& secret_env) {
+  return Render(t, ctx, &secret_inputs, secret_env);
 }
 
 RuleChoice ChooseByRules(const Decision& d, const EvalContext& ctx) {

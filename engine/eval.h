@@ -80,8 +80,11 @@ RenderResult RenderText(const Template& t, const EvalContext& ctx);
 // into `values`; a bare {{ inputs.S }} of a secret input references
 // $RUNBOOK_INPUT_S, which the environment already holds. In arithmetic only
 // a number is accepted; a value with a NUL byte cannot be passed at all.
+// `secret_env` maps a secret's from_env variable to its input: {{ env.V }}
+// of it is that secret too.
 RenderResult RenderCommand(const Template& t, const EvalContext& ctx,
-                           const std::vector<std::string>& secret_inputs);
+                           const std::vector<std::string>& secret_inputs,
+                           const std::map<std::string, std::string>& secret_env = {});
 
 // The name of the variable of a command's n-th value (from 1).
 std::string ValueEnvName(int n);

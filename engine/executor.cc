@@ -11,6 +11,7 @@ Executor::Impl::Impl(const Runbook& rb, ExecOptions o, StateStore* store, Proces
     auto it = o_.inputs.find(d.name);
     if (d.secret) {
       secret_names_.push_back(d.name);
+      if (!d.from_env.empty()) secret_env_[d.from_env] = d.name;
       if (it != o_.inputs.end()) masker_.Add(it->second);
     }
   }

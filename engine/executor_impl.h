@@ -154,6 +154,7 @@ class Executor::Impl {
 
   Masker masker_;
   std::vector<std::string> secret_names_;
+  std::map<std::string, std::string> secret_env_;  // a secret's from_env variable -> the secret
   Commands commands_;  // how commands become processes
 
   RunRecord run_;  // its status, phase and outcome: the run's state

@@ -144,7 +144,7 @@ bool Executor::Impl::Spawn(Task& t, const ProcessSpec& spec, std::optional<Milli
 void Executor::Impl::StartCommand(Task& t) {
   const auto& s = S(t.v);
   t.kind = Task::Kind::kCommand;
-  auto cmd = RenderCommand(s.run, facts_, secret_names_);
+  auto cmd = RenderCommand(s.run, facts_, secret_names_, secret_env_);
   if (!cmd.ok()) return Fail(EndTask(t), Reason::kError, *cmd.error);
   t.rec = NewAttempt(s.id, AttemptKind::kRun, 0, cmd.shown);
   t.number = t.rec.number;
@@ -173,7 +173,7 @@ void Executor::Impl::StartCheck(Task& t) {
   const auto& s = S(t.v);
   const Check& c = s.verify[t.check];
   t.kind = Task::Kind::kVerify;
-  auto cmd = RenderCommand(c.run, facts_, secret_names_);
+  auto cmd = RenderCommand(c.run, facts_, secret_names_, secret_env_);
   if (!cmd.ok()) return AttemptFailed(t, Reason::kError, "verify " + c.name + ": " + *cmd.error);
   std::string env_error;
   int check = static_cast<int>(t.check) + 1;
@@ -245,7 +245,7 @@ void Executor::Impl::StartPreflight(size_t i) {
   Task t;
   t.v = static_cast<int>(i);
   t.kind = Task::Kind::kPreflight;
-  auto cmd = RenderCommand(check.run, facts_, secret_names_);
+  auto cmd = RenderCommand(check.run, facts_, secret_names_, secret_env_);
   t.rec = NewAttempt("preflight", AttemptKind::kPreflight, static_cast<int>(i) + 1, cmd.shown);
   t.rec.name = check.name;
   if (!Commit(Batch().Add(t.rec).Add(Ev("preflight.started", "", check.name)))) return;
@@ -267,7 +267,7 @@ void Executor::Impl::StartHook(int v) {
   Task t;
   t.v = v;
   t.kind = Task::Kind::kHook;
-  auto cmd = RenderCommand(s.rollback->run, facts_, secret_names_);
+  auto cmd = RenderCommand(s.rollback->run, facts_, secret_names_, secret_env_);
   t.rec = NewAttempt(s.id, AttemptKind::kRollback, 0, cmd.shown);
   StepRecord& r = Rec(v);
   r.rollback = HookStatus::kRunning;

@@ -231,6 +231,22 @@ Result<std::map<std::string, std::string>> InputsAgain(const Runbook& rb, const 
 
 }  // namespace
 
+Status MarkInputsSecret(Runbook* rb, const std::vector<std::string>& names) {
+  if (names.empty()) return Status::Ok();
+  for (const auto& name : names) {
+    auto it = std::find_if(rb->inputs.begin(), rb->inputs.end(), [&](const InputDecl& d) { return d.name == name; });
+    if (it == rb->inputs.end()) return Status::Invalid("--secret-input names no input of " + rb->name + ": '" + name + "'");
+    it->secret = true;
+  }
+  Diagnostics diags;
+  ValidateRunbook(*rb, &diags);
+  if (!diags.HasErrors()) return Status::Ok();
+  std::string text;
+  for (const auto& d : diags.items()) text += Format(rb->source, d);
+  return Status::Invalid(text + rb->source.path() + ": a secret from the parent run would be shown in clear here; " +
+                         "nothing was run");
+}
+
 Result<std::unique_ptr<PreparedRun>> PrepareResume(const ResumeRequest& req, const EngineSettings& s,
                                                    StateStore& store, Host& host, Clock& clock) {
   auto id = FindRun(store, req.target);
@@ -264,6 +280,7 @@ Result<std::unique_ptr<PreparedRun>> PrepareResume(const ResumeRequest& req, con
     for (const auto& d : diags.items()) text += Format(rb->source, d);
     return Status::Invalid(text + file + ": " + std::to_string(diags.ErrorCount()) + " error(s); nothing was run");
   }
+  if (Status marked = MarkInputsSecret(rb.get(), req.secret_inputs); !marked.ok()) return marked;
   Status answers = CheckAnswers(*rb, req.answers, true);
   if (!answers.ok()) return answers;
   for (const auto& r : req.rerun)

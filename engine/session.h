@@ -65,6 +65,12 @@ struct RunRequest {
   bool dry_run = false;                        // nothing is recorded: `store` may be null
 };
 
+// A parent run passes a secret into a child's input: that input is secret
+// in the child run whatever the child's file says (--secret-input NAME).
+// Marks them and validates the runbook again (a secret may now stand where
+// it would be shown); unknown names are an error.
+Status MarkInputsSecret(Runbook* rb, const std::vector<std::string>& names);
+
 // Whether the request's answers and inputs are acceptable, before anything
 // is opened or recorded (PrepareRun checks them again).
 Status CheckRun(const Runbook& rb, const RunRequest& req, Host& host);
@@ -80,6 +86,7 @@ struct ResumeRequest {
   std::vector<std::string> rerun;
   bool allow_changed = false;
   bool rollback_only = false;  // `runbook rollback RUN`
+  std::vector<std::string> secret_inputs;  // from a parent run, as for MarkInputsSecret
 };
 
 Result<std::unique_ptr<PreparedRun>> PrepareResume(const ResumeRequest& req, const EngineSettings& s,

@@ -14,6 +14,16 @@ namespace runbook {
 void Masker::Add(const std::string& secret) {
   if (secret.empty()) return;
   secrets_.push_back(secret);
+  // A multi-line secret (a PEM key) reaches the terminal and the JSON events
+  // a line at a time: each of its lines is a secret too. Lines of fewer than
+  // four characters would mask common text and say little of the secret.
+  if (secret.find('\n') != std::string::npos) {
+    std::istringstream lines(secret);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.size() >= 4) secrets_.push_back(line);
+    }
+  }
   std::sort(secrets_.begin(), secrets_.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
 }
 

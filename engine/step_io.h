@@ -11,7 +11,8 @@
 
 namespace runbook {
 
-// Replaces every occurrence of every secret value with "***".
+// Replaces every occurrence of every secret value with "***"; each line of
+// a multi-line secret is masked on its own as well.
 class Masker {
  public:
   void Add(const std::string& secret);

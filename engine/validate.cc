@@ -147,7 +147,10 @@ class Validator {
         NoSecrets(s.manual, "manual text");
         break;
       case StepKind::kDecision:
-        if (s.decision.prompt) TextRefs(*s.decision.prompt, scope);
+        if (s.decision.prompt) {
+          TextRefs(*s.decision.prompt, scope);
+          NoSecrets(*s.decision.prompt, "a decision's prompt");
+        }
         for (const auto& c : s.decision.choices)
           if (c.when) ExprRefs(*c.when, scope);
         break;
@@ -232,8 +235,8 @@ class Validator {
       CollectRefs(*p.expr, &refs);
       bool bare = p.expr->kind == Expr::Kind::kRef;
       for (const auto& r : refs) {
-        const InputDecl* in = r.scope == Ref::Scope::kInputs ? rb_.FindInput(r.field) : nullptr;
-        if (in && in->secret && !bare)
+        const InputDecl* in = SecretOf(r);
+        if (in && !bare)
           Error(r.pos, "secret input '" + in->name + "' may appear in a command only as {{ inputs." +
                            in->name + " }} (passed through $RUNBOOK_INPUT_" + Upper(in->name) +
                            "), not inside a larger expression");
@@ -251,15 +254,29 @@ class Validator {
     return e.kind == Expr::Kind::kNumber;
   }
 
+  // The secret input `r` reads: inputs.S of a secret S, or env.V where V is
+  // a secret's from_env variable (the same value by another name).
+  const InputDecl* SecretOf(const Ref& r) const {
+    if (r.scope == Ref::Scope::kInputs) {
+      const InputDecl* in = rb_.FindInput(r.field);
+      return in && in->secret ? in : nullptr;
+    }
+    if (r.scope == Ref::Scope::kEnv)
+      for (const auto& in : rb_.inputs)
+        if (in.secret && in.from_env == r.field) return &in;
+    return nullptr;
+  }
+
   void NoSecrets(const Template& t, const std::string& where) {
     std::vector<Ref> refs;
     for (const auto& p : t.parts)
       if (p.is_expr) CollectRefs(*p.expr, &refs);
     for (const auto& r : refs) {
-      const InputDecl* in = r.scope == Ref::Scope::kInputs ? rb_.FindInput(r.field) : nullptr;
-      if (in && in->secret)
-        Error(r.pos, "secret input '" + in->name + "' cannot appear in " + where +
-                         ": it would be shown in clear");
+      const InputDecl* in = SecretOf(r);
+      if (!in) continue;
+      std::string what = r.scope == Ref::Scope::kEnv ? "$" + r.field + ", the variable of secret input '" + in->name + "',"
+                                                     : "secret input '" + in->name + "'";
+      Error(r.pos, what + " cannot appear in " + where + ": it would be shown in clear");
     }
   }
 

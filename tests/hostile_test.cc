@@ -5,6 +5,8 @@
 // over 10,000 generated values is engine/shell_property_test.cc.)
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/cli_harness.h"
 
 namespace runbook::testing {
@@ -85,6 +87,131 @@ TEST_F(HostileTest, ArithmeticTakesANumberInputButNeverAString) {
   r = RunCli({"validate", "bad.yaml"}, dir_.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("bad.yaml:4:29: error: template in arithmetic"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace runbook::testing
+
+namespace runbook::testing {
+namespace {
+
+// Secrets stay secret: every place a person or a file could read is searched
+// for each secret (and each line of a multi-line one).
+class SecretTest : public ::testing::Test {
+ protected:
+  // Everything this run left to read: the state file with its WAL, logs,
+  // report, post-mortem, JSON views, and what `run` printed.
+  std::string Everything(const std::string& printed) {
+    std::string all = printed;
+    for (const char* f : {".runbook/state.db", ".runbook/state.db-wal"})
+      if (std::filesystem::exists(dir_.path() / f)) all += ReadAll(dir_.path() / f);
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.path() / ".runbook"))
+      if (e.path().extension() == ".md") all += ReadAll(e.path());
+    auto runs = RunCli({"runs", "--json"}, dir_.path());
+    all += runs.out;
+    std::vector<std::string> ids;
+    for (const auto& run : nlohmann::json::parse(runs.out.empty() ? "[]" : runs.out)) {
+      ids.push_back(run["id"]);
+      ids.push_back(run["id"].get<std::string>() + ".to-child");  // child runs are not listed by `runs`
+    }
+    for (const auto& id : ids) {
+      for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+               {"logs", id}, {"report", id}, {"postmortem", id}, {"show", id, "--json"}, {"show", id}}) {
+        auto r = RunCli(args, dir_.path());
+        all += r.out + r.err;
+      }
+    }
+    return all;
+  }
+  void ExpectNowhere(const std::string& all, const std::string& secret) {
+    EXPECT_EQ(all.find(secret), std::string::npos) << "'" << secret << "' is readable";
+  }
+  TempDir dir_;
+};
+
+TEST_F(SecretTest, ASecretsVariableAMultiLineSecretAndAChildsInputAreNeverInClear) {
+  const std::string from_env = "env-secret-4f9a1c", pem_top = "MIIEvQIBADANBgkqhkiG9w0BAQEF",
+                    pem_bottom = "AASCBKcwggSjAgEAAoIBAQC7VJTU";
+  dir_.Write("inputs.yaml", "pem: \"-----BEGIN PRIVATE KEY-----\\n" + pem_top + "\\n" + pem_bottom +
+                                "\\n-----END PRIVATE KEY-----\"\n");
+  dir_.Write("child.yaml", R"Y(name: child
+inputs: { key: { required: true } }
+steps:
+  - { id: use-key, run: 'printf "%s\n" "{{ inputs.key }}" > child-got.txt; echo "child sees {{ inputs.key }}"' }
+)Y");
+  dir_.Write("rb.yaml", R"Y(name: rb
+inputs:
+  token: { secret: true, from_env: API_TOKEN }
+  pem: { secret: true }
+steps:
+  - id: by-env
+    run: |
+      printf '%s' "{{ env.API_TOKEN }}" > env-got.txt
+      echo "token is {{ env.API_TOKEN }}"
+  - id: pem
+    run: |
+      printf '%s\n' "{{ inputs.pem }}" > pem-got.txt
+      printf '%s\n' "{{ inputs.pem }}"
+    rollback: echo "undo with {{ env.API_TOKEN }}"
+  - id: to-child
+    needs: [pem]
+    runbook: child
+    inputs: { key: "{{ env.API_TOKEN }}" }
+)Y");
+  std::map<std::string, std::string> env = {{"API_TOKEN", from_env}};
+  auto dry = RunCli({"run", "rb.yaml", "--inputs-file", "inputs.yaml", "--dry-run"}, dir_.path(), env);
+  ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  auto text = RunCli({"run", "rb.yaml", "--inputs-file", "inputs.yaml"}, dir_.path(), env);
+  ASSERT_EQ(text.exit_code, 0) << text.out << text.err;
+  auto json = RunCli({"run", "rb.yaml", "--inputs-file", "inputs.yaml", "--output", "json", "--new"}, dir_.path(), env);
+  ASSERT_EQ(json.exit_code, 0) << json.out << json.err;
+  // The commands got the values...
+  EXPECT_EQ(ReadAll(dir_.path() / "env-got.txt"), from_env);
+  EXPECT_EQ(ReadAll(dir_.path() / "child-got.txt"), from_env + "\n");
+  EXPECT_NE(ReadAll(dir_.path() / "pem-got.txt").find(pem_top + "\n" + pem_bottom), std::string::npos);
+  // ...and nothing a person or a file can read shows them.
+  std::string all = Everything(dry.out + dry.err + text.out + text.err + json.out + json.err);
+  for (const auto& secret : {from_env, pem_top, pem_bottom}) ExpectNowhere(all, secret);
+  EXPECT_NE(text.out.find("token is ***"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("child sees ***"), std::string::npos) << text.out;
+  // The child run holds its input as a secret, not in clear.
+  auto runs = nlohmann::json::parse(RunCli({"runs", "--json"}, dir_.path()).out);
+  ASSERT_EQ(runs.size(), 2u);
+  for (const auto& r : runs) {
+    auto child = RunCli({"show", r["id"].get<std::string>() + ".to-child", "--json"}, dir_.path());
+    ASSERT_EQ(child.exit_code, 0) << child.err;
+    EXPECT_EQ(nlohmann::json::parse(child.out)["inputs"]["key"], "***") << child.out;
+  }
+}
+
+TEST_F(SecretTest, ASecretWhereItWouldBeShownIsAValidationError) {
+  dir_.Write("rb.yaml", R"Y(name: rb
+inputs: { token: { secret: true, from_env: API_TOKEN } }
+steps:
+  - id: ask
+    decision:
+      prompt: "Rotate {{ inputs.token }}?"
+      choices: [{ value: yes, goto: [b] }]
+  - { id: b, name: "use {{ env.API_TOKEN }}", run: "true" }
+  - { id: c, manual: "Paste {{ env.API_TOKEN }} into the vault" }
+)Y");
+  auto r = RunCli({"validate", "rb.yaml"}, dir_.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("rb.yaml:6:26: error: secret input 'token' cannot appear in a decision's prompt"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("error: $API_TOKEN, the variable of secret input 'token', cannot appear in a step's name"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("error: $API_TOKEN, the variable of secret input 'token', cannot appear in manual text"),
+            std::string::npos) << r.err;
+}
+
+TEST_F(SecretTest, AnUnacceptableSecretIsNotEchoedBack) {
+  dir_.Write("rb.yaml", "name: rb\ninputs: { token: { secret: true, pattern: '^[a-z]+$' } }\n"
+                        "steps: [{ id: a, run: 'true' }]\n");
+  auto r = RunCli({"run", "rb.yaml", "--input", "token=NOT-ok-9c1e"}, dir_.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ((r.out + r.err).find("NOT-ok-9c1e"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the secret value is not acceptable"), std::string::npos) << r.err;
 }
 
 }  // namespace
