@@ -13,34 +13,21 @@
 #include "engine/importer.h"
 #include "engine/parser.h"
 #include "engine/validate.h"
+#include "state/private_files.h"
 #include "templates/report.h"
 
 namespace runbook::cli {
 namespace {
 
-// Writes `text` to `path` through a temporary file and a rename, so that a
-// reader never sees half a report.
+// A file a person asked for (-o): its folder is made if missing; written
+// through a private temporary file and a rename (WriteFileAtomically).
 Status WriteAtomically(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   fs::path target(path);
   std::error_code ec;
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  std::string tmp = path + ".tmp-" + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      fs::remove(tmp, ec);
-      return Status::IOError("cannot write " + tmp);
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return Status::IOError("cannot write " + path + ": " + ec.message());
-  }
-  return Status::Ok();
+  if (target.has_parent_path() && !fs::exists(target.parent_path(), ec))
+    fs::create_directories(target.parent_path(), ec);
+  return WriteFileAtomically(path, text);
 }
 
 // The record of run `id`, with its runbook parsed from the recorded source.
@@ -99,7 +86,9 @@ Result<std::string> WriteRunReport(StateStore& store, const std::string& state, 
   auto text = RenderReport(ReportKind::kReport, l->input);
   if (!text.ok()) return text.status();
   std::string path = ReportPath(state, run_id);
-  Status s = WriteAtomically(path, *text);
+  // In the state folder, beside the record: ours, no link, mode 0700.
+  Status s = MakeOwnFolder(std::filesystem::path(path).parent_path().string(), "the reports folder");
+  if (s.ok()) s = WriteFileAtomically(path, *text);
   if (!s.ok()) return s;
   return path;
 }

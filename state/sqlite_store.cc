@@ -1,5 +1,7 @@
 #include "state/sqlite_store.h"
 
+#include "state/private_files.h"
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -233,13 +235,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   namespace fs = std::filesystem;
   std::string where = "state database " + path;
   fs::path parent = fs::path(path).parent_path();
+  // The folder holds command output: ours, no link, 0700 when we make it.
+  // A folder named with --state (say /tmp) may be shared; .runbook may not.
   std::error_code ec;
-  if (!parent.empty() && !fs::exists(parent, ec)) {
-    fs::create_directories(parent, ec);
-    if (ec) return Status::IOError(where + ": cannot create " + parent.string() + ": " + ec.message());
-    ::chmod(parent.c_str(), 0700);  // it will hold command output
+  if (!parent.empty() && (parent.filename() == ".runbook" || !fs::exists(parent, ec))) {
+    if (Status s = MakeOwnFolder(parent.string(), "the state folder"); !s.ok()) return s;
   }
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  for (const char* suffix : {"", "-wal", "-shm"})
+    if (Status s = CheckOwnPath(path + suffix, "the state database"); !s.ok()) return s;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Status::IOError(where + ": " + std::strerror(errno));
   ::close(fd);
   if (!IsSqliteFile(path))
@@ -266,6 +270,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenForReading(const std::stri
   std::string where = "state database " + path;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return Status::NotFound("no state database at " + path);
+  if (std::filesystem::path parent = std::filesystem::path(path).parent_path(); parent.filename() == ".runbook")
+    if (Status s = CheckOwnPath(parent.string(), "the state folder"); !s.ok()) return s;
+  if (Status s = CheckOwnPath(path, "the state database"); !s.ok()) return s;
   if (!IsSqliteFile(path))
     return Status::Corrupt(where + ": not a runbook state database (not SQLite); refusing to touch it");
   std::string error;

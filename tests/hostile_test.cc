@@ -4,6 +4,8 @@
 // the value and the canary hidden in the values never runs. (The property
 // over 10,000 generated values is engine/shell_property_test.cc.)
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -212,6 +214,109 @@ TEST_F(SecretTest, AnUnacceptableSecretIsNotEchoedBack) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ((r.out + r.err).find("NOT-ok-9c1e"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("the secret value is not acceptable"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace runbook::testing
+
+namespace runbook::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Files are created safely: no planted link is followed, nothing is made
+// readable to others whatever the umask, a foreign or linked state folder
+// is refused.
+class FileSafetyTest : public ::testing::Test {
+ protected:
+  CliResult Shell(const std::string& script) {
+    dir_.Write("go.sh", script);
+    CliResult r;
+    std::string cmd = "cd " + ShellQuote(dir_.path().string()) + " && bash go.sh > out.txt 2> err.txt";
+    int status = std::system(cmd.c_str());
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = ReadAll(dir_.path() / "out.txt");
+    r.err = ReadAll(dir_.path() / "err.txt");
+    return r;
+  }
+  mode_t Mode(const fs::path& p) {
+    struct stat st {};
+    ::lstat(p.c_str(), &st);
+    return st.st_mode & 0777;
+  }
+  const std::string bin_ = RUNBOOK_BINARY;
+  TempDir dir_;
+};
+
+TEST_F(FileSafetyTest, AtUmaskZeroTheRecordAndReportsAreStillPrivate) {
+  dir_.Write("rb.yaml", "name: rb\nsteps: [{ id: a, run: 'echo secret-ish output' }]\n");
+  auto r = Shell("umask 000\n" + bin_ + " run rb.yaml\n" + bin_ + " report last -o out/report.md\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Mode(dir_.path() / ".runbook"), 0700u);
+  EXPECT_EQ(Mode(dir_.path() / ".runbook/state.db"), 0600u);
+  EXPECT_EQ(Mode(dir_.path() / ".runbook/reports"), 0700u);
+  for (const auto& e : fs::directory_iterator(dir_.path() / ".runbook/reports"))
+    EXPECT_EQ(Mode(e.path()), 0600u) << e.path();
+  EXPECT_EQ(Mode(dir_.path() / "out/report.md"), 0600u);
+}
+
+TEST_F(FileSafetyTest, APlantedLinkAtTheReportIsReplacedNotFollowed) {
+  dir_.Write("rb.yaml", "name: rb\nsteps: [{ id: a, run: 'true' }]\n");
+  ASSERT_EQ(RunCli({"run", "rb.yaml"}, dir_.path()).exit_code, 0);
+  std::string id = nlohmann::json::parse(RunCli({"show", "last", "--json"}, dir_.path()).out)["id"];
+  dir_.Write("victim.txt", "precious\n");
+  fs::path report = dir_.path() / ".runbook/reports" / (id + ".md");
+  fs::remove(report);
+  fs::create_symlink(dir_.path() / "victim.txt", report);
+  ASSERT_EQ(RunCli({"report", id, "-o", report.string()}, dir_.path()).exit_code, 0);
+  EXPECT_EQ(ReadAll(dir_.path() / "victim.txt"), "precious\n");
+  EXPECT_FALSE(fs::is_symlink(report));
+  // -o onto a link: the link is replaced by the report, its target untouched.
+  fs::create_symlink(dir_.path() / "victim.txt", dir_.path() / "out.md");
+  ASSERT_EQ(RunCli({"postmortem", id, "-o", "out.md"}, dir_.path()).exit_code, 0);
+  EXPECT_EQ(ReadAll(dir_.path() / "victim.txt"), "precious\n");
+}
+
+TEST_F(FileSafetyTest, ALinkedStateFolderDatabaseOrReportsFolderIsRefused) {
+  dir_.Write("rb.yaml", "name: rb\nsteps: [{ id: a, run: 'touch ran' }]\n");
+  fs::create_directories(dir_.path() / "elsewhere");
+  fs::create_directory_symlink(dir_.path() / "elsewhere", dir_.path() / ".runbook");
+  auto r = RunCli({"run", "rb.yaml"}, dir_.path());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("the state folder " + (dir_.path() / ".runbook").string() + " is a symbolic link"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_.path() / "ran"));
+  fs::remove(dir_.path() / ".runbook");
+
+  fs::create_directories(dir_.path() / ".runbook");
+  ::chmod((dir_.path() / ".runbook").c_str(), 0700);
+  fs::create_symlink(dir_.path() / "elsewhere" / "db", dir_.path() / ".runbook/state.db");
+  r = RunCli({"run", "rb.yaml"}, dir_.path());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("the state database"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is a symbolic link"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_.path() / "elsewhere" / "db"));
+  fs::remove(dir_.path() / ".runbook/state.db");
+
+  fs::create_directory_symlink(dir_.path() / "elsewhere", dir_.path() / ".runbook/reports");
+  r = RunCli({"run", "rb.yaml"}, dir_.path());
+  EXPECT_NE(r.err.find("the reports folder"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is a symbolic link"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::is_empty(dir_.path() / "elsewhere"));
+}
+
+TEST_F(FileSafetyTest, AStateFolderOfAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a folder to another user";
+  dir_.Write("rb.yaml", "name: rb\nsteps: [{ id: a, run: 'touch ran' }]\n");
+  ASSERT_EQ(RunCli({"run", "rb.yaml"}, dir_.path()).exit_code, 0);
+  fs::remove(dir_.path() / "ran");
+  ASSERT_EQ(::chown((dir_.path() / ".runbook").c_str(), 65534, 65534), 0);
+  auto r = RunCli({"run", "rb.yaml"}, dir_.path());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("belongs to another user (uid 65534)"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_.path() / "ran"));
+  r = RunCli({"runs"}, dir_.path());
+  EXPECT_NE(r.err.find("belongs to another user"), std::string::npos) << r.err;
 }
 
 }  // namespace
