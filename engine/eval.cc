@@ -236,11 +236,10 @@ class Evaluator {
     if (f == "contains") return Value::Bool(Contains(a, b));
     if (f == "startsWith") return Value::Bool(a.ToText().rfind(b.ToText(), 0) == 0);
     if (f == "matches") {
-      try {
-        return Value::Bool(std::regex_search(a.ToText(), CompileRegex(b.ToText())));
-      } catch (const std::regex_error& err) {
-        Fail("invalid regex in matches(): " + std::string(err.what()));
-      }
+      std::string error;
+      bool found = RegexSearch(b.ToText(), a.ToText(), nullptr, &error);
+      if (!error.empty()) Fail("invalid regex in matches(): " + error);
+      return Value::Bool(found);
     }
     Fail("unknown function '" + f + "'");
   }

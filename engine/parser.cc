@@ -2,7 +2,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -13,10 +12,30 @@
 namespace runbook {
 namespace {
 
-const std::regex kNameRe("^[a-z0-9][a-z0-9_-]*$");
-const std::regex kInputNameRe("^[a-z_][a-z0-9_]*$");
-const std::regex kEnvNameRe("^[A-Za-z_][A-Za-z0-9_]*$");
-const std::regex kOutputNameRe("^[A-Za-z_][A-Za-z0-9_]*$");
+// Names are checked a character at a time (std::regex recursed once per
+// character: a 50 KB id overflowed the stack), and are at most kMaxName long.
+bool Lower(char c) { return c >= 'a' && c <= 'z'; }
+bool Digit(char c) { return c >= '0' && c <= '9'; }
+bool Letter(char c) { return Lower(c) || (c >= 'A' && c <= 'Z'); }
+
+template <class First, class Rest>
+bool NameOf(const std::string& s, First first, Rest rest) {
+  if (s.empty() || s.size() > kMaxName || !first(s[0])) return false;
+  for (size_t i = 1; i < s.size(); ++i)
+    if (!rest(s[i])) return false;
+  return true;
+}
+
+const std::string kAtMost = ", at most " + std::to_string(kMaxName) + " characters";
+
+// A name as a message quotes it: a 50 KB one is cut.
+std::string Shown(const std::string& s) { return s.size() <= 60 ? s : s.substr(0, 40) + "... (" + std::to_string(s.size()) + " characters)"; }
+
+// [A-Za-z_][A-Za-z0-9_]*: environment variables and output names.
+bool IsEnvName(const std::string& s) {
+  return NameOf(s, [](char c) { return Letter(c) || c == '_'; },
+                [](char c) { return Letter(c) || Digit(c) || c == '_'; });
+}
 
 class RunbookParser {
  public:
@@ -320,7 +339,7 @@ class RunbookParser {
       rb_->name = *s;
       rb_->name_pos = ValuePos(root, "name");
       if (!IsValidRunbookName(*s))
-        Error(rb_->name_pos, "invalid runbook name '" + *s + "': names match ^[a-z0-9][a-z0-9_-]*$");
+        Error(rb_->name_pos, "invalid runbook name '" + Shown(*s) + "': names match ^[a-z0-9][a-z0-9_-]*$" + kAtMost);
     } else if (!root["name"].IsDefined()) {
       Error({1, 1}, "missing required key 'name' in runbook");
     }
@@ -411,7 +430,7 @@ class RunbookParser {
   void InputField(InputDecl d, const YAML::Node& n) {
     std::string what = "input '" + d.name + "'";
     if (!IsValidInputName(d.name))
-      Error(d.pos, "invalid input name '" + d.name + "': input names match ^[a-z_][a-z0-9_]*$");
+      Error(d.pos, "invalid input name '" + Shown(d.name) + "': input names match ^[a-z_][a-z0-9_]*$" + kAtMost);
     if (rb_->FindInput(d.name)) Error(d.pos, "duplicate input '" + d.name + "'");
     if (!n.IsNull()) {
       if (!CheckMap(n, d.pos, what, keys::kInput)) return;
@@ -419,8 +438,8 @@ class RunbookParser {
       d.required = Bool(n, "required", what).value_or(false);
       d.secret = Bool(n, "secret", what).value_or(false);
       d.from_env = Str(n, "from_env", what).value_or("");
-      if (!d.from_env.empty() && !std::regex_match(d.from_env, kEnvNameRe))
-        Error(ValuePos(n, "from_env"), "invalid environment variable name '" + d.from_env + "'");
+      if (!d.from_env.empty() && !IsEnvName(d.from_env))
+        Error(ValuePos(n, "from_env"), "invalid environment variable name '" + Shown(d.from_env) + "': names match ^[A-Za-z_][A-Za-z0-9_]*$" + kAtMost);
       d.pattern = Regex(n, "pattern", what).value_or("");
       if (auto t = OneOf(n, "type", what, {"string", "number", "boolean"}))
         d.type = *t == "number" ? InputDecl::Type::kNumber
@@ -451,8 +470,8 @@ class RunbookParser {
     for (auto it = e.begin(); it != e.end(); ++it) {
       std::string name = it->first.Scalar();
       Pos p = PosOf(it->first);
-      if (!std::regex_match(name, kEnvNameRe))
-        Error(p, "invalid environment variable name '" + name + "'");
+      if (!IsEnvName(name))
+        Error(p, "invalid environment variable name '" + Shown(name) + "': names match ^[A-Za-z_][A-Za-z0-9_]*$" + kAtMost);
       else if (!seen.insert(name).second)
         Error(p, "duplicate key '" + name + "' in env");
       if (!it->second.IsScalar()) {
@@ -551,7 +570,7 @@ class RunbookParser {
       s.id = *id;
       s.id_pos = ValuePos(n, "id");
       if (!IsValidRunbookName(*id))
-        Error(s.id_pos, "invalid step id '" + *id + "': ids match ^[a-z0-9][a-z0-9_-]*$");
+        Error(s.id_pos, "invalid step id '" + Shown(*id) + "': ids match ^[a-z0-9][a-z0-9_-]*$" + kAtMost);
     } else if (!n["id"].IsDefined()) {
       Error(s.pos, "missing required key 'id' in step");
     }
@@ -614,7 +633,7 @@ class RunbookParser {
         if (auto name = Str(n, "runbook", what)) {
           s->runbook = {*name, ValuePos(n, "runbook")};
           if (!IsValidRunbookName(*name))
-            Error(s->runbook.pos, "invalid runbook name '" + *name + "': names match ^[a-z0-9][a-z0-9_-]*$");
+            Error(s->runbook.pos, "invalid runbook name '" + Shown(*name) + "': names match ^[a-z0-9][a-z0-9_-]*$" + kAtMost);
         }
         if (YAML::Node in = n["inputs"]; in.IsDefined() && !in.IsNull()) {
           if (!in.IsMap()) {
@@ -710,8 +729,8 @@ class RunbookParser {
       OutputSpec spec;
       spec.name = it->first.Scalar();
       spec.pos = PosOf(it->first);
-      if (!std::regex_match(spec.name, kOutputNameRe))
-        Error(spec.pos, "invalid output name '" + spec.name + "': output names match ^[A-Za-z_][A-Za-z0-9_]*$");
+      if (!IsEnvName(spec.name))
+        Error(spec.pos, "invalid output name '" + Shown(spec.name) + "': output names match ^[A-Za-z_][A-Za-z0-9_]*$" + kAtMost);
       YAML::Node v = it->second;  // a copy: it->second is a temporary
       if (v.IsScalar() && (v.Scalar() == "stdout" || v.Scalar() == "exit_code")) {
         spec.source = v.Scalar() == "stdout" ? OutputSpec::Source::kStdout : OutputSpec::Source::kExitCode;
@@ -742,8 +761,14 @@ class RunbookParser {
 
 }  // namespace
 
-bool IsValidRunbookName(const std::string& s) { return std::regex_match(s, kNameRe); }
-bool IsValidInputName(const std::string& s) { return std::regex_match(s, kInputNameRe); }
+bool IsValidRunbookName(const std::string& s) {
+  return NameOf(s, [](char c) { return Lower(c) || Digit(c); },
+                [](char c) { return Lower(c) || Digit(c) || c == '_' || c == '-'; });
+}
+bool IsValidInputName(const std::string& s) {
+  return NameOf(s, [](char c) { return Lower(c) || c == '_'; },
+                [](char c) { return Lower(c) || Digit(c) || c == '_'; });
+}
 
 std::optional<std::map<std::string, std::string>> ParseValuesFile(const std::string& path, const std::string& text,
                                                                   std::string* error) {

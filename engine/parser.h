@@ -29,6 +29,9 @@ std::optional<std::map<std::string, std::string>> ParseValuesFile(const std::str
                                                                   std::string* error);
 
 // Name rules of SPEC section 1.
+// The longest name (runbook, step id, input, output, variable) accepted.
+constexpr size_t kMaxName = 128;
+
 bool IsValidRunbookName(const std::string& s);  // also step ids
 bool IsValidInputName(const std::string& s);
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "engine/test_util.h"
+#include "engine/regex.h"
+#include "engine/step_io.h"
 
 namespace runbook {
 namespace {
@@ -210,15 +212,15 @@ steps:
     env: { 1X: a }
 )Y")
                 .Messages(),
-            "t.yaml:1:7: error: invalid runbook name 'Bad_Name': names match ^[a-z0-9][a-z0-9_-]*$\n"
-            "t.yaml:2:11: error: invalid input name 'Env': input names match ^[a-z_][a-z0-9_]*$\n"
-            "t.yaml:2:35: error: invalid regex '[' for 'pattern' of input 'ok': Unexpected character within '[...]' in regular expression\n"
-            "t.yaml:4:9: error: invalid step id 'Step1': ids match ^[a-z0-9][a-z0-9_-]*$\n"
+            "t.yaml:1:7: error: invalid runbook name 'Bad_Name': names match ^[a-z0-9][a-z0-9_-]*$, at most 128 characters\n"
+            "t.yaml:2:11: error: invalid input name 'Env': input names match ^[a-z_][a-z0-9_]*$, at most 128 characters\n"
+            "t.yaml:2:35: error: invalid regex '[' for 'pattern' of input 'ok': missing ]: [\n"
+            "t.yaml:4:9: error: invalid step id 'Step1': ids match ^[a-z0-9][a-z0-9_-]*$, at most 128 characters\n"
             "t.yaml:6:14: error: invalid duration '5 minutes' for 'timeout' of step 'Step1': use 250ms, 30s, 5m, 2h, 1h30m or whole seconds\n"
             "t.yaml:7:15: error: invalid duration '-1s' for 'estimate' of step 'Step1': use 250ms, 30s, 5m, 2h, 1h30m or whole seconds\n"
-            "t.yaml:8:28: error: invalid regex '(' for 'regex' of output 'v': Mismatched '(' and ')' in regular expression\n"
-            "t.yaml:8:35: error: invalid output name '9x': output names match ^[A-Za-z_][A-Za-z0-9_]*$\n"
-            "t.yaml:9:12: error: invalid environment variable name '1X'\n"
+            "t.yaml:8:28: error: invalid regex '(' for 'regex' of output 'v': missing ): (\n"
+            "t.yaml:8:35: error: invalid output name '9x': output names match ^[A-Za-z_][A-Za-z0-9_]*$, at most 128 characters\n"
+            "t.yaml:9:12: error: invalid environment variable name '1X': names match ^[A-Za-z_][A-Za-z0-9_]*$, at most 128 characters\n"
             "t.yaml:1:7: warning: runbook name 'Bad_Name' differs from the file name 't'; `runbook run t` finds it by the file name\n");
 }
 
@@ -464,6 +466,45 @@ TEST(ValidateTest, WarnsWhenTheNameDiffersFromTheFileStem) {
 TEST(ValidateTest, ReportsEveryErrorAtOnce) {
   auto c = Check(WithSteps("  - { id: a, run: x, timeout: soon }\n  - { id: b, run: x, needs: zz }\n  - { id: c }\n"));
   EXPECT_EQ(c.diags.ErrorCount(), 3);
+}
+
+}  // namespace
+}  // namespace runbook
+
+namespace runbook {
+namespace {
+
+// Hostile input is refused or handled in bounded work, never a crash or a
+// hang (a hang here would be the ctest timeout).
+TEST(BoundedTest, ABacktrackingPatternAndALongIdAreHandledInLinearWork) {
+  // (a+)+$ against thirty a's and a '!' backtracked for minutes in std::regex.
+  auto c = Check("name: t\ninputs:\n  x: { pattern: '(a+)+$', default: '" + std::string(30, 'a') +
+                 "!' }\n  y: { pattern: '.**', default: x }\nsteps: [{ id: a, run: x }]\n");
+  // .** hung std::regex on a 20-character default; RE2 refuses it at once.
+  EXPECT_EQ(c.Messages(), "t.yaml:3:3: error: default of input 'x': 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' does not match "
+                          "the pattern (a+)+$\n"
+                          "t.yaml:4:17: error: invalid regex '.**' for 'pattern' of input 'y': bad repetition "
+                          "operator: **\n");
+  // A 50 KB step id: one clear error, the id cut in the message.
+  std::string id(50'000, 'a');
+  c = Check("name: t\nsteps: [{ id: " + id + ", run: x }]\n");
+  EXPECT_EQ(c.Messages(), "t.yaml:2:15: error: invalid step id '" + std::string(40, 'a') +
+                              "... (50000 characters)': ids match ^[a-z0-9][a-z0-9_-]*$, at most 128 characters\n");
+}
+
+TEST(BoundedTest, MatchesAndOutputsRunWithoutBacktracking) {
+  Expectation e;
+  e.stdout_regex = "^(a+)+$";
+  std::string out(5'000, 'a');
+  out += "!";
+  EXPECT_EQ(CheckExpectation(e, 0, out, "").value_or(""), "stdout does not match /^(a+)+$/");
+  std::string group;
+  EXPECT_TRUE(RegexSearch("^version=(\\d+)$", "x\nversion=42\ny", &group));  // ^ $ at line ends
+  EXPECT_EQ(group, "42");
+  EXPECT_TRUE(RegexSearch("b+", "abbbc", &group));
+  EXPECT_EQ(group, "bbb");  // no group: the whole match
+  EXPECT_FALSE(RegexFullMatch("[a-z]+", "abc\nrm -rf /"));  // a pattern holds for the whole value
+  EXPECT_NE(RegexError("a{2000}").value_or(""), "");      // repeat counts are bounded, not a crash
 }
 
 }  // namespace

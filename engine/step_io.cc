@@ -84,12 +84,12 @@ ExtractedOutputs ExtractOutputs(const Step& step, const std::string& out, int ex
       case OutputSpec::Source::kStdout: r.values[o.name] = Trim(out); break;
       case OutputSpec::Source::kExitCode: r.values[o.name] = std::to_string(exit_code); break;
       case OutputSpec::Source::kRegex: {
-        std::smatch m;
-        if (!std::regex_search(out, m, CompileRegex(o.regex))) {
+        std::string value;
+        if (!RegexSearch(o.regex, out, &value)) {
           r.error = "output '" + o.name + "': /" + o.regex + "/ matched nothing in stdout";
           return r;
         }
-        r.values[o.name] = m.size() > 1 ? m[1].str() : m[0].str();
+        r.values[o.name] = value;
         break;
       }
     }
@@ -101,9 +101,9 @@ std::optional<std::string> CheckExpectation(const Expectation& e, int exit_code,
                                             const std::string& err) {
   if (e.exit_code && exit_code != *e.exit_code)
     return "exit code " + std::to_string(exit_code) + ", expected " + std::to_string(*e.exit_code);
-  if (!e.stdout_regex.empty() && !std::regex_search(out, CompileRegex(e.stdout_regex)))
+  if (!e.stdout_regex.empty() && !RegexSearch(e.stdout_regex, out))
     return "stdout does not match /" + e.stdout_regex + "/";
-  if (!e.stderr_regex.empty() && !std::regex_search(err, CompileRegex(e.stderr_regex)))
+  if (!e.stderr_regex.empty() && !RegexSearch(e.stderr_regex, err))
     return "stderr does not match /" + e.stderr_regex + "/";
   return std::nullopt;
 }

@@ -3,7 +3,9 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <regex>
+#include <cctype>
+
+#include "engine/regex.h"
 #include <set>
 
 #include "engine/graph.h"
@@ -294,10 +296,21 @@ class Validator {
 
 }  // namespace
 
+// -?DIGITS(.DIGITS)?
+static bool IsDecimal(const std::string& v) {
+  size_t i = !v.empty() && v[0] == '-' ? 1 : 0, digits = 0;
+  while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) ++i, ++digits;
+  if (digits == 0) return false;
+  if (i == v.size()) return true;
+  if (v[i++] != '.') return false;
+  size_t fraction = 0;
+  while (i < v.size() && std::isdigit(static_cast<unsigned char>(v[i]))) ++i, ++fraction;
+  return fraction > 0 && i == v.size();
+}
+
 std::optional<std::string> CheckInputValue(const InputDecl& decl, const std::string& value) {
   if (decl.type == InputDecl::Type::kNumber) {
-    static const std::regex kNumber("^-?[0-9]+(\\.[0-9]+)?$");
-    if (!std::regex_match(value, kNumber)) return "'" + value + "' is not a number";
+    if (!IsDecimal(value)) return "'" + value + "' is not a number";
   }
   if (decl.type == InputDecl::Type::kBoolean && value != "true" && value != "false")
     return "'" + value + "' is not a boolean (true or false)";
@@ -310,8 +323,7 @@ std::optional<std::string> CheckInputValue(const InputDecl& decl, const std::str
   if (!decl.pattern.empty()) {
     // The whole value must match: no multiline anchors here, or a second
     // line could smuggle anything past a pattern.
-    if (!std::regex_match(value, std::regex(decl.pattern, std::regex::ECMAScript)))
-      return "'" + value + "' does not match the pattern " + decl.pattern;
+    if (!RegexFullMatch(decl.pattern, value)) return "'" + value + "' does not match the pattern " + decl.pattern;
   }
   return std::nullopt;
 }
