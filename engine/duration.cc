@@ -48,6 +48,7 @@ std::optional<Millis> ParseDuration(std::string_view text) {
       }
     }
     if (!found) return std::nullopt;
+    if (n > kMaxMs / kUnits[*found].ms) return std::nullopt;  // 9999999999999999999d: no overflow
     total += n * kUnits[*found].ms;
     if (total > kMaxMs) return std::nullopt;
     i += kUnits[*found].name.size();

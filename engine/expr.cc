@@ -137,12 +137,32 @@ class Parser {
     e->pos = map_(offset);
     return e;
   }
+  // A node with its operands: its height checked before the tree can grow.
+  std::shared_ptr<Expr> Seal(std::shared_ptr<Expr> e, size_t offset) {
+    for (const auto& a : e->args) e->height = std::max(e->height, a->height + 1);
+    if (e->height > kMaxExprDepth)
+      Fail(offset, "expression nested deeper than " + std::to_string(kMaxExprDepth) +
+                       " levels (parentheses, '!', lists, calls or a chain of && and ||): split it");
+    return e;
+  }
   ExprPtr Binary(Expr::Op op, size_t offset, ExprPtr l, ExprPtr r) {
     auto e = Node(Expr::Kind::kBinary, offset);
     e->op = op;
     e->args = {std::move(l), std::move(r)};
-    return e;
+    return Seal(e, offset);
   }
+  // Recursion goes through Unary: its depth is bounded before the parse
+  // itself can overflow the stack.
+  struct Deeper {
+    Deeper(Parser* p, size_t offset) : p_(p) {
+      if (++p_->depth_ > kMaxExprDepth)
+        p_->Fail(offset, "expression nested deeper than " + std::to_string(kMaxExprDepth) +
+                             " levels (parentheses, '!', lists, calls or a chain of && and ||): split it");
+    }
+    ~Deeper() { --p_->depth_; }
+    Parser* p_;
+  };
+  int depth_ = 0;
 
   ExprPtr Or() {
     ExprPtr l = And();
@@ -182,11 +202,13 @@ class Parser {
     return l;
   }
   ExprPtr Unary() {
+    Deeper deeper(this, tok_.offset);
     if (IsPunct("!")) {
-      auto e = Node(Expr::Kind::kNot, tok_.offset);
+      size_t at = tok_.offset;
+      auto e = Node(Expr::Kind::kNot, at);
       Advance(false);
       e->args = {Unary()};
-      return e;
+      return Seal(e, at);
     }
     return Primary();
   }
@@ -221,7 +243,8 @@ class Parser {
     Fail(t.offset, "expected a value, found " + Describe(t));
   }
   ExprPtr List() {
-    auto e = Node(Expr::Kind::kList, tok_.offset);
+    size_t at = tok_.offset;
+    auto e = Node(Expr::Kind::kList, at);
     Advance(false);
     if (!IsPunct("]")) {
       e->args.push_back(Or());
@@ -231,7 +254,7 @@ class Parser {
       }
     }
     Expect("]", "to close the list");
-    return e;
+    return Seal(e, at);
   }
   ExprPtr Identifier() {
     Token t = tok_;
@@ -304,7 +327,7 @@ class Parser {
     }
     Expect(")", "to close the arguments of " + name.text + "()");
     CheckCall(*e, name.offset);
-    return e;
+    return Seal(e, name.offset);
   }
   void CheckCall(const Expr& e, size_t offset) {
     const FunctionInfo* info = nullptr;
@@ -410,7 +433,8 @@ std::string ToString(const Expr& e) {
     case Expr::Kind::kNumber: return e.text;
     case Expr::Kind::kString: return Quote(e.text);
     case Expr::Kind::kRef: return e.ref.ToString();
-    case Expr::Kind::kNot: return "!" + ToString(*e.args[0]);
+    case Expr::Kind::kNot:  // !(1 > 1), not !1 > 1: printed back, it means the same
+      return e.args[0]->kind == Expr::Kind::kBinary ? "!(" + ToString(*e.args[0]) + ")" : "!" + ToString(*e.args[0]);
     case Expr::Kind::kList:
     case Expr::Kind::kCall: {
       std::string out = e.kind == Expr::Kind::kList ? "[" : e.text + "(";

@@ -55,7 +55,13 @@ struct Expr {
   Op op = Op::kEq;        // kBinary
   Ref ref;                // kRef
   std::vector<ExprPtr> args;  // kList items, kNot/kBinary operands, kCall arguments
+  int height = 1;             // of the tree: at most kMaxExprDepth
 };
+
+// How deep an expression may nest, by parentheses, `!`, lists, calls or a
+// chain of && / || (each link one level): deeper is a syntax error, so no
+// evaluation, printing or freeing of a tree can overflow the stack.
+constexpr int kMaxExprDepth = 100;
 
 // Maps a byte offset in the expression text to its position in the file.
 using PosMapper = std::function<Pos(size_t offset)>;

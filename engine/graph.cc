@@ -6,6 +6,7 @@
 #include <boost/graph/topological_sort.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -162,7 +163,11 @@ StepGraph::CriticalPath StepGraph::Critical(
         prev[v] = n;
       }
     }
-    finish[v] = start + estimate(steps_[v]).value_or(Millis(0));
+    // Saturating: three estimates near the largest duration do not wrap around.
+    Millis add = estimate(steps_[v]).value_or(Millis(0));
+    finish[v] = add.count() > std::numeric_limits<int64_t>::max() - start.count()
+                    ? Millis(std::numeric_limits<int64_t>::max())
+                    : start + add;
     // Ties go to the later step, so the path runs on through steps that
     // have no estimate instead of stopping short of them.
     if (end == -1 || finish[v] >= finish[end]) end = v;

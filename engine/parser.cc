@@ -2,10 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstring>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "engine/keys.h"
+#include "engine/limits.h"
 #include "engine/regex.h"
 #include "engine/suggest.h"
 
@@ -37,11 +40,76 @@ bool IsEnvName(const std::string& s) {
                 [](char c) { return Letter(c) || Digit(c) || c == '_'; });
 }
 
+// yaml-cpp recurses once per level of nesting and has no limit of its own:
+// before it reads a text, flow nesting ([ {) and block indentation are
+// bounded here. Quoted strings, comments and block scalars (| >) are skipped.
+std::optional<Diagnostic> ShapeError(const std::string& text) {
+  int depth = 0;
+  size_t line = 1, col = 1;
+  size_t block_parent = std::string::npos;  // in a block scalar: its parent line's indentation
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t end = text.find('\n', i);
+    if (end == std::string::npos) end = text.size();
+    std::string_view l(text.data() + i, end - i);
+    size_t indent = l.find_first_not_of(' ');
+    bool blank = indent == std::string_view::npos || l[indent] == '#' || l[indent] == '\r';
+    if (block_parent != std::string::npos && (blank || indent > block_parent)) {
+      i = end + 1, ++line;
+      continue;  // the content of a block scalar: text, not structure
+    }
+    block_parent = std::string::npos;
+    if (!blank && depth == 0 && indent > kMaxYamlIndent)
+      return Diagnostic{Pos{static_cast<int>(line), static_cast<int>(indent) + 1}, Severity::kError,
+                        "indented more than " + std::to_string(kMaxYamlIndent) + " columns: runbooks nest far less"};
+    char quote = 0;
+    size_t last = std::string::npos;  // last character outside a comment
+    for (size_t k = 0; k < l.size(); ++k) {
+      char c = l[k];
+      col = k + 1;
+      if (quote) {
+        if (c == '\\' && quote == '"') ++k;
+        else if (c == quote) quote = 0;
+        continue;
+      }
+      if (c == '#' && (k == 0 || l[k - 1] == ' ' || l[k - 1] == '\t')) break;
+      if (c == '"' || c == '\'') {
+        if (k == 0 || std::strchr(" \t[{,:-", l[k - 1])) quote = c;
+      } else if (c == '[' || c == '{') {
+        if (++depth > kMaxYamlFlowDepth)
+          return Diagnostic{Pos{static_cast<int>(line), static_cast<int>(col)}, Severity::kError,
+                            "nested more than " + std::to_string(kMaxYamlFlowDepth) + " levels of [ and {"};
+      } else if ((c == ']' || c == '}') && depth > 0) {
+        --depth;
+      }
+      if (c != ' ' && c != '\t' && c != '\r') last = k;
+    }
+    // `key: |` or `- >-`: the lines after it, more indented, are text.
+    if (depth == 0 && last != std::string::npos) {
+      size_t k = last;
+      while (k > 0 && std::strchr("+-0123456789", l[k])) --k;
+      if ((l[k] == '|' || l[k] == '>') && (k == 0 || l[k - 1] == ' '))
+        block_parent = blank ? 0 : indent;
+    }
+    i = end + 1, ++line;
+  }
+  return std::nullopt;
+}
+
 class RunbookParser {
  public:
   RunbookParser(Runbook* rb, Diagnostics* diags) : rb_(rb), src_(rb->source), diags_(diags) {}
 
   void Parse() {
+    if (src_.text().size() > kMaxFileBytes) {
+      Error(Pos{1, 1}, "the file is " + std::to_string(src_.text().size()) + " bytes; a runbook is at most " +
+                           std::to_string(kMaxFileBytes >> 20) + " MiB");
+      return;
+    }
+    if (auto shape = ShapeError(src_.text())) {
+      diags_->Add(*shape);
+      return;
+    }
     YAML::Node root;
     try {
       root = YAML::Load(src_.text());
@@ -265,9 +333,16 @@ class RunbookParser {
     const std::string& text = src_.text();
     bool found = false;
     std::vector<YAML::Node> todo = {root};
+    size_t visited = 0;
     while (!todo.empty()) {
       YAML::Node n = todo.back();
       todo.pop_back();
+      if (++visited > kMaxYamlNodes) {
+        // Every use of an anchor is another copy of it to read.
+        Error(PosOf(n), "the runbook expands to more than " + std::to_string(kMaxYamlNodes) +
+                            " YAML nodes (each use of an &anchor counts again): refusing to read it");
+        return true;
+      }
       auto m = n.Mark();
       char first = m.pos >= 0 && static_cast<size_t>(m.pos) < text.size() ? text[m.pos] : ' ';
       if (first == '!') {
@@ -374,15 +449,24 @@ class RunbookParser {
       Error({1, 1}, "missing required key 'steps' in runbook");
     } else if (!steps.IsSequence() || steps.size() == 0) {
       Error(ValuePos(root, "steps"), "'steps' must be a non-empty list of steps");
+    } else if (steps.size() > kMaxSteps) {
+      Error(ValuePos(root, "steps"), TooMany("steps", steps.size()));
     } else {
       for (const auto& s : steps) rb_->steps.push_back(StepFields(s, false));
     }
     if (YAML::Node f = root["finally"]; f.IsDefined() && !f.IsNull()) {
       if (!f.IsSequence())
         Error(ValuePos(root, "finally"), "'finally' must be a list of steps");
+      else if (f.size() > kMaxSteps)
+        Error(ValuePos(root, "finally"), TooMany("finally", f.size()));
       else
         for (const auto& s : f) rb_->finally.push_back(StepFields(s, true));
     }
+  }
+
+  static std::string TooMany(const std::string& key, size_t n) {
+    return "'" + key + "' has " + std::to_string(n) + " steps; a runbook has at most " + std::to_string(kMaxSteps) +
+           " (split it into runbooks that a runbook: step runs)";
   }
 
   void Escalations(const YAML::Node& root) {
@@ -511,8 +595,9 @@ class RunbookParser {
     r.max_delay = Dur(n, "max_delay", w).value_or(r.max_delay);
     if (YAML::Node b = n["backoff"]; b.IsDefined()) {
       double v = 0;
-      if (!b.IsScalar() || !YAML::convert<double>::decode(b, v) || v < 1.0)
-        Error(ValuePos(n, "backoff"), "'backoff' of " + w + " must be a number of at least 1.0");
+      // !(v >= 1) also refuses .nan; .inf and absurd factors are refused too.
+      if (!b.IsScalar() || !YAML::convert<double>::decode(b, v) || !(v >= 1.0) || !(v <= 100.0))
+        Error(ValuePos(n, "backoff"), "'backoff' of " + w + " must be a number from 1.0 to 100");
       else
         r.backoff = v;
     }

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "engine/test_util.h"
+#include "engine/backoff.h"
+#include "engine/duration.h"
+#include "engine/graph.h"
 #include "engine/regex.h"
 #include "engine/step_io.h"
 
@@ -505,6 +508,106 @@ TEST(BoundedTest, MatchesAndOutputsRunWithoutBacktracking) {
   EXPECT_EQ(group, "bbb");  // no group: the whole match
   EXPECT_FALSE(RegexFullMatch("[a-z]+", "abc\nrm -rf /"));  // a pattern holds for the whole value
   EXPECT_NE(RegexError("a{2000}").value_or(""), "");      // repeat counts are bounded, not a crash
+}
+
+}  // namespace
+}  // namespace runbook
+
+namespace runbook {
+namespace {
+
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(BoundedTest, DeepExpressionsAreAnErrorNotAStackOverflow) {
+  for (const std::string& deep : {Repeat("(", 5000) + "true" + Repeat(")", 5000), Repeat("!", 5000) + "true",
+                                  Repeat("[", 5000) + Repeat("]", 5000), Repeat("true && ", 3000) + "true",
+                                  Repeat("contains(", 3000) + "1, 2" + Repeat(")", 3000)}) {
+    auto c = Check("name: t\nsteps:\n  - { id: a, run: x, when: \"" + deep + "\" }\n"
+                   "  - { id: b, needs: a, run: \"echo {{ " + deep + " }}\" }\n");
+    EXPECT_NE(c.Messages().find("t.yaml:3:"), std::string::npos) << deep.substr(0, 20) << c.Messages();
+    EXPECT_NE(c.Messages().find("expression nested deeper than 100 levels"), std::string::npos)
+        << deep.substr(0, 20) << c.Messages();
+    EXPECT_NE(c.Messages().find("t.yaml:4:"), std::string::npos) << "in a template too: " << c.Messages();
+  }
+  // At the limit, fine.
+  auto c = Check("name: t\nsteps:\n  - { id: a, run: x, when: \"" + Repeat("(", 90) + "true" + Repeat(")", 90) +
+                 "\" }\n");
+  EXPECT_EQ(c.Messages(), "");
+}
+
+TEST(BoundedTest, AnExpressionPrintedBackMeansTheSame) {
+  for (const char* text : {"!(1 > 1)", "!(inputs.b == 1) || !inputs.c", "!(true && false)", "(1 == 1) == true"}) {
+    auto first = ParseExpr(text, [](size_t) { return Pos{1, 1}; });
+    ASSERT_TRUE(first.expr) << text;
+    std::string printed = ToString(*first.expr);
+    auto again = ParseExpr(printed, [](size_t) { return Pos{1, 1}; });
+    ASSERT_TRUE(again.expr) << printed;
+    EXPECT_EQ(ToString(*again.expr), printed) << text;
+    EXPECT_EQ(again.expr->kind, first.expr->kind) << text << " printed as " << printed;
+  }
+  EXPECT_EQ(ToString(*ParseExpr("!(1>1)", [](size_t) { return Pos{1, 1}; }).expr), "!(1 > 1)");
+}
+
+TEST(BoundedTest, YamlNestingAliasesSizeAndStepCountHaveLimits) {
+  auto deep_flow = Check("name: t\nsteps: " + Repeat("[", 20000) + Repeat("]", 20000) + "\n");
+  EXPECT_EQ(deep_flow.Messages(), "t.yaml:2:72: error: nested more than 64 levels of [ and {\n");
+  std::string indented = "name: t\nsteps:\n";
+  for (int i = 0; i < 300; ++i) indented += std::string(2 * i, ' ') + "- \n";
+  auto deep_block = Check(indented);
+  EXPECT_NE(deep_block.Messages().find("error: indented more than 512 columns"), std::string::npos)
+      << deep_block.Messages();
+  // A billion laughs: each level nine uses of the one before.
+  std::string laughs = "name: t\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 12; ++i) {
+    laughs += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) laughs += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    laughs += "]\n";
+  }
+  laughs += "steps: [{ id: a, run: x }]\n";
+  auto expanded = Check(laughs);
+  EXPECT_NE(expanded.Messages().find("expands to more than 1000000 YAML nodes"), std::string::npos)
+      << expanded.Messages().substr(0, 300);
+  auto big = Check("name: t\n# " + std::string(5 << 20, 'x') + "\nsteps: [{ id: a, run: x }]\n");
+  EXPECT_EQ(big.Messages(), "t.yaml:1:1: error: the file is 5242918 bytes; a runbook is at most 4 MiB\n");
+  std::string many = "name: t\nsteps:\n";
+  for (int i = 0; i <= 10000; ++i) many += "  - { id: s" + std::to_string(i) + ", run: x }\n";
+  EXPECT_EQ(Check(many).Messages(), "t.yaml:3:3: error: 'steps' has 10001 steps; a runbook has at most 10000 (split "
+                                    "it into runbooks that a runbook: step runs)\n");
+  // Scripts with brackets and deep indentation in a block scalar are text, not nesting.
+  std::string script = "name: t\nsteps:\n  - id: a\n    run: |\n";
+  script += "      echo " + Repeat("[", 100) + "\n" + std::string(600, ' ') + "deeply indented text\n";
+  EXPECT_EQ(Check(script).Messages(), "");
+}
+
+}  // namespace
+}  // namespace runbook
+
+namespace runbook {
+namespace {
+
+TEST(BoundedTest, DurationsBackoffsAndEstimatesCannotOverflow) {
+  EXPECT_FALSE(ParseDuration("9999999999999999999s"));
+  EXPECT_FALSE(ParseDuration("9999999999999999d"));
+  EXPECT_FALSE(ParseDuration("4503599627370496d"));
+  EXPECT_TRUE(ParseDuration("100000d"));
+  auto c = Check("name: t\nsteps:\n  - { id: a, run: x, retry: { attempts: 3, backoff: .nan } }\n"
+                 "  - { id: b, run: x, retry: { attempts: 3, backoff: .inf } }\n");
+  EXPECT_EQ(c.Messages(), "t.yaml:3:53: error: 'backoff' of retry of step 'a' must be a number from 1.0 to 100\n"
+                          "t.yaml:4:53: error: 'backoff' of retry of step 'b' must be a number from 1.0 to 100\n");
+  RetryPolicy p;
+  p.delay = Millis(1000);
+  p.backoff = 100;
+  p.max_delay = Millis(60'000);
+  EXPECT_EQ(RetryDelay(p, 900).count(), 60'000);  // 100^898 is inf: capped, not undefined
+  auto huge = Check("name: t\nsteps:\n  - { id: a, run: x, estimate: 100000d }\n  - { id: b, needs: a, run: x, "
+                    "estimate: 100000d }\n  - { id: c, needs: b, run: x, estimate: 100000d }\n");
+  StepGraph g(huge.runbook.steps);
+  auto path = g.Critical([](const Step& s) { return s.estimate; });
+  EXPECT_GT(path.total.count(), 0);  // three large estimates add up, and do not wrap negative
 }
 
 }  // namespace
