@@ -11,6 +11,7 @@
 
 #include "cli/run_command.h"
 #include "engine/importer.h"
+#include "engine/limits.h"
 #include "engine/parser.h"
 #include "engine/validate.h"
 #include "state/private_files.h"
@@ -137,11 +138,21 @@ int Import(const Context& ctx, const std::string& file, const std::string& outpu
     *ctx.err << "runbook: cannot read " << file << "\n";
     return kExitUsage;
   }
+  std::error_code ec;
+  if (auto size = std::filesystem::file_size(file, ec); !ec && size > kMaxFileBytes) {
+    *ctx.err << file << ":1:1: the page is " << size << " bytes; import reads at most " << (kMaxFileBytes >> 20)
+             << " MiB\n";
+    return kExitUsage;
+  }
   std::stringstream text;
   text << in.rdbuf();
   std::string stem = std::filesystem::path(output.empty() ? file : output).stem().string();
   std::string name = RunbookNameFrom(stem);
   ImportResult r = ImportMarkdown(text.str(), name, std::filesystem::path(file).filename().string());
+  if (r.error) {
+    *ctx.err << file << ":" << *r.error << "\n";
+    return kExitUsage;
+  }
   // The draft must validate; if it does not, that is our bug, said plainly.
   Diagnostics diags;
   Runbook rb = ParseRunbook(SourceFile(output.empty() ? name + ".yaml" : output, r.yaml), &diags);

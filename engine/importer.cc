@@ -1,5 +1,7 @@
 #include "engine/importer.h"
 
+#include "engine/limits.h"
+
 #include <cmark-gfm-core-extensions.h>
 #include <cmark-gfm.h>
 #include <yaml-cpp/yaml.h>
@@ -8,6 +10,7 @@
 #include <cctype>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <vector>
 
 namespace runbook {
@@ -369,8 +372,61 @@ std::string RunbookNameFrom(const std::string& stem) {
   return out.empty() ? "imported" : out;
 }
 
+// Lists and quotes nested deeper than kMaxMarkdownDepth (cmark slows down
+// with every level, and the page's structure is lost long before): by
+// indentation, '>' markers and list markers at a line's start. Fenced code
+// is skipped.
+std::optional<std::string> NestingError(const std::string& text) {
+  std::istringstream in(text);
+  std::string fence;
+  int line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    size_t i = line.find_first_not_of(" \t");
+    if (i == std::string::npos) continue;
+    std::string_view rest(line.data() + i, line.size() - i);
+    if (rest.rfind("```", 0) == 0 || rest.rfind("~~~", 0) == 0) {
+      std::string marker(rest.substr(0, 3));
+      if (fence.empty()) fence = marker;
+      else if (marker == fence) fence.clear();
+      continue;
+    }
+    if (!fence.empty()) continue;
+    size_t columns = 0;
+    for (char c : line.substr(0, i)) columns += c == '\t' ? 4 : 1;
+    int depth = static_cast<int>(columns / 2);
+    size_t k = i;
+    while (k < line.size()) {  // > quotes and - * + 1. list markers, one after another
+      if (line[k] == '>') {
+        ++depth, ++k;
+      } else if ((line[k] == '-' || line[k] == '*' || line[k] == '+') && k + 1 < line.size() && line[k + 1] == ' ') {
+        ++depth, k += 2;
+      } else {
+        break;
+      }
+      while (k < line.size() && line[k] == ' ') ++k;
+      if (depth > kMaxMarkdownDepth) break;
+    }
+    if (depth > kMaxMarkdownDepth)
+      return std::to_string(line_no) + ":" + std::to_string(i + 1) + ": lists and quotes nested more than " +
+             std::to_string(kMaxMarkdownDepth) + " levels deep: nothing was imported";
+  }
+  return std::nullopt;
+}
+
 ImportResult ImportMarkdown(const std::string& markdown, const std::string& name, const std::string& source) {
+  if (markdown.size() > kMaxFileBytes) {
+    ImportResult r;
+    r.error = "1:1: the page is " + std::to_string(markdown.size()) + " bytes; import reads at most " +
+              std::to_string(kMaxFileBytes >> 20) + " MiB";
+    return r;
+  }
   std::string text = CleanText(markdown);
+  if (auto nesting = NestingError(text)) {
+    ImportResult r;
+    r.error = *nesting;
+    return r;
+  }
   cmark_gfm_core_extensions_ensure_registered();
   cmark_parser* parser = cmark_parser_new(CMARK_OPT_DEFAULT);
   for (const char* ext : {"table", "tasklist"})

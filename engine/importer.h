@@ -8,6 +8,7 @@
 // that show it. Text that is not UTF-8 is read as Latin-1.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace runbook {
@@ -15,6 +16,7 @@ namespace runbook {
 struct ImportResult {
   std::string yaml;
   int steps = 0;
+  std::optional<std::string> error;  // "LINE:COL: message": nothing was imported
 };
 
 // `name` is the runbook's name (from the file's stem); `source` names the

@@ -8,6 +8,7 @@
 #include "engine/duration.h"
 #include "engine/graph.h"
 #include "engine/regex.h"
+#include "engine/suggest.h"
 #include "engine/step_io.h"
 
 namespace runbook {
@@ -608,6 +609,30 @@ TEST(BoundedTest, DurationsBackoffsAndEstimatesCannotOverflow) {
   StepGraph g(huge.runbook.steps);
   auto path = g.Critical([](const Step& s) { return s.estimate; });
   EXPECT_GT(path.total.count(), 0);  // three large estimates add up, and do not wrap negative
+}
+
+}  // namespace
+}  // namespace runbook
+
+namespace runbook {
+namespace {
+
+TEST(BoundedTest, ManyTyposAndTemplatesStayCheap) {
+  // 10,000 typo'd needs against 10,000 ids: each reported, suggestions while
+  // their budget lasts (a billion table cells otherwise).
+  std::string typos = "name: t\nsteps:\n";
+  for (int i = 0; i < 10000; ++i)
+    typos += "  - { id: step-" + std::to_string(i) + ", run: x, needs: [stepp-" + std::to_string(i) + "] }\n";
+  auto c = Check(typos);
+  EXPECT_EQ(c.diags.ErrorCount(), 10000);
+  EXPECT_NE(c.Messages().find("unknown step 'stepp-0'"), std::string::npos) << c.Messages().substr(0, 300);
+  EXPECT_NE(c.Messages().find("(did you mean 'step-0'?)"), std::string::npos) << c.Messages().substr(0, 300);
+  // A 20 KB typo gets no suggestion (and no 20 KB x N table).
+  EXPECT_FALSE(Closest(std::string(20000, 'x'), {"a", "b"}));
+  std::string many = "name: t\ninputs: { v: {} }\nsteps:\n  - id: a\n    run: |\n";
+  for (int i = 0; i <= 1000; ++i) many += "      echo {{ inputs.v }}\n";
+  EXPECT_NE(Check(many).Messages().find("t.yaml:1006:12: error: more than 1000 templates in one text"),
+            std::string::npos);
 }
 
 }  // namespace

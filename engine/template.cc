@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <string>
+
+#include "engine/limits.h"
 
 namespace runbook {
 
@@ -298,7 +301,7 @@ Template ParseTemplate(std::string_view raw, Pos pos, const PosMapper& map, bool
   Template t;
   t.raw = std::string(raw);
   t.pos = pos;
-  size_t i = 0;
+  size_t i = 0, templates = 0;
   while (i < raw.size()) {
     size_t open = raw.find("{{", i);
     if (open == std::string_view::npos) {
@@ -309,6 +312,11 @@ Template ParseTemplate(std::string_view raw, Pos pos, const PosMapper& map, bool
     size_t close = raw.find("}}", open + 2);
     if (close == std::string_view::npos) {
       diags->Error(map(open), "unterminated template: '{{' without '}}'");
+      return t;
+    }
+    if (++templates > kMaxTemplatesPerText) {
+      diags->Error(map(open), "more than " + std::to_string(kMaxTemplatesPerText) +
+                                  " templates in one text: pass the values in a file or split the step");
       return t;
     }
     size_t start = open + 2;

@@ -321,3 +321,28 @@ TEST_F(FileSafetyTest, AStateFolderOfAnotherUserIsRefused) {
 
 }  // namespace
 }  // namespace runbook::testing
+
+namespace runbook::testing {
+namespace {
+
+TEST(ImportBoundsTest, DeeplyNestedListsAndQuotesAreRefusedAtTheirLine) {
+  TempDir dir;
+  std::string nested = "# Deep\n\n";
+  for (int i = 0; i < 40; ++i) nested += std::string(2 * i, ' ') + "- item\n";
+  dir.Write("deep.md", nested);
+  auto r = RunCli({"import", "deep.md"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "deep.md:35:65: lists and quotes nested more than 32 levels deep: nothing was imported\n");
+  std::string markers = "# Q\n\n";
+  for (int i = 0; i < 5000; ++i) markers += "> - ";
+  dir.Write("markers.md", markers + "x\n");
+  r = RunCli({"import", "markers.md"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("markers.md:3:1: lists and quotes nested more than 32 levels"), std::string::npos) << r.err;
+  // Nesting inside fenced code is text.
+  dir.Write("code.md", "# Code\n\n```sh\n" + std::string(300, ' ') + "echo deep\n```\n");
+  EXPECT_EQ(RunCli({"import", "code.md"}, dir.path()).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace runbook::testing
