@@ -31,7 +31,10 @@ std::optional<Millis> ParseDuration(std::string_view text) {
   };
   auto first = number();
   if (!first) return std::nullopt;
-  if (i == text.size()) return Millis(*first * 1000);  // bare seconds
+  if (i == text.size()) {  // bare seconds, within the same bound as with units
+    if (*first > kMaxMs / 1000) return std::nullopt;
+    return Millis(*first * 1000);
+  }
 
   int64_t total = 0;
   size_t next_unit = 0;  // index into kUnits: units only get smaller

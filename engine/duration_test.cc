@@ -37,3 +37,18 @@ TEST(DurationTest, FormatsTheShortestSpellingThatParsesBack) {
 
 }  // namespace
 }  // namespace runbook
+
+namespace runbook {
+namespace {
+
+// Found by tests/fuzz/fuzz_duration: bare seconds were not held to the same
+// bound as durations with units, so 9999999999999 printed as a duration
+// that did not parse back.
+TEST(DurationFuzzRegression, BareSecondsHaveTheSameBound) {
+  EXPECT_FALSE(ParseDuration("9999999999999"));
+  EXPECT_EQ(ParseDuration("4503599627370"), Millis(int64_t{4503599627370} * 1000));
+  EXPECT_EQ(ParseDuration(FormatDuration(*ParseDuration("4503599627370"))), ParseDuration("4503599627370"));
+}
+
+}  // namespace
+}  // namespace runbook

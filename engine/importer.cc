@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -157,6 +158,15 @@ class Importer {
     for (cmark_node* n = cmark_node_first_child(doc); n; n = cmark_node_next(n)) Block(n);
   }
 
+  // A literal block (|) unless its first line is indented: yaml-cpp writes
+  // no indentation indicator, so YAML would read that indentation as the
+  // block's own and the draft would not load. Such text is double-quoted.
+  static YAML::EMITTER_MANIP BlockStyle(const std::string& text) {
+    size_t first = text.find_first_not_of('\n');
+    bool indented = first != std::string::npos && (text[first] == ' ' || text[first] == '\t');
+    return indented ? YAML::DoubleQuoted : YAML::Literal;
+  }
+
   std::string Emit(const std::string& source) {
     YAML::Emitter out;
     out << YAML::Comment("Imported from " + source + " by `runbook import`: a draft.\n"
@@ -176,7 +186,7 @@ class Importer {
       out << YAML::Key << "preflight" << YAML::Value << YAML::BeginSeq;
       for (const auto& c : preflight_)
         out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << c.name << YAML::Key << "run" << YAML::Value
-            << YAML::Literal << c.run << YAML::EndMap;
+            << BlockStyle(c.run) << c.run << YAML::EndMap;
       out << YAML::EndSeq;
     }
     if (steps_.empty()) {  // a page with nothing to do still validates
@@ -194,17 +204,17 @@ class Importer {
       if (!d.description.empty()) out << YAML::Key << "description" << YAML::Value << d.description;
       if (i > 0) out << YAML::Key << "needs" << YAML::Value << steps_[i - 1].id;
       if (!d.run.empty())
-        out << YAML::Key << "run" << YAML::Value << YAML::Literal << d.run;
+        out << YAML::Key << "run" << YAML::Value << BlockStyle(d.run) << d.run;
       else
-        out << YAML::Key << "manual" << YAML::Value << YAML::Literal << NoTemplates(d.manual);
+        out << YAML::Key << "manual" << YAML::Value << BlockStyle(d.manual) << NoTemplates(d.manual);
       if (!d.verify.empty()) {
         out << YAML::Key << "verify" << YAML::Value << YAML::BeginSeq;
         for (const auto& c : d.verify)
           out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << c.name << YAML::Key << "run" << YAML::Value
-              << YAML::Literal << c.run << YAML::EndMap;
+              << BlockStyle(c.run) << c.run << YAML::EndMap;
         out << YAML::EndSeq;
       }
-      if (!d.rollback.empty()) out << YAML::Key << "rollback" << YAML::Value << YAML::Literal << d.rollback;
+      if (!d.rollback.empty()) out << YAML::Key << "rollback" << YAML::Value << BlockStyle(d.rollback) << d.rollback;
       out << YAML::EndMap;
     }
     out << YAML::EndSeq << YAML::EndMap;
@@ -341,8 +351,12 @@ class Importer {
     }
     while (!id.empty() && id.back() == '-') id.pop_back();
     if (id.empty()) id = "step";
+    // The next free suffix of each id, remembered: a page of a thousand
+    // "Restart the service" sections does not count from 2 each time.
     std::string unique = id;
-    for (int n = 2; used_.count(unique); ++n) unique = id + "-" + std::to_string(n);
+    int& n = next_suffix_[id];
+    if (n == 0) n = 2;
+    while (used_.count(unique)) unique = id + "-" + std::to_string(n++);
     used_.insert(unique);
     return unique;
   }
@@ -354,6 +368,7 @@ class Importer {
   std::vector<Draft> steps_;
   std::optional<size_t> last_run_;
   std::set<std::string> used_;
+  std::map<std::string, int> next_suffix_;
 };
 
 }  // namespace
@@ -438,6 +453,11 @@ ImportResult ImportMarkdown(const std::string& markdown, const std::string& name
   cmark_node_free(doc);
   cmark_parser_free(parser);
   ImportResult r;
+  if (static_cast<size_t>(importer.steps()) > kMaxSteps) {
+    r.error = "1:1: the page makes " + std::to_string(importer.steps()) + " steps; a runbook has at most " +
+              std::to_string(kMaxSteps) + ": split the page";
+    return r;
+  }
   r.yaml = importer.Emit(source);
   r.steps = importer.steps();
   return r;

@@ -125,3 +125,23 @@ TEST(ImporterTest, NamesComeFromFileStems) {
 
 }  // namespace
 }  // namespace runbook
+
+namespace runbook {
+namespace {
+
+// Found by tests/fuzz/fuzz_import: a block whose first line is indented
+// more than the rest was written as `|` without an indentation indicator,
+// and the draft did not load.
+TEST(ImporterFuzzRegression, ABlockWhoseFirstLineIsIndentedStillLoads) {
+  auto r = ImportMarkdown("# Restart\n\n## Check\n\n```sh\n   indented first\nnot indented\n```\n", "restart", "r.md");
+  ASSERT_FALSE(r.error);
+  Diagnostics diags;
+  Runbook rb = ParseRunbook(SourceFile("restart.yaml", r.yaml), &diags);
+  ValidateRunbook(rb, &diags);
+  EXPECT_FALSE(diags.HasErrors()) << r.yaml;
+  ASSERT_EQ(rb.steps.size(), 1u);
+  EXPECT_EQ(rb.steps[0].run.raw.rfind("   indented first\nnot indented", 0), 0u) << rb.steps[0].run.raw;
+}
+
+}  // namespace
+}  // namespace runbook
