@@ -150,7 +150,7 @@ int Execute(const Context& ctx, const RunArgs& args, const PreparedRun& run, Sta
   if (args.dry_run)
     runner = std::make_unique<DryRunRunner>(talk);
   else
-    runner = std::make_unique<PosixRunner>(&clock);
+    runner = std::make_unique<PosixRunner>(&clock, o.tmp_dir);
 
   InstallSignalHandlers();
   Executor executor(rb, o, store, runner.get(), &clock, reporter.get(), asker.get());

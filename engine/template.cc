@@ -141,6 +141,25 @@ class ShellScanner {
     if (stack_.size() > 1) stack_.pop_back();
   }
 
+  // At a '$', in or out of double quotes: $(( )) (arithmetic, its parens
+  // counted as a command substitution's), $( ), $[ ], ${ }. False for any
+  // other '$', which the caller steps over.
+  bool Dollar() {
+    char next = At(i_ + 1);
+    if (next == '(') {
+      if (At(i_ + 2) == '(') arithmetic_.push_back({i_, CloseParens(i_ + 1)});
+      Push(Mode::kSubst);
+    } else if (next == '[') {
+      Subscript(i_ + 1);
+    } else if (next == '{') {
+      ParameterExpansion(i_);
+    } else {
+      return false;
+    }
+    i_ += 2;
+    return true;
+  }
+
   void Double() {
     ctx_[i_] = ShellContext::kDoubleQuoted;
     char c = t_[i_];
@@ -150,19 +169,8 @@ class ShellScanner {
     } else if (c == '"') {
       Pop();
       ++i_;
-    } else if (c == '$' && At(i_ + 1) == '(' && At(i_ + 2) == '(') {
-      arithmetic_.push_back({i_, CloseParens(i_ + 1)});
-      Push(Mode::kSubst);  // its parens are counted as a command substitution's
-      i_ += 2;
-    } else if (c == '$' && At(i_ + 1) == '(') {
-      Push(Mode::kSubst);
-      i_ += 2;
-    } else if (c == '$' && At(i_ + 1) == '[') {
-      Subscript(i_ + 1);
-      i_ += 2;
-    } else if (c == '$' && At(i_ + 1) == '{') {
-      ParameterExpansion(i_);
-      i_ += 2;
+    } else if (c == '$' && Dollar()) {
+      // taken: i_ is past it
     } else if (c == '`') {
       Push(Mode::kBackquote);
       ++i_;
@@ -192,19 +200,8 @@ class ShellScanner {
       else
         Push(Mode::kBackquote);
       ++i_;
-    } else if (c == '$' && At(i_ + 1) == '(' && At(i_ + 2) == '(') {
-      arithmetic_.push_back({i_, CloseParens(i_ + 1)});
-      Push(Mode::kSubst);
-      i_ += 2;
-    } else if (c == '$' && At(i_ + 1) == '(') {
-      Push(Mode::kSubst);
-      i_ += 2;
-    } else if (c == '$' && At(i_ + 1) == '[') {
-      Subscript(i_ + 1);
-      i_ += 2;
-    } else if (c == '$' && At(i_ + 1) == '{') {
-      ParameterExpansion(i_);
-      i_ += 2;
+    } else if (c == '$' && Dollar()) {
+      // taken: i_ is past it
     } else if (c == '(' && m == Mode::kSubst) {
       ++stack_.back().depth;
       ++i_;

@@ -19,6 +19,7 @@
 #include <boost/process/posix.hpp>
 #include <spdlog/spdlog.h>
 #include <cerrno>
+#include <filesystem>
 #include <chrono>
 #include <cstring>
 #include <set>
@@ -104,9 +105,9 @@ struct PosixRunner::Proc {
   }
 };
 
-PosixRunner::PosixRunner(Clock* clock) : clock_(clock), self_pid_(::getpid()) {
+PosixRunner::PosixRunner(Clock* clock, std::string private_dir) : clock_(clock), self_pid_(::getpid()) {
   EnsureWakePipe();
-  StartReaper();
+  StartReaper(private_dir);
   timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   SetSlice(100000);
 }
@@ -129,7 +130,7 @@ PosixRunner::~PosixRunner() {
 // pipe message per start and exit cost two context switches per step). The
 // reaper sleeps on a pipe whose other end only the engine holds: EOF means
 // the engine is gone, and it kills every group still in a slot.
-void PosixRunner::StartReaper() {
+void PosixRunner::StartReaper(const std::string& private_dir) {
   void* mem = ::mmap(nullptr, kReaperSlots * sizeof(int32_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return;
   int fds[2];
@@ -160,6 +161,12 @@ void PosixRunner::StartReaper() {
     auto* slots = static_cast<std::atomic<int32_t>*>(mem);
     for (size_t i = 0; i < kReaperSlots; ++i)
       if (int32_t g = slots[i].load(); g > 0) ::kill(-g, SIGKILL);
+    // Its private folder: what its steps wrote there (outputs that may hold
+    // a secret) does not stay behind. After a normal end it is gone already.
+    if (!private_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(private_dir, ec);
+    }
     ::_exit(0);
   }
   ::close(fds[0]);

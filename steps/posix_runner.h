@@ -35,7 +35,10 @@ class SystemClock : public Clock {
 
 class PosixRunner : public ProcessRunner {
  public:
-  explicit PosixRunner(Clock* clock);
+  // `private_dir`: the engine's private folder (a step's $RUNBOOK_OUTPUT
+  // file may hold a secret): should the engine die, the reaper removes it
+  // after stopping the steps.
+  explicit PosixRunner(Clock* clock, std::string private_dir = "");
   ~PosixRunner() override;
 
   Result<int> Start(const ProcessSpec& spec) override;
@@ -52,7 +55,7 @@ class PosixRunner : public ProcessRunner {
   void Drain(int handle, Proc& p, std::vector<RunnerEvent>* events);
   RunnerEvent Reap(int handle, Proc& p);
 
-  void StartReaper();
+  void StartReaper(const std::string& private_dir);
   std::atomic<int32_t>* ReserveSlot();  // a free slot of the reaper's table, or null
   void ReleaseSlot(std::atomic<int32_t>* slot);
   void ForgetGroup(int pgid);  // the group ended: its slot is free again

@@ -249,8 +249,10 @@ TEST_F(TrustTest, TheEngineThatTakesOverACrashedRunRemovesItsPrivateFolder) {
   // sweep the folders of dead engines in theirs.
   fs::path own_tmp = dir_.path() / "tmp";
   fs::create_directories(own_tmp);
+  // The reaper too, as a kill of everything would: else it removes the folder itself.
   Bash("export TMPDIR=" + ShellQuote(own_tmp.string()) + "\n" + bin_ +
-       " run long > run.out 2>&1 &\npid=$!\nread x < started\nkill -9 $pid\nwait $pid\n");
+       " run long > run.out 2>&1 &\npid=$!\nread x < started\n"
+       "pkill -KILL -x -P $pid runbook-reaper\nkill -9 $pid\nwait $pid\n");
   std::string tmp = Sql("SELECT tmp_dir FROM runs");
   tmp.pop_back();
   ASSERT_EQ(tmp.rfind((own_tmp / "runbook-").string(), 0), 0u) << tmp;
@@ -261,6 +263,25 @@ TEST_F(TrustTest, TheEngineThatTakesOverACrashedRunRemovesItsPrivateFolder) {
   std::string mine = Sql("SELECT tmp_dir FROM runs");
   mine.pop_back();
   EXPECT_FALSE(fs::exists(mine));  // and its own, when it ended
+}
+
+// A step's $RUNBOOK_OUTPUT file holds what it outputs, a secret too: when the
+// engine is killed, the reaper removes the engine's private folder after
+// stopping the steps, so nothing of it stays in /tmp.
+TEST_F(TrustTest, AKilledEnginesPrivateFolderDoesNotOutliveIt) {
+  fs::path own_tmp = dir_.path() / "tmp";
+  fs::create_directories(own_tmp);
+  dir_.Write("runbooks/r.yaml", "name: r\ninputs: { token: { secret: true } }\nsteps:\n"
+                                "  - { id: a, run: 'echo \"key={{ inputs.token }}\" >> \"$RUNBOOK_OUTPUT\"; "
+                                "echo go > started; sleep 300' }\n");
+  ::mkfifo((dir_.path() / "started").c_str(), 0600);
+  Bash("export TMPDIR=" + ShellQuote(own_tmp.string()) + "\n" + bin_ +
+       " run r --input token=s3cret-in-a-file > run.out 2>&1 &\npid=$!\nread x < started\n"
+       "reaper=$(pgrep -x runbook-reaper -P $pid)\nkill -9 $pid\nwait $pid\n"
+       "for i in $(seq 1 500); do kill -0 $reaper 2>/dev/null || break; sleep 0.01; done\n");
+  std::string left;
+  for (const auto& e : fs::recursive_directory_iterator(own_tmp)) left += e.path().string() + "\n";
+  EXPECT_EQ(left, "") << "left behind in TMPDIR";
 }
 
 TEST_F(TrustTest, PkillOfTheEngineByNameLeavesTheReaperToStopTheSteps) {
