@@ -637,3 +637,37 @@ TEST(BoundedTest, ManyTyposAndTemplatesStayCheap) {
 
 }  // namespace
 }  // namespace runbook
+
+namespace runbook {
+namespace {
+
+// What an import (or a person's copy and paste) leaves in a script is
+// pointed at, as warnings: the runbook still validates.
+TEST(LintTest, APromptOrAPlaceholderLeftInAScriptIsAWarningAtItsPlace) {
+  auto c = Check(R"Y(name: t
+steps:
+  - id: a
+    run: |
+      $ systemctl restart app
+      root@db-1:~# psql -c 'select 1'
+      cp <PROJECT>/config /etc/app
+      cat <<EOF > out
+      fine <(echo ok) $(<file) a<b
+      EOF
+  - { id: b, run: "$ ls", rollback: "deploy --to <ENVIRONMENT>" }
+)Y");
+  EXPECT_EQ(c.diags.ErrorCount(), 0) << c.Text();
+  EXPECT_EQ(c.Messages(),
+            "t.yaml:5:7: warning: this line starts with a shell prompt, which bash would run as a command: remove '$ '\n"
+            "t.yaml:6:7: warning: this line starts with a shell prompt, which bash would run as a command: remove "
+            "'root@db-1:~# '\n"
+            "t.yaml:7:10: warning: '<PROJECT>' looks like a placeholder left in: bash reads it as a redirection from "
+            "a file; make it an input ({{ inputs.NAME }})\n"
+            "t.yaml:11:20: warning: this line starts with a shell prompt, which bash would run as a command: remove "
+            "'$ '\n"
+            "t.yaml:11:50: warning: '<ENVIRONMENT>' looks like a placeholder left in: bash reads it as a redirection "
+            "from a file; make it an input ({{ inputs.NAME }})\n");
+}
+
+}  // namespace
+}  // namespace runbook

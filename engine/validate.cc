@@ -207,6 +207,7 @@ class Validator {
   // {{ inputs.S }} (rendered as "$RUNBOOK_INPUT_S").
   void Command(const Template& t, const Scope& scope, const std::string& shell) {
     TextRefs(t, scope);
+    LintPasted(t);
     bool posix = shell == "bash" || shell == "sh";
     for (const auto& p : t.parts) {
       if (!p.is_expr) continue;
@@ -245,6 +246,64 @@ class Validator {
       }
     }
   }
+
+  // What copying from a page leaves in a script (an import, or a person):
+  // a shell prompt kept at a line's start ("$ cmd", "user@host:~$ cmd"),
+  // which bash runs as a command named "$"; and a <placeholder> never filled
+  // in, which bash reads as a redirection from a file of that name. Warnings,
+  // at the text's position: the script may mean it.
+  void LintPasted(const Template& t) {
+    for (const auto& p : t.parts) {
+      if (p.is_expr) continue;
+      const std::string& text = p.literal;
+      int line = p.pos.line;
+      size_t start = 0;
+      while (start <= text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string_view l(text.data() + start, end - start);
+        size_t first = l.find_first_not_of(" \t");
+        if (first != std::string_view::npos) {
+          std::string_view rest = l.substr(first);
+          if (rest.rfind("$ ", 0) == 0 || IsUserPrompt(rest))
+            Warning(At(line, rest.substr(0, rest.find(' ') + 1)),
+                    "this line starts with a shell prompt, which bash would run as a command: remove '" +
+                        std::string(rest.substr(0, rest.find(' '))) + " '");
+          for (size_t k = l.find('<'); k != std::string_view::npos; k = l.find('<', k + 1)) {
+            if (k > 0 && (l[k - 1] == '<' || l[k - 1] == '$')) continue;  // << heredoc, $<
+            size_t e = k + 1;
+            while (e < l.size() && (std::isalnum(static_cast<unsigned char>(l[e])) || l[e] == '_' || l[e] == '-')) ++e;
+            if (e == k + 1 || e >= l.size() || l[e] != '>' || !std::isalpha(static_cast<unsigned char>(l[k + 1])))
+              continue;
+            std::string placeholder(l.substr(k, e + 1 - k));
+            Warning(At(line, placeholder), "'" + placeholder + "' looks like a placeholder left in: bash reads it "
+                                           "as a redirection from a file; make it an input ({{ inputs.NAME }})");
+          }
+        }
+        ++line;
+        start = end + 1;
+      }
+    }
+  }
+
+  // user@host:path$ or user@host:path# followed by a space.
+  static bool IsUserPrompt(std::string_view l) {
+    size_t at = l.find('@'), colon = l.find(':'), space = l.find(' ');
+    if (at == std::string_view::npos || at == 0 || colon == std::string_view::npos || colon < at ||
+        space == std::string_view::npos || space < colon || space < 2)
+      return false;
+    char sign = l[space - 1];
+    return (sign == '$' || sign == '#') && l.substr(0, at).find_first_of("\"'=/") == std::string_view::npos;
+  }
+
+  // The position of `what` on file line `line` (its first occurrence), or the line's start.
+  Pos At(int line, std::string_view what) const {
+    std::string_view text = rb_.source.Line(line);
+    size_t col = text.find(what);
+    return Pos{line, col == std::string_view::npos ? 1 : static_cast<int>(col) + 1};
+  }
+
+  void Warning(Pos p, std::string m) { diags_->Warning(p, std::move(m)); }
 
   // An expression whose value is always a number: a number input, int(...).
   bool Numeric(const Expr& e) const {
