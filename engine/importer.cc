@@ -122,6 +122,42 @@ bool IsShell(const std::string& info) {
   return lang.empty() || lang == "bash" || lang == "sh" || lang == "shell" || lang == "console" || lang == "zsh";
 }
 
+// A console transcript: the commands after their prompts ("$ ", "user@host:~$ ",
+// and in a console block "# "), continuation lines after a trailing '\', and
+// the output around them, which is not to be run.
+struct Transcript {
+  bool prompted = false;  // any line had a prompt
+  std::string commands, output;
+};
+
+Transcript ReadTranscript(const std::string& code, bool console) {
+  Transcript t;
+  std::istringstream in(code);
+  bool continued = false;
+  for (std::string line; std::getline(in, line);) {
+    std::string_view l(line);
+    size_t prompt = std::string_view::npos;
+    if (continued) {
+      prompt = 0;
+    } else if (l.rfind("$ ", 0) == 0 || (console && l.rfind("# ", 0) == 0)) {
+      prompt = 2;
+    } else if (size_t at = l.find('@'), sp = l.find(' '); at != std::string_view::npos && sp != std::string_view::npos &&
+               at > 0 && sp > at && sp >= 2 && (l[sp - 1] == '$' || l[sp - 1] == '#') && l.find(':') < sp &&
+               l.substr(0, at).find_first_of("\"'=/ ") == std::string_view::npos) {
+      prompt = sp + 1;
+    }
+    if (prompt == std::string_view::npos) {
+      t.output += line + "\n";
+      continue;
+    }
+    if (!continued) t.prompted = true;
+    std::string command(l.substr(prompt));
+    t.commands += command + "\n";
+    continued = !command.empty() && command.back() == '\\';
+  }
+  return t;
+}
+
 enum class Section { kSteps, kPreflight, kVerify, kRollback, kEscalation, kPurpose, kNavigation };
 
 Section SectionOf(const std::string& heading) {
@@ -304,6 +340,20 @@ class Importer {
     std::string code = Dedent(lit ? lit : "");
     if (Trim(code).empty()) return;
     std::string info = cmark_node_get_fence_info(n) ? cmark_node_get_fence_info(n) : "";
+    std::string lang = info.substr(0, info.find(' '));
+    std::transform(lang.begin(), lang.end(), lang.begin(), ::tolower);
+    // A transcript runs only its prompted lines, without the prompts; its
+    // output is shown, not run. A console block without a prompt is output.
+    std::string shown_output;
+    if (IsShell(info)) {
+      Transcript t = ReadTranscript(code, lang == "console");
+      if (t.prompted) {
+        shown_output = Trim(t.output);
+        code = t.commands;
+      } else if (lang == "console") {
+        info = "text";  // nothing to run: a person reads it
+      }
+    }
     std::string name = OneLine(before.empty() ? heading_ : before);
     if (name.empty()) name = OneLine(code.substr(0, code.find('\n')));
     bool runnable = IsShell(info) && code.find("{{") == std::string::npos;
@@ -322,7 +372,8 @@ class Importer {
     }
     Draft d;
     d.name = name;
-    d.description = Trim((heading_.empty() ? "" : "From: " + heading_ + "\n") + before);
+    d.description = Trim((heading_.empty() ? "" : "From: " + heading_ + "\n") + before +
+                         (shown_output.empty() ? "" : "\nOutput shown on the page:\n" + shown_output));
     if (runnable) {
       d.run = code;
     } else {

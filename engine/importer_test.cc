@@ -145,3 +145,32 @@ TEST(ImporterFuzzRegression, ABlockWhoseFirstLineIsIndentedStillLoads) {
 
 }  // namespace
 }  // namespace runbook
+
+namespace runbook {
+namespace {
+
+// Issue 14, item 1 in part: a transcript runs only its prompted lines,
+// without the prompts; the output it shows goes to the description; a
+// console block with no prompt is output, for a person to read.
+TEST(ImporterTranscriptTest, PromptsAreStrippedAndOutputIsNotRun) {
+  auto r = ImportMarkdown(
+      "# Restart\n\n## Drain the node\n\n```console\n$ kubectl drain node-1 \\\n    --ignore-daemonsets\n"
+      "node/node-1 cordoned\nroot@bastion:~# systemctl restart kubelet\n```\n\n"
+      "## What you see\n\n```console\n1 drain_controller.go:173] node-1: initiating drain\n```\n",
+      "restart", "r.md");
+  ASSERT_FALSE(r.error);
+  Diagnostics diags;
+  Runbook rb = ParseRunbook(SourceFile("restart.yaml", r.yaml), &diags);
+  ValidateRunbook(rb, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << r.yaml;
+  ASSERT_EQ(rb.steps.size(), 2u) << r.yaml;
+  EXPECT_EQ(rb.steps[0].run.raw, "kubectl drain node-1 \\\n    --ignore-daemonsets\nsystemctl restart kubelet\n");
+  EXPECT_NE(rb.steps[0].description.find("Output shown on the page:\nnode/node-1 cordoned"), std::string::npos)
+      << rb.steps[0].description;
+  EXPECT_EQ(rb.steps[1].kind, StepKind::kManual) << r.yaml;  // a log line is not a command
+  EXPECT_NE(rb.steps[1].manual.raw.find("drain_controller.go:173]"), std::string::npos);
+  EXPECT_EQ(diags.items().size(), 0u) << "no prompt left for validate to warn of";
+}
+
+}  // namespace
+}  // namespace runbook
