@@ -40,6 +40,15 @@ bool IsEnvName(const std::string& s) {
                 [](char c) { return Letter(c) || Digit(c) || c == '_'; });
 }
 
+// In block context a [ or { opens a flow collection only where a value
+// starts (the line's start, after "key:", "- " or "? "); elsewhere it is a
+// character of a plain scalar ("title: Rest {{ x").
+bool OpensFlow(std::string_view line, size_t at) {
+  size_t k = at;
+  while (k > 0 && (line[k - 1] == ' ' || line[k - 1] == '\t')) --k;
+  return k == 0 || line[k - 1] == ':' || line[k - 1] == '-' || line[k - 1] == '?';
+}
+
 // yaml-cpp recurses once per level of nesting and has no limit of its own:
 // before it reads a text, flow nesting ([ {) and block indentation are
 // bounded here. Quoted strings, comments and block scalars (| >) are skipped.
@@ -62,6 +71,18 @@ std::optional<Diagnostic> ShapeError(const std::string& text) {
     if (!blank && depth == 0 && indent > kMaxYamlIndent)
       return Diagnostic{Pos{static_cast<int>(line), static_cast<int>(indent) + 1}, Severity::kError,
                         "indented more than " + std::to_string(kMaxYamlIndent) + " columns: runbooks nest far less"};
+    // "- - - - x" nests block sequences on one line, as deep as indentation would.
+    if (!blank && depth == 0) {
+      int dashes = 0;
+      for (size_t k = indent; k + 1 < l.size() && (l[k] == '-' || l[k] == '?') && l[k + 1] == ' ';) {
+        ++dashes;
+        k += 2;
+        while (k < l.size() && l[k] == ' ') ++k;
+      }
+      if (dashes > kMaxYamlFlowDepth)
+        return Diagnostic{Pos{static_cast<int>(line), static_cast<int>(indent) + 1}, Severity::kError,
+                          "nested more than " + std::to_string(kMaxYamlFlowDepth) + " levels of '- ' on one line"};
+    }
     char quote = 0;
     size_t last = std::string::npos;  // last character outside a comment
     for (size_t k = 0; k < l.size(); ++k) {
@@ -75,7 +96,7 @@ std::optional<Diagnostic> ShapeError(const std::string& text) {
       if (c == '#' && (k == 0 || l[k - 1] == ' ' || l[k - 1] == '\t')) break;
       if (c == '"' || c == '\'') {
         if (k == 0 || std::strchr(" \t[{,:-", l[k - 1])) quote = c;
-      } else if (c == '[' || c == '{') {
+      } else if ((c == '[' || c == '{') && (depth > 0 || OpensFlow(l, k))) {
         if (++depth > kMaxYamlFlowDepth)
           return Diagnostic{Pos{static_cast<int>(line), static_cast<int>(col)}, Severity::kError,
                             "nested more than " + std::to_string(kMaxYamlFlowDepth) + " levels of [ and {"};

@@ -671,3 +671,29 @@ steps:
 
 }  // namespace
 }  // namespace runbook
+
+namespace runbook {
+namespace {
+
+// Found by tests/fuzz/fuzz_import: the nesting check counted the braces of
+// a plain scalar ("title: Rest {{{{...") as flow collections, so a draft
+// whose title held many of them was refused.
+TEST(ParserFuzzRegression, BracesInsideAPlainScalarAreNotNesting) {
+  EXPECT_EQ(Check("name: t\ntitle: Rest " + std::string(100, '{') + " and " + std::string(100, '[') +
+                  "\nsteps: [{ id: a, run: x }]\n")
+                .Messages(),
+            "");
+  // "- - - -" on one line nests as deep as indentation would.
+  std::string dashes;
+  for (int i = 0; i < 5000; ++i) dashes += "- ";
+  EXPECT_EQ(Check("name: t\nx:\n" + dashes + "x\nsteps: [{ id: a, run: x }]\n").Messages(),
+            "t.yaml:3:1: error: nested more than 64 levels of '- ' on one line\n");
+  // Where a value starts they are nesting, and deep nesting is still refused.
+  EXPECT_NE(Check("name: t\nx: " + std::string(100, '[') + std::string(100, ']') + "\nsteps: [{ id: a, run: x }]\n")
+                .Messages()
+                .find("nested more than 64 levels"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace runbook
