@@ -46,7 +46,12 @@ bool IsEnvName(const std::string& s) {
 bool OpensFlow(std::string_view line, size_t at) {
   size_t k = at;
   while (k > 0 && (line[k - 1] == ' ' || line[k - 1] == '\t')) --k;
-  return k == 0 || line[k - 1] == ':' || line[k - 1] == '-' || line[k - 1] == '?';
+  if (k == 0) return true;
+  if (k == at) return false;  // no space between: part of a word
+  char indicator = line[k - 1];
+  if (indicator == ':') return true;
+  // "- " and "? " are indicators only as words of their own.
+  return (indicator == '-' || indicator == '?') && (k == 1 || line[k - 2] == ' ' || line[k - 2] == '\t');
 }
 
 // yaml-cpp recurses once per level of nesting and has no limit of its own:

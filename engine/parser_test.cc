@@ -683,6 +683,11 @@ TEST(ParserFuzzRegression, BracesInsideAPlainScalarAreNotNesting) {
                   "\nsteps: [{ id: a, run: x }]\n")
                 .Messages(),
             "");
+  // ...nor after a '?' or '-' inside the scalar (found by the fuzzer too).
+  EXPECT_EQ(Check("name: t\ntitle: Rest {{?" + std::string(100, '{') + " a-[" + std::string(100, '[') +
+                  "\nsteps: [{ id: a, run: x }]\n")
+                .Messages(),
+            "");
   // "- - - -" on one line nests as deep as indentation would.
   std::string dashes;
   for (int i = 0; i < 5000; ++i) dashes += "- ";
