@@ -1,5 +1,7 @@
 #include "engine/commands.h"
 
+#include <algorithm>
+
 #include <filesystem>
 #include <fstream>
 
@@ -64,12 +66,7 @@ bool Commands::CarriesSecret(const Template& t) const {
   std::vector<Ref> refs;
   for (const auto& p : t.parts)
     if (p.is_expr) CollectRefs(*p.expr, &refs);
-  for (const auto& r : refs)
-    for (const auto& d : rb_.inputs)
-      if (d.secret && ((r.scope == Ref::Scope::kInputs && r.field == d.name) ||
-                       (r.scope == Ref::Scope::kEnv && !d.from_env.empty() && r.field == d.from_env)))
-        return true;
-  return false;
+  return std::any_of(refs.begin(), refs.end(), [&](const Ref& r) { return rb_.SecretRead(r) != nullptr; });
 }
 
 std::string Commands::FindChild(const Step& s) const {

@@ -1,6 +1,7 @@
 #include "engine/importer.h"
 
 #include "engine/limits.h"
+#include "engine/template.h"
 
 #include <cmark-gfm-core-extensions.h>
 #include <cmark-gfm.h>
@@ -136,17 +137,8 @@ Transcript ReadTranscript(const std::string& code, bool console) {
   bool continued = false;
   for (std::string line; std::getline(in, line);) {
     std::string_view l(line);
-    size_t prompt = std::string_view::npos;
-    if (continued) {
-      prompt = 0;
-    } else if (l.rfind("$ ", 0) == 0 || (console && l.rfind("# ", 0) == 0)) {
-      prompt = 2;
-    } else if (size_t at = l.find('@'), sp = l.find(' '); at != std::string_view::npos && sp != std::string_view::npos &&
-               at > 0 && sp > at && sp >= 2 && (l[sp - 1] == '$' || l[sp - 1] == '#') && l.find(':') < sp &&
-               l.substr(0, at).find_first_of("\"'=/ ") == std::string_view::npos) {
-      prompt = sp + 1;
-    }
-    if (prompt == std::string_view::npos) {
+    size_t prompt = continued ? 0 : ShellPromptLength(l, console);
+    if (!continued && prompt == 0) {
       t.output += line + "\n";
       continue;
     }

@@ -39,6 +39,17 @@ const Step* Runbook::FindStep(const std::string& id) const {
   return nullptr;
 }
 
+const InputDecl* Runbook::SecretRead(const Ref& r) const {
+  if (r.scope == Ref::Scope::kInputs) {
+    const InputDecl* in = FindInput(r.field);
+    return in && in->secret ? in : nullptr;
+  }
+  if (r.scope == Ref::Scope::kEnv)
+    for (const auto& in : inputs)
+      if (in.secret && !in.from_env.empty() && in.from_env == r.field) return &in;
+  return nullptr;
+}
+
 const InputDecl* Runbook::FindInput(const std::string& n) const {
   for (const auto& i : inputs)
     if (i.name == n) return &i;

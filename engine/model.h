@@ -165,6 +165,9 @@ struct Runbook {
 
   const Step* FindStep(const std::string& id) const;  // in steps or finally
   const InputDecl* FindInput(const std::string& name) const;
+  // The secret input `r` reads: inputs.S of a secret S, or env.V where V is
+  // a secret's from_env variable (the same value by another name); or null.
+  const InputDecl* SecretRead(const Ref& r) const;
   std::string Title() const { return title.empty() ? name : title; }
 };
 

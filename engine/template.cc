@@ -289,6 +289,17 @@ class ShellScanner {
 
 }  // namespace
 
+size_t ShellPromptLength(std::string_view l, bool hash) {
+  if (l.rfind("$ ", 0) == 0 || (hash && l.rfind("# ", 0) == 0)) return 2;
+  size_t at = l.find('@'), colon = l.find(':'), space = l.find(' ');
+  if (at == std::string_view::npos || at == 0 || colon == std::string_view::npos || colon < at ||
+      space == std::string_view::npos || space < colon)
+    return 0;
+  char sign = l[space - 1];
+  if ((sign != '$' && sign != '#') || l.substr(0, at).find_first_of("\"'=/") != std::string_view::npos) return 0;
+  return space + 1;
+}
+
 std::vector<ShellContext> ScanShellContexts(std::string_view text) {
   return ShellScanner(text).Run();
 }

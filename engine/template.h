@@ -69,4 +69,9 @@ std::vector<ShellContext> ScanShellContexts(std::string_view text);
 
 const char* ToString(ShellContext c);
 
+// The length of a shell prompt at the start of `line`, with its space: "$ ",
+// "user@host:path$ " or "user@host:path# ", and with `hash` a lone "# " (a
+// root prompt in a console transcript; in a script it is a comment). 0: none.
+size_t ShellPromptLength(std::string_view line, bool hash);
+
 }  // namespace runbook

@@ -238,7 +238,7 @@ class Validator {
       CollectRefs(*p.expr, &refs);
       bool bare = p.expr->kind == Expr::Kind::kRef;
       for (const auto& r : refs) {
-        const InputDecl* in = SecretOf(r);
+        const InputDecl* in = rb_.SecretRead(r);
         if (in && !bare)
           Error(r.pos, "secret input '" + in->name + "' may appear in a command only as {{ inputs." +
                            in->name + " }} (passed through $RUNBOOK_INPUT_" + Upper(in->name) +
@@ -265,10 +265,10 @@ class Validator {
         size_t first = l.find_first_not_of(" \t");
         if (first != std::string_view::npos) {
           std::string_view rest = l.substr(first);
-          if (rest.rfind("$ ", 0) == 0 || IsUserPrompt(rest))
-            Warning(At(line, rest.substr(0, rest.find(' ') + 1)),
+          if (size_t prompt = ShellPromptLength(rest, false))
+            Warning(At(line, rest.substr(0, prompt)),
                     "this line starts with a shell prompt, which bash would run as a command: remove '" +
-                        std::string(rest.substr(0, rest.find(' '))) + " '");
+                        std::string(rest.substr(0, prompt)) + "'");
           for (size_t k = l.find('<'); k != std::string_view::npos; k = l.find('<', k + 1)) {
             if (k > 0 && (l[k - 1] == '<' || l[k - 1] == '$')) continue;  // << heredoc, $<
             size_t e = k + 1;
@@ -284,16 +284,6 @@ class Validator {
         start = end + 1;
       }
     }
-  }
-
-  // user@host:path$ or user@host:path# followed by a space.
-  static bool IsUserPrompt(std::string_view l) {
-    size_t at = l.find('@'), colon = l.find(':'), space = l.find(' ');
-    if (at == std::string_view::npos || at == 0 || colon == std::string_view::npos || colon < at ||
-        space == std::string_view::npos || space < colon || space < 2)
-      return false;
-    char sign = l[space - 1];
-    return (sign == '$' || sign == '#') && l.substr(0, at).find_first_of("\"'=/") == std::string_view::npos;
   }
 
   // The position of `what` on file line `line` (its first occurrence), or the line's start.
@@ -315,25 +305,12 @@ class Validator {
     return e.kind == Expr::Kind::kNumber;
   }
 
-  // The secret input `r` reads: inputs.S of a secret S, or env.V where V is
-  // a secret's from_env variable (the same value by another name).
-  const InputDecl* SecretOf(const Ref& r) const {
-    if (r.scope == Ref::Scope::kInputs) {
-      const InputDecl* in = rb_.FindInput(r.field);
-      return in && in->secret ? in : nullptr;
-    }
-    if (r.scope == Ref::Scope::kEnv)
-      for (const auto& in : rb_.inputs)
-        if (in.secret && in.from_env == r.field) return &in;
-    return nullptr;
-  }
-
   void NoSecrets(const Template& t, const std::string& where) {
     std::vector<Ref> refs;
     for (const auto& p : t.parts)
       if (p.is_expr) CollectRefs(*p.expr, &refs);
     for (const auto& r : refs) {
-      const InputDecl* in = SecretOf(r);
+      const InputDecl* in = rb_.SecretRead(r);
       if (!in) continue;
       std::string what = r.scope == Ref::Scope::kEnv ? "$" + r.field + ", the variable of secret input '" + in->name + "',"
                                                      : "secret input '" + in->name + "'";
