@@ -62,3 +62,29 @@ TEST(StepIoTest, TailLinesKeepsTheLastLines) {
 
 }  // namespace
 }  // namespace runbook
+
+namespace runbook {
+namespace {
+
+// What the terminal and --output json see arrives in chunks: a secret split
+// across two reads, or a multi-line secret, is still masked.
+TEST(LineBufferTest, ASecretSplitAcrossChunksOrLinesIsMasked) {
+  Masker m;
+  m.Add("hunter2-secret");
+  m.Add("-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END KEY-----");
+  LineBuffer lines;
+  std::string shown = lines.Take(1, false, "token=hunt", false, m);
+  EXPECT_EQ(shown, "");  // no line yet: nothing shown, nothing half-masked
+  shown += lines.Take(1, false, "er2-secret done\n", false, m);
+  EXPECT_EQ(shown, "token=*** done\n");
+  // A PEM reaches the terminal line by line: each line of it is masked.
+  std::string pem;
+  for (const char* chunk : {"-----BEGIN KEY-----\nMIIE", "vQIBADANBg\n-----END KEY-----\n"})
+    pem += lines.Take(2, true, chunk, false, m);
+  EXPECT_EQ(pem, "***\n***\n***\n");
+  // What is left when the process ends is masked too.
+  EXPECT_EQ(lines.Take(1, false, "last hunter2-secret", true, m), "last ***");
+}
+
+}  // namespace
+}  // namespace runbook
