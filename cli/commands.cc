@@ -10,10 +10,12 @@
 #include "cli/console.h"
 #include "cli/plan_view.h"
 #include "state/sqlite_store.h"
+#include "steps/bash_syntax.h"
 #include "engine/embedded.h"
 #include "engine/graph.h"
 #include "engine/inputs.h"
 #include "engine/loader.h"
+#include "engine/shell_syntax.h"
 
 namespace runbook::cli {
 namespace {
@@ -50,6 +52,8 @@ int Validate(const Context& ctx, const std::vector<std::string>& targets) {
       continue;
     }
     LoadedRunbook loaded = LoadRunbook(*file, ctx.runbook_path);
+    BashSyntax bash;  // what an import or a paste leaves behind: a script bash cannot read
+    LintShellSyntax(loaded.runbook, bash, &loaded.diags);
     *ctx.err << loaded.FormatDiagnostics();
     int errors = loaded.diags.ErrorCount();
     if (errors > 0) {

@@ -58,6 +58,10 @@ class ShellScanner {
     return std::move(ctx_);
   }
 
+  // After Run: whether the text ends as it began, outside any quote,
+  // substitution or here-document.
+  bool Closed() const { return !open_ && stack_.size() == 1 && pending_.empty(); }
+
  private:
   char At(size_t k) const { return k < t_.size() ? t_[k] : '\0'; }
   static bool NameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -188,7 +192,7 @@ class ShellScanner {
       i_ += 2;
     } else if (c == '\'') {
       size_t end = t_.find('\'', i_ + 1);
-      if (end == std::string_view::npos) end = t_.size();
+      if (end == std::string_view::npos) end = t_.size(), open_ = true;
       for (size_t k = i_ + 1; k < end; ++k) ctx_[k] = ShellContext::kSingleQuoted;
       i_ = end + 1;
     } else if (c == '"') {
@@ -258,6 +262,7 @@ class ShellScanner {
 
   void HeredocBodies() {
     for (const Heredoc& h : pending_) {
+      bool found = false;
       while (i_ < t_.size()) {
         size_t end = t_.find('\n', i_);
         if (end == std::string_view::npos) end = t_.size();
@@ -265,12 +270,14 @@ class ShellScanner {
         if (h.strip_tabs) line.remove_prefix(std::min(line.find_first_not_of('\t'), line.size()));
         if (line == h.delimiter) {
           i_ = std::min(end + 1, t_.size());
+          found = true;
           break;
         }
         for (size_t k = i_; k < end; ++k)
           ctx_[k] = h.quoted ? ShellContext::kQuotedHeredoc : ShellContext::kHeredoc;
         i_ = std::min(end + 1, t_.size());
       }
+      if (!found) open_ = true;
     }
     pending_.clear();
   }
@@ -285,6 +292,7 @@ class ShellScanner {
   std::vector<Heredoc> pending_;
   std::vector<std::pair<size_t, size_t>> arithmetic_;  // byte ranges
   size_t i_ = 0;
+  bool open_ = false;  // a quote or here-document the text never closes
 };
 
 }  // namespace
@@ -302,6 +310,12 @@ size_t ShellPromptLength(std::string_view l, bool hash) {
 
 std::vector<ShellContext> ScanShellContexts(std::string_view text) {
   return ShellScanner(text).Run();
+}
+
+bool ShellTextCloses(std::string_view text) {
+  ShellScanner s(text);
+  s.Run();
+  return s.Closed();
 }
 
 Template ParseTemplate(std::string_view raw, Pos pos, const PosMapper& map, bool shell,

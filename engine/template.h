@@ -67,6 +67,11 @@ Template ParseTemplate(std::string_view raw, Pos pos, const PosMapper& map, bool
 // nests it deeper than its own heap-allocated stack.
 std::vector<ShellContext> ScanShellContexts(std::string_view text);
 
+// Whether `text` ends outside every quote, substitution and here-document
+// it opens, as the scanner above reads it: then text after it is read as
+// its own (steps/bash_syntax.h checks such scripts together).
+bool ShellTextCloses(std::string_view text);
+
 const char* ToString(ShellContext c);
 
 // The length of a shell prompt at the start of `line`, with its space: "$ ",

@@ -312,3 +312,34 @@ TEST_F(CliTest, TheRunbooksWeShipAreValid) {
 
 }  // namespace
 }  // namespace runbook::testing
+
+namespace runbook::testing {
+namespace {
+
+// Issue 14, item 7: `validate` lints what a paste leaves in a script: a
+// prompt, a <placeholder>, a script bash cannot parse. Warnings: exit 0.
+TEST(CliLintTest, ValidateWarnsOfAScriptThatDoesNotParse) {
+  TempDir dir;
+  dir.Write("pasted.yaml", "name: pasted\nsteps:\n  - id: a\n    run: |\n      $ kubectl get ns <PROJECT>\n"
+                           "      echo 'done\n");
+  auto r = RunCli({"validate", "pasted.yaml"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("pasted.yaml:5:7: warning: this line starts with a shell prompt"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("pasted.yaml:5:24: warning: '<PROJECT>' looks like a placeholder"), std::string::npos) << r.err;
+  // bash stops at the first error: the redirection with no file.
+  EXPECT_NE(r.err.find("pasted.yaml:5:7: warning: the run script of step 'a' does not parse as shell (bash -n: "
+                       "syntax error near unexpected token `newline'): it would fail before running anything"),
+            std::string::npos)
+      << r.err;
+  dir.Write("quote.yaml", "name: quote\nsteps:\n  - id: a\n    run: |\n      echo start\n      echo 'done\n");
+  r = RunCli({"validate", "quote.yaml"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("quote.yaml:6:1: warning: the run script of step 'a' does not parse as shell (bash -n: "
+                       "unexpected EOF while looking for matching `''): it would fail before running anything"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "quote.yaml: ok (1 step)\n");
+}
+
+}  // namespace
+}  // namespace runbook::testing
