@@ -10,7 +10,8 @@
 #include <sstream>
 
 #include "cli/run_command.h"
-#include "engine/importer.h"
+#include "import/importer.h"
+#include "steps/bash_syntax.h"
 #include "engine/limits.h"
 #include "engine/parser.h"
 #include "engine/validate.h"
@@ -148,7 +149,8 @@ int Import(const Context& ctx, const std::string& file, const std::string& outpu
   text << in.rdbuf();
   std::string stem = std::filesystem::path(output.empty() ? file : output).stem().string();
   std::string name = RunbookNameFrom(stem);
-  ImportResult r = ImportMarkdown(text.str(), name, std::filesystem::path(file).filename().string());
+  BashSyntax bash;  // only a block that parses becomes a run step
+  ImportResult r = ImportMarkdown(text.str(), name, std::filesystem::path(file).filename().string(), &bash);
   if (r.error) {
     *ctx.err << file << ":" << *r.error << "\n";
     return kExitUsage;
@@ -171,6 +173,7 @@ int Import(const Context& ctx, const std::string& file, const std::string& outpu
       return kExitFailed;
     }
   }
+  for (const auto& d : r.degraded) *ctx.err << file << ": made manual: " << d << "\n";
   *ctx.err << "imported " << r.steps << " step" << (r.steps == 1 ? "" : "s") << " from " << file
            << (output.empty() ? "" : " into " + output) << ": a draft that validates; review it before running it\n";
   return kExitOk;

@@ -4,13 +4,13 @@
 #include <cstdlib>
 #include <string>
 
-#include "engine/importer.h"
+#include "import/importer.h"
 #include "engine/parser.h"
 #include "engine/validate.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string page(reinterpret_cast<const char*>(data), size);
-  runbook::ImportResult r = runbook::ImportMarkdown(page, "fuzzed", "fuzz.md");
+  runbook::ImportResult r = runbook::ImportMarkdown(page, "fuzzed", "fuzz.md", nullptr);
   if (r.error) return 0;
   runbook::Diagnostics diags;
   runbook::Runbook rb = runbook::ParseRunbook(runbook::SourceFile("fuzzed.yaml", r.yaml), &diags);
