@@ -128,6 +128,16 @@ bool Interactive(const std::string& line) {
       (w[1] == "-i" || w[1] == "-s" || w[1] == "su" || w[1].rfind("-iu", 0) == 0 || w[1] == "bash" || w[1] == "-su"))
     return w[1] == "su" || w.size() <= 3;
   if (w[0] == "su") return true;
+  // Commands that wait for a person or never end: a step would hang.
+  if (In(w[0], {"top", "htop", "less", "more", "vi", "vim", "nano", "emacs", "watch", "read", "tmux", "screen"}))
+    return true;
+  for (size_t i = 0; i + 1 < w.size(); ++i)
+    if ((w[i + 1] == "-f" || w[i + 1] == "-F" || w[i + 1] == "--follow" || w[i + 1].rfind("--follow=", 0) == 0) &&
+        (w[0] == "tail" || w[0] == "journalctl" || w[0] == "stern" || w[i] == "logs" || w[i] == "tail"))
+      return true;
+  for (const auto& x : w)
+    if ((x == "-f" || x == "--follow") && (w[0] == "tail" || w[0] == "journalctl" || (w.size() > 1 && w[1] == "logs")))
+      return true;
   bool exec = false, tty = false;
   for (const auto& x : w) {
     if (x == "exec" || x == "run" || x == "attach") exec = true;
@@ -222,6 +232,72 @@ bool StartsWithCommand(const std::string& script) {
   return kKnown.count(first) > 0;
 }
 
+bool ReadOnly(const std::string& script) {
+  std::istringstream in(script);
+  bool continued = false;
+  for (std::string line; std::getline(in, line);) {
+    std::string t = Trim(line);
+    bool cont = !t.empty() && t.back() == '\\';
+    if (continued || t.empty() || t[0] == '#') {
+      continued = cont;
+      continue;
+    }
+    continued = cont;
+    std::istringstream words(t);
+    std::vector<std::string> w;
+    for (std::string x; words >> x;) w.push_back(x);
+    size_t i = 0;
+    while (i < w.size() && (w[i] == "sudo" || w[i].find('=') != std::string::npos)) ++i;
+    if (i == w.size()) continue;  // an assignment
+    const std::string& c = w[i];
+    std::string sub;  // the subcommand, past flags ("helm -n web history": history)
+    for (size_t k = i + 1; k < w.size(); ++k) {
+      if (w[k][0] != '-') {
+        sub = w[k];
+        break;
+      }
+      if (w[k].find('=') == std::string::npos &&
+          In(w[k], {"-n", "--namespace", "--context", "--kube-context", "-c", "--region", "--profile", "--cluster",
+                    "-C", "--project", "-u", "-h", "-p", "--kubeconfig"}))
+        ++k;
+    }
+    std::string rest;
+    for (size_t k = i + 1; k < w.size(); ++k) rest += " " + w[k];
+    auto has = [&](const char* x) { return rest.find(x) != std::string::npos; };
+    if (In(c, {"echo", "printf", "cat", "ls", "grep", "egrep", "rg", "head", "wc", "df", "du", "free", "uptime",
+               "ps", "stat", "file", "dig", "nslookup", "host", "ping", "traceroute", "mtr", "test", "[", "[[", "true",
+               "which", "type", "command", "date", "whoami", "id", "hostname", "uname", "env", "printenv", "jq",
+               "yq", "ss", "netstat", "lsof", "sleep", "cd", "pwd", "getent", "nproc", "lsblk", "blkid", "findmnt",
+               "sha256sum", "md5sum", "pg_isready", "promtool", "amtool", "nc"}))
+      continue;
+    if (c == "tail" && !has(" -f")) continue;
+    if (c == "curl" && !has("-X ") && !has("--request") && !has(" -d ") && !has("--data") && !has(" -F ") && !has("-T ")) continue;
+    if (c == "openssl" && In(sub, {"x509", "s_client", "verify", "req", "version"}) && !has(" -new")) continue;
+    if (c == "journalctl" && !has("vacuum") && !has("rotate")) continue;
+    if (c == "systemctl" && In(sub, {"status", "is-active", "is-enabled", "is-failed", "list-units", "show", "cat"})) continue;
+    if ((c == "kubectl" || c == "oc") &&
+        (In(sub, {"get", "describe", "logs", "top", "version", "explain", "api-resources", "cluster-info", "auth", "wait"}) ||
+         (sub == "config" && (has("current-context") || has("get-contexts") || has("view"))) ||
+         (sub == "rollout" && (has("status") || has("history")))))
+      continue;
+    if (c == "helm" && In(sub, {"history", "status", "list", "ls", "get", "show", "version", "search", "diff", "template", "lint"})) continue;
+    if (c == "git" && In(sub, {"log", "status", "diff", "show", "fetch", "rev-parse", "describe", "blame"})) continue;
+    if ((c == "docker" || c == "podman") && In(sub, {"ps", "images", "inspect", "logs", "version", "info", "stats"})) continue;
+    if (c == "docker" && sub == "system" && has(" df")) continue;
+    if (c == "aws" && (has(" describe-") || has(" list-") || has(" get-") || has(" ls") || has("sts get-caller-identity")) &&
+        !has(" put-") && !has(" create-") && !has(" delete-") && !has(" update-") && !has(" modify-"))
+      continue;
+    if ((c == "gcloud" || c == "az") && (has(" list") || has(" describe") || has(" show"))) continue;
+    if (c == "vault" && (In(sub, {"status", "read", "list"}) || (sub == "kv" && (has(" get") || has(" list") || has(" metadata get"))) ||
+                         (sub == "token" && has(" lookup"))))
+      continue;
+    if (c == "redis-cli" && (has(" info") || has(" ping") || has(" role") || has(" INFO") || has(" PING") || has(" ROLE"))) continue;
+    if (c == "terraform" && In(sub, {"plan", "show", "output", "validate", "version", "state"}) && !has(" rm") && !has(" mv")) continue;
+    return false;
+  }
+  return true;
+}
+
 CodeReading ReadCode(const Block& block) {
   CodeReading r;
   std::string code = Dedent(block.code);
@@ -265,7 +341,7 @@ CodeReading ReadCode(const Block& block) {
     std::istringstream lines(script);
     for (std::string l; std::getline(lines, l);)
       if (Interactive(l)) {
-        r.lead = "Log in and type these by hand: `" + Trim(l) + "` opens an interactive session, which a step cannot type into:";
+        r.lead = "Do this by hand: `" + Trim(l) + "` is interactive (it opens a session, waits for typing or never ends), which a step cannot do:";
         return r;
       }
   }
@@ -405,7 +481,7 @@ bool WellKnown(const std::string& v) {
       "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "GOPATH", "JAVA_HOME",
       "VIRTUAL_ENV", "CI", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "EPOCHSECONDS", "EPOCHREALTIME", "HISTFILE",
       "MACHTYPE", "OSTYPE", "HOSTTYPE", "COLUMNS", "LINES", "SHLVL", "PGPASSWORD", "PGHOST", "PGUSER",
-      "PGDATABASE", "PGPORT", "VAULT_ADDR", "VAULT_TOKEN", "DOCKER_HOST", "NO_COLOR"};
+      "PGDATABASE", "PGPORT", "VAULT_TOKEN", "DOCKER_HOST", "NO_COLOR"};
   return kKnown.count(v) > 0 || v.rfind("RUNBOOK_", 0) == 0 || v.rfind("XDG_", 0) == 0 || v.rfind("BASH_", 0) == 0;
 }
 

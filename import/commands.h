@@ -31,6 +31,10 @@ CodeReading ReadCode(const Block& code);
 // keyword or builtin, a path, an assignment alone, or a well-known tool.
 bool StartsWithCommand(const std::string& script);
 
+// Whether every command of the script only looks (get, describe, status,
+// history, curl without a body...): nothing for a rollback to undo.
+bool ReadOnly(const std::string& script);
+
 struct Placeholder {
   std::string input;  // the input's name: "rds_hostname"
   std::string shown;  // as the page wrote it: "[rds-hostname]"

@@ -61,6 +61,9 @@ TEST(ReadCodeTest, AnInteractiveSessionIsForAPerson) {
     EXPECT_FALSE(r.command) << code;
     EXPECT_NE(r.lead.find("interactive"), std::string::npos);
   }
+  for (const char* code : {"tail -f /var/log/syslog\n", "kubectl logs -f deploy/web\n", "journalctl -u app -f\n",
+                           "read -rs TOKEN\n", "watch kubectl get pods\n"})
+    EXPECT_FALSE(ReadCode(Code("bash", code)).command) << code;  // waits for a person, or never ends
   EXPECT_TRUE(ReadCode(Code("bash", "ssh db-1 'systemctl status postgresql'\n")).command);
   EXPECT_TRUE(ReadCode(Code("bash", "kubectl exec pod-1 -- ls /data\n")).command);
 }
@@ -72,6 +75,14 @@ TEST(ReadCodeTest, UntaggedCommandsRun) {
     EXPECT_TRUE(r.command) << code;
     EXPECT_EQ(r.script, code);
   }
+}
+
+TEST(ReadOnlyTest, LooksAreReadOnlyChangesAreNot) {
+  EXPECT_TRUE(ReadOnly("helm history web\nkubectl get pods -A\ncurl -fsS http://x/health\nNODE=a\n"));
+  EXPECT_TRUE(ReadOnly("aws ec2 describe-instances \\\n  --filters x\n"));
+  EXPECT_FALSE(ReadOnly("kubectl get pods\nkubectl delete pod web-0\n"));
+  EXPECT_FALSE(ReadOnly("curl -X POST http://x/deploy\n"));
+  EXPECT_FALSE(ReadOnly("systemctl restart app\n"));
 }
 
 TEST(TemplatedTest, PlaceholdersBecomeInputsInTheFormTheirPlaceAllows) {

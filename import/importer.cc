@@ -171,6 +171,8 @@ Cond CondOf(const std::string& text, bool label) {
       StartsWithWord(l, "should"))
     return Cond::kIf;
   if (StartsWithWord(l, "when")) return Cond::kWhen;
+  // "Manual deployment (if automation fails):", "Database rollback (if needed)"
+  if (l.find("(if ") != std::string::npos && l.size() < 120) return Cond::kIf;
   return Cond::kNone;
 }
 
@@ -286,10 +288,12 @@ struct RollbackPart {
   std::string script;    // a command, templated
   std::string markdown;  // what a person reads (prose, or the block shown)
   std::string shown;     // the command as the page showed it
+  std::string heading;   // of the section it came from
 };
 
 struct Scope {
   std::optional<size_t> first_step, first_run;
+  std::vector<size_t> runs;  // its run steps, in order
   std::vector<RollbackPart> rollbacks;
   std::string heading;
 };
@@ -348,8 +352,8 @@ class Builder {
   void DegradeRollback(size_t i, const std::string& why) {
     DStep& d = steps_[i];
     DStep f;
-    f.id = UniqueId("roll back by hand " + d.id);
-    f.name = "Roll back by hand: " + d.name;
+    f.id = UniqueId("undo by hand " + d.id);
+    f.name = "Undo by hand: " + d.name;
     f.kind = DStep::Kind::kManual;
     f.manual = why + "\n\n" + Fenced("bash", d.rollback);
     f.when = "run.status != 'succeeded' && succeeded('" + d.id + "')";
@@ -406,6 +410,7 @@ class Builder {
     for (Scope* s : scopes_) {
       if (!s->first_step) s->first_step = i;
       if (!s->first_run && d.kind == DStep::Kind::kRun) s->first_run = i;
+      if (d.kind == DStep::Kind::kRun) s->runs.push_back(i);
     }
     tails_ = {d.id};
     steps_.push_back(std::move(d));
@@ -501,6 +506,13 @@ class Builder {
           bool take = n.kind == Block::Kind::kCode || n.kind == Block::Kind::kQuote || n.kind == Block::Kind::kNote ||
                       (n.kind == Block::Kind::kTable && u.cond != Cond::kNone);
           if (n.kind == Block::Kind::kList && (u.cond != Cond::kNone || lead) && !ListIsConditional(n)) take = true;
+          // "Once it is done, ..." after an alternative's command goes on with that alternative.
+          if (n.kind == Block::Kind::kParagraph && u.cond != Cond::kNone && u.cond != Cond::kOption && !u.body.empty() &&
+              CondOf(n.text, n.strong_label) == Cond::kNone) {
+            std::string l = Lower(n.text);
+            for (const char* w : {"once ", "after that", "when that", "when it"})
+              if (l.rfind(w, 0) == 0) take = true;
+          }
           if (label && n.kind != Block::Kind::kCode && n.kind != Block::Kind::kList) {
             Cond c = n.kind == Block::Kind::kParagraph ? CondOf(n.text, n.strong_label) : Cond::kNone;
             take = c != Cond::kOption;
@@ -564,11 +576,15 @@ class Builder {
         if (!decision) j = i;  // a lone "When ..." is a step in sequence
         else {
           if (parallel) tails_ = start;
-          Decide(std::vector<Unit>(units.begin() + static_cast<long>(i), units.begin() + static_cast<long>(j)), otherwise);
+          Decide(std::vector<Unit>(units.begin() + static_cast<long>(i), units.begin() + static_cast<long>(j)));
           if (parallel) ends.insert(ends.end(), tails_.begin(), tails_.end());
           i = j;
           continue;
         }
+      }
+      if (parallel && JoinsAll(units[i])) {  // "When all tasks are done, ...": after every one of them
+        tails_ = ends.empty() ? start : Unique(ends);
+        parallel = false;
       }
       if (parallel) tails_ = start;
       size_t before = steps_.size();
@@ -578,6 +594,13 @@ class Builder {
     }
     if (parallel && !ends.empty()) tails_ = Unique(ends);
     else if (parallel) tails_ = start;
+  }
+
+  static bool JoinsAll(const Unit& u) {
+    std::string l = Lower(u.text());
+    for (const char* w : {"when all", "once all", "after all", "when every", "once every", "when both", "once both"})
+      if (l.rfind(w, 0) == 0) return true;
+    return false;
   }
 
   static std::vector<std::string> Unique(const std::vector<std::string>& v) {
@@ -620,6 +643,12 @@ class Builder {
         d.kind = DStep::Kind::kManual;
         d.name = OneLine(u.para->text);
         d.manual = u.para->markdown;
+        std::string l = Lower(u.para->text);
+        for (const char* w : {"start again", "start over", "stop", "abort", "do not continue", "don't continue", "escalate"})
+          if (in_branch && l.find(w) != std::string::npos) {
+            d.manual += "\n\nIf this means the run must not go on, answer `fail`: the steps after it will not run.";
+            break;
+          }
         Add(d);
       } else {
         Note(u.para->markdown);
@@ -702,7 +731,7 @@ class Builder {
   }
 
   // A run of alternatives: a decision, and each alternative a branch.
-  void Decide(const std::vector<Unit>& units, bool has_otherwise) {
+  void Decide(const std::vector<Unit>& units) {
     std::vector<Branch> branches;
     for (const auto& u : units) {
       Branch b;
@@ -716,9 +745,10 @@ class Builder {
       };
       branches.push_back(b);
     }
-    if (!has_otherwise && units.front().cond != Cond::kOption) {
+    // A person may always say that none applies: an alternative is never forced.
+    if (units.front().cond != Cond::kOption) {
       Branch none;
-      none.label = units.size() == 1 ? "No: it does not apply" : "None of these applies";
+      none.label = units.size() == 1 ? "No: it does not apply" : "None of these applies: go on without any";
       none.value = units.size() == 1 ? "no" : "none";
       branches.push_back(none);
     }
@@ -940,71 +970,91 @@ class Builder {
     return with_children >= 2 && steps >= 2;
   }
 
+  // A section's rollback commands undo its first step that changes
+  // something (a read-only look -- get, status, history -- has nothing to
+  // undo); its prose, and commands with nothing to attach to, are a manual
+  // step in `finally` for when the run did not succeed.
   void FinishScope(Scope& scope, Scope* parent) {
-    std::string script, prose, shown;
+    std::string script, prose, shown, heading;
     for (const auto& part : scope.rollbacks) {
+      if (heading.empty() && !part.markdown.empty()) heading = part.heading;  // names the step for a person
       if (!part.script.empty()) {
         script += (script.empty() ? "" : "\n") + part.script;
         shown += part.shown + "\n";
       }
       if (!part.markdown.empty()) prose += (prose.empty() ? "" : "\n\n") + part.markdown;
     }
+    std::optional<size_t> undoes;
+    for (size_t i : scope.runs)
+      if (!import::ReadOnly(steps_[i].run)) {
+        undoes = i;
+        break;
+      }
     if (!script.empty()) {
-      if (scope.first_run) {
-        std::string& hook = steps_[*scope.first_run].rollback;
+      if (undoes) {
+        std::string& hook = steps_[*undoes].rollback;
         hook += (hook.empty() ? "" : "\n") + script;
       } else if (parent) {
-        parent->rollbacks.push_back({script, "", shown});
+        parent->rollbacks.push_back({script, "", shown, heading});
       } else {
         prose = (prose.empty() ? "" : prose + "\n\n") + "Run:\n\n" + shown;
       }
     }
     if (!prose.empty()) {
       DStep f;
-      std::string what = scope.heading.empty() ? title_ : scope.heading;
-      f.id = UniqueId("roll back by hand " + what);
-      f.name = "Roll back by hand" + (what.empty() ? "" : ": " + OneLine(what, 70));
+      std::string what = heading.empty() ? "Roll back" : heading;
+      f.id = UniqueId(what + " by hand");
+      f.name = OneLine(what, 70) + ", by hand";
       f.kind = DStep::Kind::kManual;
-      f.manual = "If the run did not succeed, undo what it did:\n\n" + prose;
+      f.manual = "The run did not succeed: do what the page says to undo it.\n\n" + prose;
       f.when = "run.status != 'succeeded'";
       if (scope.first_step) f.when += " && succeeded('" + steps_[*scope.first_step].id + "')";
       finally_.push_back(f);
     }
   }
 
+  static bool Conditional(const std::string& text) {
+    std::string l = Lower(text);
+    return CondOf(text, false) != Cond::kNone || l.find("if needed") != std::string::npos ||
+           l.find("if necessary") != std::string::npos || l.find("if required") != std::string::npos;
+  }
+
+  // A rollback section: unconditional commands are hooks; text, blocks that
+  // are not commands, and commands the page gives under a condition ("If the
+  // rollback made things worse, ...") are for a person.
   void Rollback(const Section& s, Scope* scope) {
+    bool conditional = false;
     auto add_blocks = [&](const std::vector<Block>& blocks, auto&& self) -> void {
       for (const auto& b : blocks) {
+        if (b.kind == Block::Kind::kParagraph && Conditional(b.text)) conditional = true;
         if (b.kind == Block::Kind::kCode) {
           import::CodeReading cr = import::ReadCode(b);
           std::optional<std::string> t;
-          if (cr.command) t = import::Templated(cr.script, &placeholders_);
+          if (cr.command && !conditional) t = import::Templated(cr.script, &placeholders_);
           if (t) {
             Reads(cr.script);
-            scope->rollbacks.push_back({*t, "", Fenced(b.info, b.code)});
+            scope->rollbacks.push_back({*t, "", Fenced(b.info, b.code), s.heading});
           } else {
-            scope->rollbacks.push_back({"", (cr.lead.empty() ? std::string("Run by hand:") : cr.lead) + "\n\n" +
-                                                Fenced(b.info, b.code), ""});
+            std::string lead = cr.command ? "Run:" : cr.lead;
+            scope->rollbacks.push_back({"", lead + "\n\n" + Fenced(b.info, b.code), "", s.heading});
           }
         } else if (b.kind == Block::Kind::kList) {
           for (const auto& it : b.items) {
-            scope->rollbacks.push_back({"", "- " + it.markdown, ""});
+            scope->rollbacks.push_back({"", "- " + Indented(it.markdown), "", s.heading});
+            bool outside = conditional;
+            conditional = conditional || Conditional(it.text);  // "Database rollback (if needed)"
             self(it.blocks, self);
+            conditional = outside;
           }
         } else {
-          scope->rollbacks.push_back({"", b.markdown, ""});
+          scope->rollbacks.push_back({"", b.markdown, "", s.heading});
         }
       }
     };
-    if (!s.heading.empty()) scope->rollbacks.push_back({"", "From: " + s.heading, ""});
+    size_t before = scope->rollbacks.size();
     add_blocks(s.blocks, add_blocks);
     for (const auto& c : s.children) Rollback(c, scope);
-    // "From: heading" alone says nothing to do: dropped again.
-    if (!scope->rollbacks.empty() && scope->rollbacks.back().markdown == "From: " + s.heading &&
-        scope->rollbacks.back().script.empty()) {
-      scope->rollbacks.pop_back();
-      description_ += "## " + s.heading + "\n\n";
-    }
+    if (scope->rollbacks.size() == before) description_ += "## " + s.heading + "\n\n";  // nothing under it
   }
 
   void Preflight(const Section& s) {

@@ -167,7 +167,9 @@ kubectl uncordon node-1
   ASSERT_EQ(decide.kind, StepKind::kDecision);
   ASSERT_TRUE(decide.decision.prompt);
   EXPECT_TRUE(Contains(decide.decision.prompt->raw, "Which of these applies?"));
-  ASSERT_EQ(decide.decision.choices.size(), 2u);
+  ASSERT_EQ(decide.decision.choices.size(), 3u);  // and "none": an alternative is never forced
+  EXPECT_EQ(decide.decision.choices[2].value, "none");
+  EXPECT_TRUE(decide.decision.choices[2].go_to.empty());
   const Step& patch = d.rb().steps[1];
   const Step& force = d.rb().steps[2];
   EXPECT_EQ(decide.decision.choices[0].go_to[0].value, patch.id);
@@ -367,6 +369,49 @@ Tell the DBA on call that the restore was reverted.
   EXPECT_EQ(d.rb().escalation[0].after, std::optional<Millis>(std::chrono::minutes(15)));
   EXPECT_TRUE(Contains(d.rb().description, "Uptime: \\> 99.9%") || Contains(d.rb().description, "Uptime: > 99.9%"))
       << d.rb().description;  // KPIs: the description, not a step
+}
+
+// A rollback undoes the first step that changes something, not a look
+// before it; one the page gives under a condition is for a person.
+TEST(ImportSectionsTest, RollbackUndoesTheFirstChangeAndAConditionalOneIsForAPerson) {
+  Draft d = Import(R"MD(# Upgrade
+
+## Look first
+
+```bash
+helm -n web history web --max 5
+kubectl -n web get pods
+```
+
+## Upgrade
+
+```bash
+helm -n web upgrade web ./chart
+```
+
+## Roll back
+
+```bash
+helm -n web rollback web 0
+```
+
+## Back out
+
+If the rollback itself made things worse, go forward again:
+
+```bash
+helm -n web rollback web 42
+```
+)MD");
+  EXPECT_VALID(d);
+  ASSERT_EQ(d.rb().steps.size(), 2u) << d.result.yaml;
+  EXPECT_FALSE(d.rb().steps[0].rollback) << d.result.yaml;  // read-only: nothing to undo
+  ASSERT_TRUE(d.rb().steps[1].rollback);
+  EXPECT_EQ(d.rb().steps[1].rollback->run.raw, "helm -n web rollback web 0\n");
+  ASSERT_EQ(d.rb().finally.size(), 1u);
+  EXPECT_EQ(d.rb().finally[0].kind, StepKind::kManual);
+  EXPECT_TRUE(Contains(d.rb().finally[0].manual.raw, "helm -n web rollback web 42"));
+  EXPECT_EQ(d.rb().finally[0].DisplayName(), "Back out, by hand");
 }
 
 TEST(ImportSectionsTest, CommonSpellingsOfEachRole) {
