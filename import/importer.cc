@@ -461,6 +461,62 @@ class Builder {
     return d;
   }
 
+  // A code block: one step, or, for a card of separate commands (each a
+  // "# what it does" line and a command or two, apart by blank lines: backup /
+  // restore / list), a decision with one branch per command, so that a run
+  // never does them all in turn.
+  void AddCode(const Block& b, const std::string& lead_text, const std::string& lead_md) {
+    std::vector<std::pair<std::string, std::string>> card = Card(b);
+    if (card.size() < 2) {
+      Add(CodeStep(b, lead_text, lead_md));
+      return;
+    }
+    Note(lead_md);
+    Note("The page shows these commands together:\n\n" + Fenced(b.info, b.code));
+    std::vector<Branch> branches;
+    for (const auto& [comment, code] : card) {
+      Block one = b;
+      one.code = code;
+      branches.push_back(Branch{comment, "", [this, one, comment] { Add(CodeStep(one, comment, "")); }});
+    }
+    branches.push_back(Branch{"None of these: go on without any", "none", {}});
+    Decision("Which of these commands does this run need?", branches,
+             "Choose: " + OneLine(lead_text.empty() ? from_.empty() ? "a command" : from_ : lead_text, 80));
+  }
+
+  static std::vector<std::pair<std::string, std::string>> Card(const Block& b) {
+    import::CodeReading cr = import::ReadCode(b);
+    std::vector<std::pair<std::string, std::string>> groups;
+    if (!cr.command || !cr.output.empty()) return groups;
+    std::istringstream in(b.code);
+    std::string comment, code;
+    int commands = 0;
+    bool ok = true;
+    auto close = [&] {
+      if (comment.empty() && code.empty()) return;
+      if (comment.empty() || commands == 0 || commands > 2) ok = false;
+      groups.emplace_back(comment, code);
+      comment.clear(), code.clear(), commands = 0;
+    };
+    for (std::string line; std::getline(in, line);) {
+      std::string t = Trim(line);
+      if (t.empty()) {
+        close();
+        continue;
+      }
+      if (t[0] == '#' && code.empty()) {
+        comment += (comment.empty() ? "" : " ") + Trim(t.substr(t.find_first_not_of('#')));
+      } else if (t[0] != '#') {
+        ++commands;
+      }
+      code += line + "\n";
+      if (t.back() == '\\') --commands;  // a continued command counts once
+    }
+    close();
+    if (!ok || groups.size() < 2) groups.clear();
+    return groups;
+  }
+
   // Variables a script reads and does not set itself: each step runs in
   // its own shell, so what another block exported is not there.
   void Reads(const std::string& script) {
@@ -659,7 +715,7 @@ class Builder {
     bool lead_used = false;
     for (const Block* b : u.body) {
       if (b == first_code && u.para) {
-        Add(CodeStep(*b, u.para->text, u.para->markdown));
+        AddCode(*b, u.para->text, u.para->markdown);
         lead_used = true;
         continue;
       }
@@ -673,7 +729,7 @@ class Builder {
 
   void BodyBlock(const Block& b, const std::string* lead, bool in_branch, bool parallel = false) {
     switch (b.kind) {
-      case Block::Kind::kCode: Add(CodeStep(b, lead ? *lead : "", lead ? *lead : "")); break;
+      case Block::Kind::kCode: AddCode(b, lead ? *lead : "", lead ? *lead : ""); break;
       case Block::Kind::kList: EmitUnits(Units({b}), parallel); break;
       case Block::Kind::kParagraph: EmitUnit(Unit{CondOf(b.text, b.strong_label), &b, nullptr, {}, {}}, in_branch); break;
       default: Note(b.markdown); break;
@@ -716,7 +772,7 @@ class Builder {
     bool lead_used = false;
     for (const auto& b : it.blocks) {
       if (&b == first_code) {
-        Add(CodeStep(b, it.text, it.markdown));
+        AddCode(b, it.text, it.markdown);
         lead_used = true;
         continue;
       }

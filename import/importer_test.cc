@@ -226,6 +226,46 @@ kubectl set image deploy/web web=web:1.2.3
   EXPECT_TRUE(lone->decision.choices[1].go_to.empty());
 }
 
+// A card of separate commands in one block (backup / restore / list) is a
+// choice, never a sequence that backs up, restores and cleans up in turn.
+TEST(ImportAlternativesTest, ACardOfCommandsInOneBlockIsAChoice) {
+  Draft d = Import(R"MD(# Ops
+
+## Backups
+
+```bash
+# Manual backup
+./scripts/backup.sh
+
+# Restore from latest
+./scripts/restore.sh latest
+
+# Cleanup old backups (keep 10)
+./scripts/cleanup.sh 10
+```
+
+## Deploy
+
+```bash
+# build, then ship
+make build
+make ship
+```
+)MD");
+  EXPECT_VALID(d);
+  const Step& choose = d.rb().steps[0];
+  ASSERT_EQ(choose.kind, StepKind::kDecision) << d.result.yaml;
+  ASSERT_EQ(choose.decision.choices.size(), 4u);
+  EXPECT_EQ(choose.decision.choices[1].value, "restore-from-latest");
+  const Step& restore = d.step(choose.decision.choices[1].go_to[0].value);
+  EXPECT_EQ(restore.run.raw, "# Restore from latest\n./scripts/restore.sh latest\n");
+  EXPECT_EQ(Needs(restore), (std::vector<std::string>{choose.id}));
+  EXPECT_EQ(choose.decision.choices[3].value, "none");
+  EXPECT_TRUE(Contains(choose.description, "./scripts/cleanup.sh 10"));  // the block as the page shows it
+  const Step& deploy = d.rb().steps.back();  // one group: a script, in order
+  EXPECT_EQ(deploy.run.raw, "# build, then ship\nmake build\nmake ship\n");
+}
+
 TEST(ImportAlternativesTest, TasksThePageSaysRunInParallelDoNotWaitForEachOther) {
   Draft d = Import(R"MD(# Contain
 
