@@ -365,17 +365,22 @@ CodeReading ReadCode(const Block& block) {
   return r;
 }
 
-std::string InputName(const std::string& word) {
+std::string Slug(const std::string& text, char separator, size_t max) {
   std::string out;
-  for (char c : word) {
+  for (char c : text) {
     char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (std::isalnum(static_cast<unsigned char>(l)) && static_cast<unsigned char>(c) < 0x80)
       out += l;
-    else if (!out.empty() && out.back() != '_')
-      out += '_';
-    if (out.size() >= 40) break;
+    else if (!out.empty() && out.back() != separator)
+      out += separator;
+    if (out.size() >= max) break;
   }
-  while (!out.empty() && out.back() == '_') out.pop_back();
+  while (!out.empty() && out.back() == separator) out.pop_back();
+  return out;
+}
+
+std::string InputName(const std::string& word) {
+  std::string out = Slug(word, '_', 40);
   if (out.empty()) return "value";
   if (std::isdigit(static_cast<unsigned char>(out[0]))) out = "v_" + out;
   return out;

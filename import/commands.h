@@ -56,6 +56,10 @@ std::set<std::string> VariablesSet(const std::string& text);
 // it; quotes around it removed), the first of each name.
 std::map<std::string, std::string> LiteralAssignments(const std::string& text);
 
+// Lower-case ASCII letters and digits of `text`, runs of anything else one
+// `separator`, at most `max` bytes: ids, choice values, input names.
+std::string Slug(const std::string& text, char separator, size_t max);
+
 // An input name from a placeholder or variable: lower case, [a-z0-9_].
 std::string InputName(const std::string& word);
 

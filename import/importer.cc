@@ -244,19 +244,7 @@ std::optional<std::string> DurationIn(const std::string& text) {
   return std::nullopt;
 }
 
-std::string Slug(const std::string& text, size_t max = 40) {
-  std::string id;
-  for (char c : text) {
-    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (std::isalnum(static_cast<unsigned char>(l)) && static_cast<unsigned char>(c) < 0x80)
-      id += l;
-    else if (!id.empty() && id.back() != '-')
-      id += '-';
-    if (id.size() >= max) break;
-  }
-  while (!id.empty() && id.back() == '-') id.pop_back();
-  return id;
-}
+std::string Slug(const std::string& text, size_t max = 40) { return import::Slug(text, '-', max); }
 
 // ---- the draft -----------------------------------------------------------
 
