@@ -462,9 +462,10 @@ class Builder {
     Note(lead_md);
     Note("The page shows these commands together:\n\n" + Fenced(b.info, b.code));
     std::vector<Branch> branches;
-    for (const auto& [comment, code] : card) {
+    for (const auto& group : card) {
       Block one = b;
-      one.code = code;
+      one.code = group.second;
+      std::string comment = group.first;  // a structured binding cannot be captured before C++20 in clang 14
       branches.push_back(Branch{comment, "", [this, one, comment] { Add(CodeStep(one, comment, "")); }});
     }
     branches.push_back(Branch{"None of these: go on without any", "none", {}});
