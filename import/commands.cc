@@ -51,7 +51,7 @@ bool ConsoleLang(const std::string& lang) {
 // and in a console transcript "# " and "% ". Its length, or 0.
 size_t PromptLength(std::string_view l, bool console) {
   if (size_t n = ShellPromptLength(l, console)) return n;
-  if (console && l.rfind("% ", 0) == 0) return 2;
+  if (console && (l.rfind("% ", 0) == 0 || l.rfind("> ", 0) == 0)) return 2;
   if (!l.empty() && l[0] == '[') {  // [user@host dir]$
     size_t close = l.find(']');
     if (close != std::string_view::npos && close + 2 < l.size() + 1 && l.substr(0, close).find('@') != std::string_view::npos &&
@@ -316,6 +316,25 @@ CodeReading ReadCode(const Block& block) {
   if (!shellish) {
     r.lead = LeadFor(lang, block.info);
     return r;
+  }
+  // A directory tree (├── backend.log) or a table of output is not a script.
+  {
+    std::istringstream lines(code);
+    int tree = 0, all = 0;
+    for (std::string l; std::getline(lines, l);) {
+      std::string t = Trim(l);
+      if (t.empty()) continue;
+      ++all;
+      for (const char* box : {"\u251c", "\u2514", "\u2502", "+--", "|--", "`--"})
+        if (t.rfind(box, 0) == 0) {
+          ++tree;
+          break;
+        }
+    }
+    if (tree > 0 && tree * 2 >= all) {
+      r.lead = LeadFor("output", block.info);
+      return r;
+    }
   }
   bool console = ConsoleLang(lang);
   // A transcript: prompted lines (and their '\' continuations, and "> "

@@ -37,6 +37,7 @@ TEST(ReadCodeTest, OutputLogsAndConfigAreNotCommands) {
            {"", "replica-read-only yes\nreplicaof 10.0.0.5 6379\n"},
            {"", "server:\n  port: 8080\n"},
            {"console", "NAME STATUS\nnode-1 Ready\n"},
+           {"bash", "~/logs/\n\u251c\u2500\u2500 backend.log\n\u2514\u2500\u2500 frontend.log\n"},
            {"ruby", "Parcelnet.configure { |c| c.token = ENV['TOKEN'] }\n"},
            {"yaml", "apiVersion: v1\n"},
            {"json", "{\"a\": 1}\n"}}) {

@@ -196,7 +196,8 @@ bool Imperative(const std::string& text) {
       "prepare", "review", "gather", "triage", "investigate", "escalate", "reproduce", "fix", "roll-back",
       "rollback", "uninstall", "downgrade", "upgrade", "migrate", "drop", "truncate", "vacuum", "reindex",
       "analyze", "analyse", "inspect", "search", "grep", "read", "list", "print", "show", "view", "visit",
-      "browse", "navigate", "click", "login", "sign-in", "ssh", "connect", "disconnect", "forward"};
+      "browse", "navigate", "click", "login", "sign-in", "ssh", "connect", "disconnect", "forward", "paste",
+      "repeat", "type", "enter", "fill", "raise", "lower", "page", "wake", "hold", "freeze", "unfreeze"};
   std::string l = Lower(text);
   for (const char* lead : {"then ", "next, ", "next ", "finally, ", "now ", "now, ", "first, ", "first ", "also ",
                            "please ", "afterwards, ", "once done, "})
@@ -659,7 +660,9 @@ class Builder {
     if (!u.checklist.empty()) {
       DStep d;
       d.kind = DStep::Kind::kManual;
-      d.name = from_.empty() ? "Go through the checklist" : "Checklist: " + OneLine(from_, 70);
+      d.name = checklist_lead_ ? OneLine(checklist_lead_->text)
+               : from_.empty()   ? "Go through the checklist"
+                                 : "Checklist: " + OneLine(from_, 70);
       std::string text;
       for (const Item* it : u.checklist) {
         std::string item = it->text;
@@ -667,7 +670,9 @@ class Builder {
         d.checklist.push_back(OneLine(item, 300));
         text += std::string("- [") + (it->task == Item::Task::kDone ? "x" : " ") + "] " + Indented(it->markdown) + "\n";
       }
-      d.manual = "Work through the list and tick each item:\n\n" + text;
+      d.manual = (checklist_lead_ ? checklist_lead_->markdown : "Work through the list and tick each item:") +
+                 "\n\n" + text;
+      checklist_lead_ = nullptr;
       Add(d);
       return;
     }
@@ -681,6 +686,18 @@ class Builder {
         first_code = b;
         break;
       }
+    if (u.para && !first_code && !u.body.empty() && u.body.front()->kind == Block::Kind::kList &&
+        !u.body.front()->items.empty() &&
+        std::all_of(u.body.front()->items.begin(), u.body.front()->items.end(),
+                    [](const Item& it) { return it.task != Item::Task::kNone; })) {
+      // "Paste this list into the ticket and tick it off:" leads its checklist.
+      Unit list;
+      for (const auto& it : u.body.front()->items) list.checklist.push_back(&it);
+      checklist_lead_ = u.para;
+      EmitUnit(list, in_branch);
+      for (size_t k = 1; k < u.body.size(); ++k) BodyBlock(*u.body[k], nullptr, in_branch, parallel);
+      return;
+    }
     if (u.para && !first_code) {
       // Text: a step when it tells someone to do something or is a branch; else a note.
       if (in_branch || u.cond != Cond::kNone || Imperative(u.para->text)) {
@@ -1104,7 +1121,7 @@ class Builder {
 
   void Preflight(const Section& s) {
     section_steps_.emplace_back();
-    std::string lead;
+    std::string lead, lead_md;  // the paragraph before a command: its name, and as written
     std::vector<std::string> checklist;
     std::string checklist_md;
     std::function<void(const std::vector<Block>&)> blocks = [&](const std::vector<Block>& bs) {
@@ -1117,12 +1134,13 @@ class Builder {
             std::string name = OneLine(lead.empty() ? NameFromCode(b.code) : lead);
             if (t && scopes_.size() == 1) {
               Reads(cr.script);
-              preflight_.push_back({name.empty() ? "prerequisite" : name, *t, lead, Fenced(b.info, b.code)});
+              preflight_.push_back({name.empty() ? "prerequisite" : name, *t, lead_md, Fenced(b.info, b.code)});
+              if (!lead_md.empty()) preflight_text_ += lead_md + "\n\n";  // a check has no text of its own
             } else {
               from_ = s.heading;
-              Add(CodeStep(b, lead, lead));
+              Add(CodeStep(b, lead, lead_md));
             }
-            lead.clear();
+            lead.clear(), lead_md.clear();
             break;
           }
           case Block::Kind::kList:
@@ -1134,19 +1152,19 @@ class Builder {
               checklist_md += "- " + Indented(it.markdown) + "\n";
               for (const auto& c : it.blocks)
                 if (c.kind == Block::Kind::kCode) {
-                  lead = it.text;
+                  lead = it.text, lead_md = it.markdown;
                   blocks({c});
                 }
             }
             break;
           case Block::Kind::kParagraph:
-            if (!lead.empty()) Note(lead);
-            lead.clear();
+            if (!lead_md.empty()) Note(lead_md);
+            lead.clear(), lead_md.clear();
             if (CondOf(b.text, b.strong_label) != Cond::kNone) {  // "If X is not so, stop": a decision
               EmitUnits(Units({b}), false);
               break;
             }
-            lead = b.text;
+            lead = b.text, lead_md = b.markdown;
             break;
           default: Note(b.markdown); break;
         }
@@ -1154,7 +1172,11 @@ class Builder {
     };
     size_t checks = preflight_.size(), steps = steps_.size();
     blocks(s.blocks);
-    if (!lead.empty()) Note(lead);
+    if (!lead_md.empty()) Note(lead_md);
+    if (!preflight_text_.empty()) {
+      description_ += "## " + s.heading + "\n\n" + preflight_text_;
+      preflight_text_.clear();
+    }
     from_ = from_.empty() ? s.heading : from_ + " > " + s.heading;
     if (!checklist.empty() || !pending_.empty()) {
       // Conditions a person confirms: one manual step, with the checklist.
@@ -1334,6 +1356,8 @@ class Builder {
   std::vector<DStep> steps_, finally_;
   std::vector<std::string> tails_;
   std::string pending_, from_;
+  std::string preflight_text_;  // what the page says of its preflight checks
+  const Block* checklist_lead_ = nullptr;  // the paragraph that introduces the next checklist
   std::vector<Scope*> scopes_;
   std::vector<std::vector<size_t>> section_steps_{{}};
   std::map<std::string, import::Placeholder> placeholders_;
@@ -1403,6 +1427,12 @@ std::string Builder::Emit(const std::string& name, const std::string& source) co
         out << YAML::Key << "description" << YAML::Value << "what the page wrote as " + p.shown;
         out << YAML::Key << "required" << YAML::Value << true;
       }
+      // A token or password is never stored or shown in clear.
+      for (const char* w : {"token", "password", "passwd", "secret", "api_key", "apikey", "credential", "private_key"})
+        if (input.find(w) != std::string::npos) {
+          out << YAML::Key << "secret" << YAML::Value << true;
+          break;
+        }
       out << YAML::EndMap;
     }
     out << YAML::EndMap;

@@ -494,6 +494,7 @@ TEST(ImportInputsTest, PlaceholdersAndUnsetVariablesBecomeRequiredInputs) {
 psql -h [rds-hostname] -d <DB_NAME> -c 'select 1'
 wal-g backup-fetch /data {backup_id}
 kubectl exec "$CONTROLLERPOD" -- ls
+curl -H "Authorization: Bearer <API_TOKEN>" https://api.example/v1/ping
 ```
 
 ## Sign-off
@@ -507,11 +508,14 @@ kubectl exec "$CONTROLLERPOD" -- ls
     names.push_back(in.name);
     EXPECT_TRUE(in.required) << in.name;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"backup_id", "controllerpod", "db_name", "rds_hostname"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"api_token", "backup_id", "controllerpod", "db_name", "rds_hostname"}));
+  EXPECT_TRUE(d.rb().FindInput("api_token")->secret);  // a token is never stored or shown in clear
+  EXPECT_FALSE(d.rb().FindInput("db_name")->secret);
   const Step& restore = d.rb().steps[0];
   EXPECT_EQ(restore.run.raw,
             "psql -h {{ inputs.rds_hostname }} -d {{ inputs.db_name }} -c 'select 1'\n"
-            "wal-g backup-fetch /data {{ inputs.backup_id }}\nkubectl exec \"$CONTROLLERPOD\" -- ls\n");
+            "wal-g backup-fetch /data {{ inputs.backup_id }}\nkubectl exec \"$CONTROLLERPOD\" -- ls\n"
+            "curl -H \"Authorization: Bearer {{ inputs.api_token }}\" https://api.example/v1/ping\n");
   ASSERT_EQ(d.rb().env.size(), 1u);
   EXPECT_EQ(d.rb().env[0].name, "CONTROLLERPOD");
   EXPECT_EQ(d.rb().env[0].value.raw, "{{ inputs.controllerpod }}");
