@@ -450,12 +450,15 @@ class Builder {
     return d;
   }
 
-  // A code block: one step, or, for a card of separate commands (each a
-  // "# what it does" line and a command or two, apart by blank lines: backup /
-  // restore / list), a decision with one branch per command, so that a run
-  // never does them all in turn.
+  // A code block: one step, or, for a card of separate commands on an index
+  // page (each a "# what it does" line and a command or two, apart by blank
+  // lines: backup / restore / list), a decision with one branch per command,
+  // so that a run never does them all in turn.
   void AddCode(const Block& b, const std::string& lead_text, const std::string& lead_md) {
-    std::vector<std::pair<std::string, std::string>> card = Card(b);
+    // Only on a page of many procedures (an index of reference cards): in a
+    // runbook, commented groups in one block are the page's sequence.
+    std::vector<std::pair<std::string, std::string>> card;
+    if (index_page_) card = Card(b);
     if (card.size() < 2) {
       Add(CodeStep(b, lead_text, lead_md));
       return;
@@ -991,6 +994,7 @@ class Builder {
   void Children(const Section& s, Role role, bool top) {
     std::vector<const Section*> procedures;
     if (top && ManyProcedures(s, role)) {
+      index_page_ = true;
       for (const auto& c : s.children)
         if (RoleIn(role, c.heading) == Role::kSteps) procedures.push_back(&c);
         else Walk(c, role);
@@ -1358,6 +1362,7 @@ class Builder {
   std::string pending_, from_;
   std::string preflight_text_;  // what the page says of its preflight checks
   const Block* checklist_lead_ = nullptr;  // the paragraph that introduces the next checklist
+  bool index_page_ = false;                // the page is several procedures: blocks are cards
   std::vector<Scope*> scopes_;
   std::vector<std::vector<size_t>> section_steps_{{}};
   std::map<std::string, import::Placeholder> placeholders_;

@@ -231,7 +231,9 @@ kubectl set image deploy/web web=web:1.2.3
 TEST(ImportAlternativesTest, ACardOfCommandsInOneBlockIsAChoice) {
   Draft d = Import(R"MD(# Ops
 
-## Backups
+## Database
+
+### Backups
 
 ```bash
 # Manual backup
@@ -246,6 +248,8 @@ TEST(ImportAlternativesTest, ACardOfCommandsInOneBlockIsAChoice) {
 
 ## Deploy
 
+### Build and ship
+
 ```bash
 # build, then ship
 make build
@@ -253,7 +257,8 @@ make ship
 ```
 )MD");
   EXPECT_VALID(d);
-  const Step& choose = d.rb().steps[0];
+  ASSERT_EQ(d.rb().steps[0].kind, StepKind::kDecision);  // Database or Deploy: an index of procedures
+  const Step& choose = d.rb().steps[1];
   ASSERT_EQ(choose.kind, StepKind::kDecision) << d.result.yaml;
   ASSERT_EQ(choose.decision.choices.size(), 4u);
   EXPECT_EQ(choose.decision.choices[1].value, "restore-from-latest");
@@ -264,6 +269,12 @@ make ship
   EXPECT_TRUE(Contains(choose.description, "./scripts/cleanup.sh 10"));  // the block as the page shows it
   const Step& deploy = d.rb().steps.back();  // one group: a script, in order
   EXPECT_EQ(deploy.run.raw, "# build, then ship\nmake build\nmake ship\n");
+  // In a runbook (one procedure), commented groups are its sequence: one script, as the page wrote it.
+  Draft one = Import("# Restore\n\n## Restore\n\n```bash\n# stop\nsystemctl stop app\n\n# restore\n"
+                     "pg_restore -d app x.dump\n```\n");
+  EXPECT_VALID(one);
+  ASSERT_EQ(one.rb().steps.size(), 1u);
+  EXPECT_EQ(one.rb().steps[0].run.raw, "# stop\nsystemctl stop app\n\n# restore\npg_restore -d app x.dump\n");
 }
 
 TEST(ImportAlternativesTest, TasksThePageSaysRunInParallelDoNotWaitForEachOther) {
