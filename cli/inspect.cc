@@ -6,6 +6,8 @@
 #include <set>
 #include <thread>
 #include <nlohmann/json.hpp>
+
+#include "templates/run_json.h"
 #include <ostream>
 
 #include "cli/console.h"
@@ -51,39 +53,7 @@ std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store
 
 namespace {
 
-json RunJson(const RunRecord& r) {
-  json j = {{"id", r.id},
-            {"runbook", r.runbook},
-            {"status", ToString(r.status)},
-            {"phase", ToString(r.phase)},
-            {"started_at", Rfc3339(r.started_at)},
-            {"finished_at", r.finished_at ? json(Rfc3339(r.finished_at)) : json(nullptr)},
-            {"user", r.user},
-            {"host", r.host},
-            {"path", r.path},
-            {"workdir", r.workdir},
-            {"sha256", r.sha256},
-            {"inputs", r.inputs}};
-  if (!r.reason.empty()) j["reason"] = r.reason;
-  if (!r.parent_run.empty()) j["parent"] = r.parent_run + ":" + r.parent_step;
-  return j;
-}
 
-json StepJson(const StepRecord& s) {
-  return {{"id", s.step_id},
-          {"phase", s.phase},
-          {"status", ToString(s.status)},
-          {"reason", s.reason == Reason::kNone ? json(nullptr) : json(ToString(s.reason))},
-          {"attempts", s.attempts},
-          {"exit_code", s.exit_code ? json(*s.exit_code) : json(nullptr)},
-          {"started_at", s.started_at ? json(Rfc3339(s.started_at)) : json(nullptr)},
-          {"finished_at", s.finished_at ? json(Rfc3339(s.finished_at)) : json(nullptr)},
-          {"duration_ms", s.started_at && s.finished_at ? json(s.finished_at - s.started_at) : json(nullptr)},
-          {"outputs", s.outputs},
-          {"rollback", s.rollback == HookStatus::kNone ? json(nullptr) : json(ToString(s.rollback))}};
-}
-
-std::string Dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
 
 // --follow: the run's timeline as it is recorded, and each attempt's output
 // once it is committed, until the run stops (another engine writes; we poll
@@ -147,13 +117,7 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
     return kExitFailed;
   }
   if (as_json) {
-    json list = json::array();
-    for (const auto& r : *runs) {
-      json j = RunJson(r);
-      if (r.status == RunStatus::kRunning) j["orphaned"] = !host.IsLive(r);
-      list.push_back(j);
-    }
-    *ctx.out << Dump(list) << "\n";
+    *ctx.out << Dump(RunsJson(*runs, [&](const RunRecord& r) { return host.IsLive(r); })) << "\n";
     return kExitOk;
   }
   if (runs->empty()) {
@@ -173,35 +137,6 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
   return kExitOk;
 }
 
-// The run's recovery time against its runbook's RTO (read from the source
-// recorded with the run), counted from the first start: interruptions and
-// resumes do not stop the clock. Nothing when the runbook has no RTO.
-struct RtoClock {
-  int64_t target_ms = 0;
-  int64_t elapsed_ms = 0;
-  std::string text;  // "1h: 12m so far, 48m left"
-};
-std::optional<RtoClock> RtoOf(const RunRecord& r) {
-  Diagnostics diags;
-  Runbook rb = ParseRunbook(SourceFile(r.path, r.source), &diags);
-  if (!rb.rto) return std::nullopt;
-  RtoClock c;
-  c.target_ms = rb.rto->count();
-  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
-  c.elapsed_ms = (r.finished_at ? r.finished_at : now) - r.started_at;
-  int64_t left = c.target_ms - c.elapsed_ms;
-  c.text = FormatDuration(*rb.rto) + ": ";
-  if (r.status == RunStatus::kSucceeded)
-    c.text += "recovered in " + HumanDuration(c.elapsed_ms) +
-              (left >= 0 ? ", within the RTO" : ", RTO exceeded by " + HumanDuration(-left));
-  else
-    c.text += HumanDuration(c.elapsed_ms) + " since the first start, " +
-              (left >= 0 ? HumanDuration(left) + " left" : "exceeded by " + HumanDuration(-left)) +
-              (r.status == RunStatus::kRunning ? "" : " (not recovered: " + std::string(ToString(r.status)) + ")");
-  return c;
-}
-
 int Show(const Context& ctx, const ShowArgs& args) {
   auto store = OpenExistingStore(ctx, args.state);
   if (!store) return kExitFailed;
@@ -215,18 +150,12 @@ int Show(const Context& ctx, const ShowArgs& args) {
     return kExitFailed;
   }
   if (args.json) {
-    json j = RunJson(*run);
-    if (auto rto = RtoOf(*run)) j["rto"] = {{"target_ms", rto->target_ms}, {"elapsed_ms", rto->elapsed_ms}};
-    j["steps"] = json::array();
-    for (const auto& s : *steps) j["steps"].push_back(StepJson(s));
-    auto decisions = store->GetDecisions(*id);
-    j["decisions"] = json::array();
-    if (decisions.ok())
-      for (const auto& d : *decisions)
-        j["decisions"].push_back({{"step", d.step_id}, {"value", d.value}, {"source", ToString(d.source)},
-                                  {"by", d.by}, {"at", Rfc3339(d.at)},
-                                  {"overrides", d.overrode.empty() ? json(nullptr) : json(d.overrode)}});
-    *ctx.out << Dump(j) << "\n";
+    auto j = ShowJson(*store, *id);
+    if (!j.ok()) {
+      *ctx.err << "runbook: " << j.status().message() << "\n";
+      return kExitFailed;
+    }
+    *ctx.out << Dump(*j) << "\n";
     return kExitOk;
   }
   const RunRecord& r = *run;
