@@ -10,6 +10,7 @@
 #include "cli/console.h"
 #include "cli/plan_view.h"
 #include "state/sqlite_store.h"
+#include "serve/server.h"
 #include "steps/bash_syntax.h"
 #include "engine/embedded.h"
 #include "engine/graph.h"
@@ -186,6 +187,22 @@ int Schema(const Context& ctx) {
   auto schema = embedded::Find(embedded::kSchema, "runbook.schema.json");
   *ctx.out << *schema;
   return kExitOk;
+}
+
+int Serve(const Context& ctx, const std::string& listen) {
+  serve::Options o;
+  size_t colon = listen.rfind(':');
+  std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
+  o.host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+  if (o.host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+      port.size() > 5 || std::stoi(port) > 65535) {
+    *ctx.err << "runbook: --listen takes HOST:PORT (127.0.0.1:8080; port 0 for any free one), got '" << listen << "'\n";
+    return kExitUsage;
+  }
+  o.port = std::stoi(port);
+  o.state = StatePath(ctx.state);
+  return serve::Serve(o, *ctx.out, *ctx.err);
 }
 
 }  // namespace runbook::cli

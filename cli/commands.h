@@ -47,5 +47,7 @@ int Graph(const Context& ctx, const std::string& target, const std::string& form
 int List(const Context& ctx, bool names_only = false);
 int Schema(const Context& ctx);
 int Prune(const Context& ctx, const std::string& older_than);
+// `runbook serve --listen HOST:PORT`.
+int Serve(const Context& ctx, const std::string& listen);
 
 }  // namespace runbook::cli

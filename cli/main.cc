@@ -158,6 +158,10 @@ int main(int argc, char** argv) {
   auto* completion = app.add_subcommand("completion", "a shell completion script for this command line");
   completion->add_option("shell", completion_shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
   auto* man = app.add_subcommand("man", "this command's manual page, in roff (man -l <(runbook man))");
+  std::string serve_listen = "127.0.0.1:0";
+  auto* serve = app.add_subcommand("serve", "the state database as a live web page and a JSON API");
+  serve->add_option("--listen", serve_listen, "HOST:PORT to listen on (default 127.0.0.1, any free port)")
+      ->type_name("HOST:PORT");
 
   try {
     app.parse(argc, argv);
@@ -188,6 +192,7 @@ int main(int argc, char** argv) {
   }
   if (*logs) return Logs(ctx, state, logs_run, logs_step, logs_attempt, logs_follow);
   if (*prune) return Prune(ctx, prune_age);
+  if (*serve) return Serve(ctx, serve_listen);
   if (*import) return Import(ctx, import_file, import_out);
   if (*report) return Report(ctx, false, report_run, report_out, report_template);
   if (*postmortem) return Report(ctx, true, pm_run, pm_out, pm_template);

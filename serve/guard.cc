@@ -1,0 +1,117 @@
+#include "serve/guard.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace runbook::serve {
+
+Guard::Guard(std::string token, std::vector<std::string> authorities)
+    : token_(std::move(token)), authorities_(std::move(authorities)) {}
+
+bool Guard::TokenMatches(const std::string& candidate) const {
+  return candidate.size() == token_.size() && CRYPTO_memcmp(candidate.data(), token_.data(), token_.size()) == 0;
+}
+
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The value of cookie `name` in a Cookie header, or "".
+std::string CookieValue(const std::string& header, const std::string& name) {
+  size_t at = 0;
+  while (at < header.size()) {
+    size_t end = header.find(';', at);
+    if (end == std::string::npos) end = header.size();
+    std::string part = header.substr(at, end - at);
+    size_t b = part.find_first_not_of(' ');
+    if (b != std::string::npos) part = part.substr(b);
+    if (part.rfind(name + "=", 0) == 0) return part.substr(name.size() + 1);
+    at = end + 1;
+  }
+  return "";
+}
+
+}  // namespace
+
+Verdict Guard::Check(const Request& r) const {
+  Verdict v;
+  if (std::find(authorities_.begin(), authorities_.end(), Lower(r.host)) == authorities_.end()) {
+    v.status = 403;
+    v.message = "refused: Host '" + r.host + "' is not this server (" + authorities_.front() + ")";
+    return v;
+  }
+  bool by_cookie = TokenMatches(CookieValue(r.cookie, "runbook_token"));
+  bool by_bearer = r.authorization.rfind("Bearer ", 0) == 0 && TokenMatches(r.authorization.substr(7));
+  bool by_query = !r.query_token.empty() && TokenMatches(r.query_token);
+  if (!by_cookie && !by_bearer && !by_query) {
+    v.status = 401;
+    v.message = "a token is needed: open the address runbook serve printed (…/?token=…), or send Authorization: Bearer";
+    return v;
+  }
+  if (r.method != "GET" && r.method != "HEAD") {
+    std::string type = Lower(r.content_type.substr(0, r.content_type.find(';')));
+    if (type != "application/json") {
+      v.status = 403;
+      v.message = "refused: a " + r.method + " must be application/json";
+      return v;
+    }
+    if (!r.origin.empty()) {
+      bool own = false;
+      for (const auto& a : authorities_) own |= Lower(r.origin) == "http://" + a;
+      if (!own) {
+        v.status = 403;
+        v.message = "refused: Origin '" + r.origin + "' is not this server";
+        return v;
+      }
+    } else if (!by_bearer) {
+      v.status = 403;
+      v.message = "refused: a " + r.method + " by cookie must carry this server's Origin";
+      return v;
+    }
+    if (by_query && !by_cookie && !by_bearer) {
+      v.status = 403;
+      v.message = "refused: a token in the address is for opening the page, not for a " + r.method;
+      return v;
+    }
+  }
+  v.set_cookie = by_query && !by_cookie;
+  return v;
+}
+
+std::string Guard::CookieHeader() const {
+  return "runbook_token=" + token_ + "; HttpOnly; SameSite=Strict; Path=/";
+}
+
+std::vector<std::string> Authorities(const std::string& host, int port) {
+  std::string p = ":" + std::to_string(port);
+  std::vector<std::string> out;
+  std::string h = Lower(host);
+  if (h == "127.0.0.1" || h == "localhost" || h == "::1") {
+    out = {"127.0.0.1" + p, "localhost" + p, "[::1]" + p};
+    if (h == "localhost") std::swap(out[0], out[1]);
+    if (h == "::1") std::swap(out[0], out[2]);
+  } else {
+    out.push_back((h.find(':') != std::string::npos ? "[" + h + "]" : h) + p);
+  }
+  return out;
+}
+
+std::string NewToken() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return "";
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+}  // namespace runbook::serve

@@ -1,0 +1,212 @@
+#include "serve/server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "engine/lifecycle.h"
+#include "engine/timefmt.h"
+#include "serve/guard.h"
+#include "serve/pages.h"
+#include "state/sqlite_store.h"
+#include "steps/posix_host.h"
+#include "templates/run_json.h"
+
+namespace runbook::serve {
+namespace {
+
+using nlohmann::json;
+
+constexpr auto kPoll = std::chrono::milliseconds(200);       // how often a stream looks for new events
+constexpr auto kHeartbeat = std::chrono::seconds(15);        // a comment line, so proxies keep the stream
+constexpr auto kStreamLifetime = std::chrono::minutes(5);    // then the browser reconnects with Last-Event-ID
+
+void Text(httplib::Response& res, int status, const std::string& text) {
+  res.status = status;
+  res.set_content(text + "\n", "text/plain; charset=utf-8");
+}
+
+void Json(httplib::Response& res, const json& j) { res.set_content(Dump(j) + "\n", "application/json"); }
+
+std::unique_ptr<SqliteStore> OpenStore(const std::string& path, httplib::Response& res) {
+  auto s = SqliteStore::OpenForReading(path);
+  if (!s.ok()) {
+    Text(res, s.status().IsNotFound() ? 404 : 500,
+         s.status().IsNotFound() ? "no state database at " + path + " yet: no run has been recorded"
+                                 : s.status().message());
+    return nullptr;
+  }
+  return std::move(s.value());
+}
+
+// A stream of a run's events from `after`: `id:` is the event's sequence
+// number, so a reconnect with Last-Event-ID misses and repeats nothing. It
+// ends when the run has finished and everything is sent.
+struct EventStream {
+  std::string path, run;
+  int64_t after = 0;
+  std::unique_ptr<SqliteStore> store;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now(), beat = started;
+
+  bool Next(httplib::DataSink& sink) {
+    if (!store) {
+      auto s = SqliteStore::OpenForReading(path);
+      if (!s.ok()) return false;
+      store = std::move(s.value());
+    }
+    auto events = store->GetEvents(run);
+    auto record = store->GetRun(run);
+    if (!events.ok() || !record.ok()) return false;
+    bool sent = false;
+    for (const auto& e : *events) {
+      if (e.seq <= after) continue;
+      std::string frame = "id: " + std::to_string(e.seq) + "\ndata: " +
+                          EventJson(e).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+      if (!sink.write(frame.data(), frame.size())) return false;  // the page went away
+      after = e.seq;
+      sent = true;
+    }
+    auto now = std::chrono::steady_clock::now();
+    bool finished = record->status != RunStatus::kRunning && record->status != RunStatus::kWaiting;
+    if ((finished && !sent) || now - started > kStreamLifetime) {
+      sink.done();
+      return true;
+    }
+    if (now - beat > kHeartbeat) {
+      if (!sink.write(": alive\n\n", 10)) return false;
+      beat = now;
+    }
+    if (!sent) std::this_thread::sleep_for(kPoll);
+    return true;
+  }
+};
+
+}  // namespace
+
+int Serve(const Options& o, std::ostream& out, std::ostream& err) {
+  httplib::Server svr;
+  svr.new_task_queue = [] { return new httplib::ThreadPool(32); };  // an open stream holds a thread
+  int port = o.port;
+  if (port == 0) {
+    port = svr.bind_to_any_port(o.host);
+    if (port < 0) {
+      err << "runbook: cannot listen on " << o.host << "\n";
+      return 1;
+    }
+  } else if (!svr.bind_to_port(o.host, port)) {
+    err << "runbook: cannot listen on " << o.host << ":" << port << "\n";
+    return 1;
+  }
+  Guard guard(NewToken(), Authorities(o.host, port));
+  const std::string state = o.state;
+
+  svr.set_pre_routing_handler([&guard](const httplib::Request& req, httplib::Response& res) {
+    Request r{req.method,
+              req.path,
+              req.get_header_value("Host"),
+              req.get_header_value("Origin"),
+              req.get_header_value("Content-Type"),
+              req.get_header_value("Authorization"),
+              req.get_header_value("Cookie"),
+              req.get_param_value("token")};
+    Verdict v = guard.Check(r);
+    if (v.status) {
+      Text(res, v.status, v.message);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (v.set_cookie) {  // the address's token, swapped for a cookie; the address loses it
+      res.set_header("Set-Cookie", guard.CookieHeader());
+      res.set_redirect(req.path);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Cache-Control", "no-store");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  svr.Get("/api/runs", [state](const httplib::Request& req, httplib::Response& res) {
+    auto store = OpenStore(state, res);
+    if (!store) return;
+    std::optional<RunStatus> status;
+    if (req.has_param("status")) status = Parse<RunStatus>(req.get_param_value("status"));
+    auto runs = store->ListRuns({req.get_param_value("runbook"), status, true});
+    if (!runs.ok()) return Text(res, 500, runs.status().message());
+    PosixHost host;
+    Json(res, RunsJson(*runs, [&](const RunRecord& r) { return host.IsLive(r); }));
+  });
+  svr.Get(R"(/api/runs/([^/]+))", [state](const httplib::Request& req, httplib::Response& res) {
+    auto store = OpenStore(state, res);
+    if (!store) return;
+    auto id = store->ResolveRun(req.matches[1]);
+    if (!id.ok()) return Text(res, 404, id.status().message());
+    auto j = ShowJson(*store, *id);
+    if (!j.ok()) return Text(res, 500, j.status().message());
+    Json(res, *j);
+  });
+  svr.Get(R"(/api/runs/([^/]+)/events)", [state](const httplib::Request& req, httplib::Response& res) {
+    auto store = OpenStore(state, res);
+    if (!store) return;
+    auto id = store->ResolveRun(req.matches[1]);
+    if (!id.ok()) return Text(res, 404, id.status().message());
+    auto stream = std::make_shared<EventStream>();
+    stream->path = state;
+    stream->run = *id;
+    std::string last = req.get_header_value("Last-Event-ID");
+    if (last.empty()) last = req.get_param_value("after");
+    stream->after = last.empty() ? 0 : std::atoll(last.c_str());
+    res.set_chunked_content_provider("text/event-stream",
+                                     [stream](size_t, httplib::DataSink& sink) { return stream->Next(sink); });
+  });
+  svr.Post(R"(/api/runs/([^/]+)/notes)", [state](const httplib::Request& req, httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("text") || !body["text"].is_string() ||
+        body["text"].get<std::string>().empty())
+      return Text(res, 400, "a note is {\"text\": \"...\"}");
+    auto s = SqliteStore::Open(state, Durability::kCrash);
+    if (!s.ok()) return Text(res, 500, s.status().message());
+    auto id = (*s)->ResolveRun(req.matches[1]);
+    if (!id.ok()) return Text(res, 404, id.status().message());
+    Batch b;
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+    b.Add(EventRecord{0, *id, now, "", "note", "web: " + body["text"].get<std::string>()});
+    Status st = (*s)->Commit(b);
+    if (!st.ok()) return Text(res, 500, st.message());
+    res.status = 201;
+    Json(res, {{"run", *id}, {"noted", true}});
+  });
+  svr.Get("/", [state](const httplib::Request& req, httplib::Response& res) {
+    auto store = SqliteStore::OpenForReading(state);
+    std::vector<RunRecord> runs;
+    std::optional<RunStatus> status;
+    if (req.has_param("status")) status = Parse<RunStatus>(req.get_param_value("status"));
+    if (store.ok()) {
+      auto list = (*store)->ListRuns({req.get_param_value("runbook"), status, true});
+      if (list.ok()) runs = *list;
+    }
+    PosixHost host;
+    res.set_content(HistoryPage(runs, [&](const RunRecord& r) { return host.IsLive(r); },
+                                req.get_param_value("runbook"), req.get_param_value("status")),
+                    "text/html; charset=utf-8");
+  });
+  svr.Get(R"(/runs/([^/]+))", [state](const httplib::Request& req, httplib::Response& res) {
+    auto store = OpenStore(state, res);
+    if (!store) return;
+    auto id = store->ResolveRun(req.matches[1]);
+    if (!id.ok()) return Text(res, 404, id.status().message());
+    auto j = ShowJson(*store, *id);
+    if (!j.ok()) return Text(res, 500, j.status().message());
+    res.set_content(RunPage(*j), "text/html; charset=utf-8");
+  });
+
+  // The address with its token: the one way in. Open it once; the page keeps a cookie.
+  out << "runbook serve: " << state << "\nhttp://" << guard.authorities().front() << "/?token=" << guard.token()
+      << "\n";
+  out.flush();
+  return svr.listen_after_bind() ? 0 : 1;
+}
+
+}  // namespace runbook::serve

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""`runbook serve` end to end (issue 15, items 1 and 3, in part): the real
+binary serves a real state database on loopback; requests go over real
+HTTP. Usage: serve_test.py RUNBOOK"""
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+RUNBOOK = sys.argv[1]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL " + what)
+
+
+def request(port, method, path, headers=None, body=None, host=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    h = dict(headers or {})
+    h.setdefault("Host", host or f"127.0.0.1:{port}")
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read().decode("utf-8", "replace")
+    check(not any(k.lower().startswith("access-control-") for k, _ in r.getheaders()),
+          f"no CORS header on {method} {path}")
+    c.close()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+
+
+def events(port, token, run, last=None):
+    h = {"Authorization": "Bearer " + token}
+    if last is not None:
+        h["Last-Event-ID"] = str(last)
+    status, headers, data = request(port, "GET", f"/api/runs/{run}/events", h)
+    check(status == 200 and headers.get("content-type", "").startswith("text/event-stream"), "the events stream")
+    out = []
+    for frame in data.split("\n\n"):
+        m = re.match(r"id: (\d+)\ndata: (.*)", frame, re.S)
+        if m:
+            out.append((int(m.group(1)), json.loads(m.group(2))))
+    return out
+
+
+def main():
+    d = tempfile.mkdtemp()
+    state = os.path.join(d, "state.db")
+    open(os.path.join(d, "ok.yaml"), "w").write(
+        "name: ok\nsteps:\n  - id: a\n    run: echo a\n  - id: b\n    needs: a\n    run: echo b\n")
+    open(os.path.join(d, "wait.yaml"), "w").write(
+        "name: wait\nsteps:\n  - id: approve\n    manual: Approve the restore\n")
+    run = lambda *a: subprocess.run([RUNBOOK, *a, "--state", state], cwd=d, capture_output=True, text=True,
+                                    stdin=subprocess.DEVNULL)
+    check(run("run", "ok.yaml").returncode == 0, "a run that succeeds")
+    check(run("run", "wait.yaml").returncode == 3, "a run that waits for a person")
+    ok_id = json.loads(run("runs", "--json").stdout)[1]["id"]
+
+    srv = subprocess.Popen([RUNBOOK, "serve", "--listen", "127.0.0.1:0", "--state", state], cwd=d,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for _ in range(5):  # "runbook serve: STATE" then the address
+            line = srv.stdout.readline()
+            m = re.match(r"http://127\.0\.0\.1:(\d+)/\?token=([0-9a-f]{64})$", line.strip())
+            if m:
+                url = m
+                break
+        check(url is not None, "serve prints its address with a token")
+        port, token = int(url.group(1)), url.group(2)
+        bearer = {"Authorization": "Bearer " + token}
+
+        # reads need the token
+        for path in ("/", "/api/runs", f"/api/runs/{ok_id}", f"/runs/{ok_id}", f"/api/runs/{ok_id}/events"):
+            status, _, _ = request(port, "GET", path)
+            check(status == 401, f"no token: 401 for {path}")
+        # the address's token becomes an HttpOnly SameSite cookie
+        status, headers, _ = request(port, "GET", "/?token=" + token)
+        cookie = headers.get("set-cookie", "")
+        check(status in (302, 303) and headers.get("location") == "/", "the token address redirects to /")
+        check("HttpOnly" in cookie and "SameSite=Strict" in cookie, f"the cookie is HttpOnly SameSite: {cookie}")
+        jar = {"Cookie": cookie.split(";")[0]}
+        status, _, page = request(port, "GET", "/", jar)
+        check(status == 200 and "ok" in page and "(a person is needed)" in page, "history: both runs, waiting marked")
+        # the API has the shapes of runs --json and show --json
+        status, _, body = request(port, "GET", "/api/runs", jar)
+        check(status == 200 and json.loads(body) == json.loads(run("runs", "--json").stdout), "/api/runs = runs --json")
+        status, _, body = request(port, "GET", f"/api/runs/{ok_id}", bearer)
+        check(status == 200 and json.loads(body) == json.loads(run("show", ok_id, "--json").stdout),
+              "/api/runs/ID = show --json")
+        # a rebinding Host, even with the token
+        status, _, _ = request(port, "GET", "/api/runs", bearer, host=f"evil.example:{port}")
+        check(status == 403, "a foreign Host: 403")
+        # a forged cross-site form, and other unsafe posts
+        note = f"/api/runs/{ok_id}/notes"
+        form = dict(jar, **{"Origin": "http://evil.example", "Content-Type": "application/x-www-form-urlencoded"})
+        status, _, _ = request(port, "POST", note, form, body="text=pwned")
+        check(status == 403, "a cross-site form: 403")
+        status, _, _ = request(port, "POST", note, dict(jar, **{"Content-Type": "application/json"}),
+                               body='{"text": "no origin"}')
+        check(status == 403, "a cookie POST without Origin: 403")
+        status, _, _ = request(port, "POST", note, dict(bearer, **{"Content-Type": "text/plain"}), body="x")
+        check(status == 403, "a POST that is not JSON: 403")
+        status, _, _ = request(port, "POST", note, dict(jar, **{"Content-Type": "application/json",
+                                                               "Origin": f"http://127.0.0.1:{port}"}),
+                               body='{"text": "restore approved by the DBA"}')
+        check(status == 201, "a same-origin JSON note: 201")
+        # events: ids are sequence numbers; a reconnect misses and repeats nothing
+        all_events = events(port, token, ok_id)
+        ids = [i for i, _ in all_events]
+        check(len(ids) >= 4 and ids == sorted(set(ids)), f"event ids increase: {ids}")
+        check(all(e["seq"] == i for i, e in all_events), "id = the event's seq")
+        check(any(e["kind"] == "note" and e["message"] == "web: restore approved by the DBA" for _, e in all_events),
+              "the web note is in the timeline")
+        later = events(port, token, ok_id, last=ids[1])
+        check([i for i, _ in later] == ids[2:], "Last-Event-ID resumes after it")
+        check("pwned" not in json.dumps([e for _, e in all_events]), "the refused posts wrote nothing")
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+    print("serve: " + ("ok" if not failures else f"{len(failures)} failures"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
