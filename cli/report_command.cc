@@ -32,43 +32,16 @@ Status WriteAtomically(const std::string& path, const std::string& text) {
   return WriteFileAtomically(path, text);
 }
 
-// The record of run `id`, with its runbook parsed from the recorded source.
-struct Loaded {
-  std::unique_ptr<Runbook> parsed;  // unless the caller had it parsed already; on the heap,
-  ReportInput input;                // so that input.runbook survives moving a Loaded
-};
-
-// `known`, if given, is a runbook already parsed (the one `runbook run` just
-// ran): used when its text is the recorded source, which saves parsing it
-// again (a few percent of a 1,000-step run's own CPU time).
-std::optional<Loaded> Load(const Context& ctx, StateStore& store, const std::string& id, const std::string& state,
-                           const Runbook* known = nullptr) {
-  auto run = store.GetRun(id);
-  if (!run.ok()) {
-    *ctx.err << "runbook: " << run.status().message() << "\n";
+// The record of run `id` for its report, or nullopt having said why.
+std::optional<LoadedReport> Load(const Context& ctx, StateStore& store, const std::string& id, const std::string& state,
+                                 const Runbook* known = nullptr) {
+  auto l = LoadReport(store, id, known);
+  if (!l.ok()) {
+    *ctx.err << "runbook: " << l.status().message() << "\n";
     return std::nullopt;
   }
-  Loaded l;
-  if (known && known->source.text() == run->source) {
-    l.input.runbook = known;
-  } else {
-    Diagnostics diags;
-    l.parsed = std::make_unique<Runbook>(ParseRunbook(SourceFile(run->path, run->source), &diags));
-    l.input.runbook = l.parsed.get();
-  }
-  l.input.run = *run;
-  l.input.steps = store.GetSteps(id).value();
-  l.input.attempts = store.GetAttempts(id).value();
-  l.input.decisions = store.GetDecisions(id).value();
-  l.input.events = store.GetEvents(id).value();
-  auto all = store.ListRuns({"", std::nullopt, false});
-  if (all.ok())
-    for (const auto& r : *all)
-      if (r.parent_run == id) l.input.children.push_back(r);
-  l.input.report_path = ReportPath(state, id);
-  l.input.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
-  return l;
+  l->input.report_path = ReportPath(state, id);
+  return std::move(l.value());
 }
 
 }  // namespace

@@ -1,5 +1,13 @@
 #include "serve/pages.h"
 
+#include <cmark-gfm-core-extensions.h>
+#include <cmark-gfm.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "engine/graph.h"
 #include "engine/lifecycle.h"
 #include "engine/timefmt.h"
 #include "templates/run_json.h"
@@ -29,6 +37,11 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 .succeeded{color:#17692f}.failed,.rollback_failed,.finally_failed,.preflight_failed{color:#b00020}
 .running{color:#0b5cad}.waiting{color:#8a5a00;font-weight:bold}.rolled_back,.interrupted,.abandoned{color:#666}
 .orphaned{color:#b00020}code{background:#f4f4f4;padding:0 .2em}
+svg .edge{stroke:#999}svg .node rect{fill:#eee;stroke:#888}svg .node text{font-size:12px}
+svg .node.succeeded rect{fill:#d7f0dc}svg .node.failed rect{fill:#f6d0d5}svg .node.running rect{fill:#d3e6fb}
+svg .node.waiting rect{fill:#fde9b8}svg .node.skipped rect{fill:#fff;stroke-dasharray:3}svg .node.rolled_back rect{fill:#e4e4e4}
+#gantt .bar{display:flex;align-items:center;height:18px}#gantt span{width:12em;font-size:12px;overflow:hidden}
+#gantt i{display:block;height:12px;background:#0b5cad}#gantt i.succeeded{background:#17692f}#gantt i.failed{background:#b00020}
 )CSS";
 
 std::string Head(const std::string& title) {
@@ -59,34 +72,110 @@ std::string HistoryPage(const std::vector<RunRecord>& runs, const std::function<
   return h + "</table></body></html>";
 }
 
-std::string RunPage(const nlohmann::json& show) {
-  std::string id = show.value("id", "");
-  std::string h = Head("runbook: " + show.value("runbook", "") + " " + id);
-  std::string status = show.value("status", "");
-  h += "<h1>" + Escape(show.value("runbook", "")) + " <small>" + Escape(id) + "</small></h1><p>status <b id=status class=\"" +
-       Escape(status) + "\">" + Escape(status) + "</b>, started " + Escape(show.value("started_at", "")) + "</p>";
-  h += "<table id=steps><tr><th>step</th><th>status</th><th>attempts</th><th>reason</th></tr>";
-  for (const auto& s : show["steps"]) {
-    std::string st = s.value("status", "");
-    std::string sid = s.value("id", "");
-    h += "<tr data-step=\"" + Escape(sid) + "\"><td>" + Escape(sid) + "</td><td class=\"" + Escape(st) + "\">" +
-         Escape(st) + "</td><td>" + std::to_string(s.value("attempts", 0)) + "</td><td>" +
-         (s["reason"].is_string() ? Escape(s["reason"].get<std::string>()) : "") + "</td></tr>";
+namespace {
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+std::string StatusOf(const ReportInput& in, const std::string& id) {
+  for (const auto& s : in.steps)
+    if (s.step_id == id) return ToString(s.status);
+  return "pending";
+}
+
+}  // namespace
+
+std::string LiveFragment(const ReportInput& in) {
+  std::string h;
+  // The DAG: a column per wave, edges from each need to its step.
+  if (in.runbook && !in.runbook->steps.empty()) {
+    StepGraph g(in.runbook->steps);
+    std::vector<std::vector<int>> waves = g.FindCycles().empty() ? g.Waves() : std::vector<std::vector<int>>{};
+    std::vector<std::pair<double, double>> at(g.size());
+    const double w = 170, hgt = 44, nw = 140, nh = 28;
+    size_t rows = 1;
+    for (size_t c = 0; c < waves.size(); ++c) {
+      rows = std::max(rows, waves[c].size());
+      for (size_t r = 0; r < waves[c].size(); ++r) at[waves[c][r]] = {10 + c * w, 10 + r * hgt};
+    }
+    h += "<svg id=dag xmlns=\"http://www.w3.org/2000/svg\" width=\"" + Num(20 + waves.size() * w) + "\" height=\"" +
+         Num(20 + rows * hgt) + "\">";
+    for (const auto& e : g.edges())
+      h += "<line class=edge x1=\"" + Num(at[e.need].first + nw) + "\" y1=\"" + Num(at[e.need].second + nh / 2) +
+           "\" x2=\"" + Num(at[e.step].first) + "\" y2=\"" + Num(at[e.step].second + nh / 2) + "\"/>";
+    for (int v = 0; v < g.size(); ++v) {
+      const std::string& id = g.step(v).id;
+      std::string st = StatusOf(in, id);
+      h += "<g class=\"node " + st + "\" data-step=\"" + Escape(id) + "\"><title>" + Escape(id) + "</title><rect x=\"" +
+           Num(at[v].first) + "\" y=\"" + Num(at[v].second) + "\" width=\"" + Num(nw) + "\" height=\"" + Num(nh) +
+           "\" rx=4/><text x=\"" + Num(at[v].first + 6) + "\" y=\"" + Num(at[v].second + 18) + "\">" +
+           Escape(id.size() > 20 ? id.substr(0, 19) + "\u2026" : id) + "</text></g>";
+    }
+    h += "</svg>";
   }
-  h += "</table><h2>Timeline</h2><ol id=events></ol>";
+  // The gantt: each attempt a bar from its start to its end (or now).
+  int64_t begin = in.run.started_at, end = in.run.finished_at ? in.run.finished_at : in.now_ms;
+  for (const auto& a : in.attempts) end = std::max(end, a.finished_at ? a.finished_at : in.now_ms);
+  double span = std::max<int64_t>(1, end - begin);
+  h += "<div id=gantt>";
+  for (const auto& a : in.attempts) {
+    int64_t to = a.finished_at ? a.finished_at : in.now_ms;
+    h += "<div class=bar title=\"" + Escape(a.step_id) + " #" + std::to_string(a.number) + "\"><span>" +
+         Escape(a.step_id) + "</span><i class=\"" + ToString(a.status) + "\" style=\"margin-left:" +
+         Num(100.0 * (a.started_at - begin) / span) + "%;width:" + Num(std::max(0.5, 100.0 * (to - a.started_at) / span)) +
+         "%\"></i></div>";
+  }
+  h += "</div><table id=steps><tr><th>step</th><th>status</th><th>attempts</th><th>reason</th></tr>";
+  for (const auto& s : in.steps) {
+    std::string st = ToString(s.status);
+    h += "<tr data-step=\"" + Escape(s.step_id) + "\"><td>" + Escape(s.step_id) + "</td><td class=\"" + st + "\">" + st +
+         "</td><td>" + std::to_string(s.attempts) + "</td><td>" +
+         (s.reason == Reason::kNone ? "" : ToString(s.reason)) + "</td></tr>";
+  }
+  return h + "</table>";
+}
+
+std::string RunPage(const ReportInput& in) {
+  const RunRecord& r = in.run;
+  std::string st = ToString(r.status);
+  std::string h = Head("runbook: " + r.runbook + " " + r.id);
+  auto rto = RtoOf(r);
+  h += "<h1>" + Escape(r.runbook) + " <small>" + Escape(r.id) + "</small></h1><p>status <b id=status class=\"" + st +
+       "\">" + st + "</b>, " + Escape(r.user + "@" + r.host) + ", started " + Rfc3339(r.started_at) +
+       (rto ? ", RTO " + Escape(rto->text) : "") + " &middot; <a href=\"/runs/" + Escape(r.id) +
+       "/report\">report</a> &middot; <a href=\"/runs/" + Escape(r.id) + "/postmortem\">post-mortem</a></p>";
+  h += "<div id=live>" + LiveFragment(in) + "</div><h2>Timeline</h2><ol id=events></ol>";
   // The stream's ids are the events' sequence numbers: EventSource resumes
-  // with Last-Event-ID by itself. Each event refreshes the step statuses.
-  h += "<script>\nconst run=" + nlohmann::json(id).dump() + ";\n" + R"JS(
+  // with Last-Event-ID by itself. Each event redraws the live part.
+  h += "<script>\nconst run=" + nlohmann::json(r.id).dump() + ";\n" + R"JS(
+const base='/runs/'+encodeURIComponent(run);
 const events=document.getElementById('events');
 const src=new EventSource('/api/runs/'+encodeURIComponent(run)+'/events');
-function refresh(){fetch('/api/runs/'+encodeURIComponent(run)).then(r=>r.json()).then(j=>{
-  const st=document.getElementById('status');st.textContent=j.status;st.className=j.status;
-  for(const s of j.steps){const row=document.querySelector('tr[data-step="'+CSS.escape(s.id)+'"]');
-    if(row){row.cells[1].textContent=s.status;row.cells[1].className=s.status;row.cells[2].textContent=s.attempts;}}});}
 src.onmessage=e=>{const d=JSON.parse(e.data);const li=document.createElement('li');
-  li.textContent=d.at+' '+(d.step?d.step+' ':'')+d.kind+(d.message?': '+d.message:'');events.appendChild(li);refresh();};
+  li.textContent=d.at+' '+(d.step?d.step+' ':'')+d.kind+(d.message?': '+d.message:'');events.appendChild(li);
+  fetch(base+'/live').then(r=>r.text()).then(t=>{document.getElementById('live').innerHTML=t;});
+  fetch('/api/runs/'+encodeURIComponent(run)).then(r=>r.json()).then(j=>{
+    const s=document.getElementById('status');s.textContent=j.status;s.className=j.status;});};
 )JS" + "</script></body></html>";
   return h;
+}
+
+std::string MarkdownPage(const std::string& title, const std::string& markdown) {
+  cmark_gfm_core_extensions_ensure_registered();
+  cmark_parser* parser = cmark_parser_new(CMARK_OPT_DEFAULT);
+  for (const char* ext : {"table", "tasklist", "strikethrough"})
+    if (cmark_syntax_extension* e = cmark_find_syntax_extension(ext)) cmark_parser_attach_syntax_extension(parser, e);
+  cmark_parser_feed(parser, markdown.data(), markdown.size());
+  cmark_node* doc = cmark_parser_finish(parser);
+  char* html = cmark_render_html(doc, CMARK_OPT_DEFAULT, cmark_parser_get_syntax_extensions(parser));
+  std::string out = Head(title) + (html ? html : "") + "</body></html>";
+  std::free(html);
+  cmark_node_free(doc);
+  cmark_parser_free(parser);
+  return out;
 }
 
 }  // namespace runbook::serve

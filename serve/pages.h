@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/store.h"
+#include "templates/report.h"
 
 namespace runbook::serve {
 
@@ -19,7 +20,13 @@ std::string Escape(const std::string& s);
 std::string HistoryPage(const std::vector<RunRecord>& runs, const std::function<bool(const RunRecord&)>& live,
                         const std::string& runbook, const std::string& status);
 
-// `/runs/ID`: from `show --json` of the run.
-std::string RunPage(const nlohmann::json& show);
+// `/runs/ID`: header, the live part, the timeline; it follows the run's
+// event stream and redraws the live part on each event.
+std::string RunPage(const ReportInput& run);
+// The live part: the DAG as SVG coloured by status (each node's <title> is
+// its step id), a gantt of attempts (a running one grows to now), the steps.
+std::string LiveFragment(const ReportInput& run);
+// A report or post-mortem (Markdown) as a page: cmark-gfm, raw HTML not rendered.
+std::string MarkdownPage(const std::string& title, const std::string& markdown);
 
 }  // namespace runbook::serve

@@ -13,6 +13,7 @@
 #include "serve/pages.h"
 #include "state/sqlite_store.h"
 #include "steps/posix_host.h"
+#include "templates/report.h"
 #include "templates/run_json.h"
 
 namespace runbook::serve {
@@ -192,15 +193,34 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
                                 req.get_param_value("runbook"), req.get_param_value("status")),
                     "text/html; charset=utf-8");
   });
-  svr.Get(R"(/runs/([^/]+))", [state](const httplib::Request& req, httplib::Response& res) {
+  // A run's page, its live part, its report and post-mortem, from one record.
+  auto with_report = [state](const httplib::Request& req, httplib::Response& res,
+                             const std::function<void(const LoadedReport&)>& render) {
     auto store = OpenStore(state, res);
     if (!store) return;
     auto id = store->ResolveRun(req.matches[1]);
     if (!id.ok()) return Text(res, 404, id.status().message());
-    auto j = ShowJson(*store, *id);
-    if (!j.ok()) return Text(res, 500, j.status().message());
-    res.set_content(RunPage(*j), "text/html; charset=utf-8");
+    auto l = LoadReport(*store, *id);
+    if (!l.ok()) return Text(res, 500, l.status().message());
+    render(*l);
+  };
+  svr.Get(R"(/runs/([^/]+))", [with_report](const httplib::Request& req, httplib::Response& res) {
+    with_report(req, res, [&](const LoadedReport& l) { res.set_content(RunPage(l.input), "text/html; charset=utf-8"); });
   });
+  svr.Get(R"(/runs/([^/]+)/live)", [with_report](const httplib::Request& req, httplib::Response& res) {
+    with_report(req, res,
+                [&](const LoadedReport& l) { res.set_content(LiveFragment(l.input), "text/html; charset=utf-8"); });
+  });
+  for (auto [path, kind] : {std::pair{R"(/runs/([^/]+)/report)", ReportKind::kReport},
+                            std::pair{R"(/runs/([^/]+)/postmortem)", ReportKind::kPostmortem}}) {
+    svr.Get(path, [with_report, kind = kind](const httplib::Request& req, httplib::Response& res) {
+      with_report(req, res, [&](const LoadedReport& l) {
+        auto md = RenderReport(kind, l.input);
+        if (!md.ok()) return Text(res, 500, md.status().message());
+        res.set_content(MarkdownPage(l.input.run.runbook + " " + l.input.run.id, *md), "text/html; charset=utf-8");
+      });
+    });
+  }
 
   // The address with its token: the one way in. Open it once; the page keeps a cookie.
   out << "runbook serve: " << state << "\nhttp://" << guard.authorities().front() << "/?token=" << guard.token()

@@ -1,6 +1,7 @@
 #include "templates/report.h"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include "engine/embedded.h"
 #include "engine/graph.h"
+#include "engine/parser.h"
 #include "engine/step_io.h"
 #include "engine/timefmt.h"
 
@@ -662,6 +664,39 @@ Result<std::string> RenderReport(ReportKind kind, const ReportInput& input, cons
   tmpl.render(context, out);
   if (!tmpl.is_valid()) return Status::Invalid("template: " + tmpl.error_message());
   return Tidy(out.str());
+}
+
+Result<LoadedReport> LoadReport(StateStore& store, const std::string& id, const Runbook* known) {
+  auto run = store.GetRun(id);
+  if (!run.ok()) return run.status();
+  LoadedReport l;
+  if (known && known->source.text() == run->source) {
+    l.input.runbook = known;
+  } else {
+    Diagnostics diags;
+    l.parsed = std::make_unique<Runbook>(ParseRunbook(SourceFile(run->path, run->source), &diags));
+    l.input.runbook = l.parsed.get();
+  }
+  l.input.run = *run;
+  auto steps = store.GetSteps(id);
+  auto attempts = store.GetAttempts(id);
+  auto decisions = store.GetDecisions(id);
+  auto events = store.GetEvents(id);
+  if (!steps.ok()) return steps.status();
+  if (!attempts.ok()) return attempts.status();
+  if (!decisions.ok()) return decisions.status();
+  if (!events.ok()) return events.status();
+  l.input.steps = *steps;
+  l.input.attempts = *attempts;
+  l.input.decisions = *decisions;
+  l.input.events = *events;
+  auto all = store.ListRuns({"", std::nullopt, false});
+  if (all.ok())
+    for (const auto& r : *all)
+      if (r.parent_run == id) l.input.children.push_back(r);
+  l.input.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  return l;
 }
 
 }  // namespace runbook

@@ -7,6 +7,7 @@
 // Everything comes from the record, which never holds a secret in clear.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,14 @@ struct ReportInput {
   std::string report_path;  // where the report is (for the post-mortem's links)
   int64_t now_ms = 0;       // for a run still going: its duration so far
 };
+
+// The record of run `id`, with its runbook parsed from the recorded source
+// (or `known`, a runbook already parsed, when its text is that source).
+struct LoadedReport {
+  std::unique_ptr<Runbook> parsed;  // on the heap, so that input.runbook survives moving a LoadedReport
+  ReportInput input;
+};
+Result<LoadedReport> LoadReport(StateStore& store, const std::string& id, const Runbook* known = nullptr);
 
 enum class ReportKind { kReport, kPostmortem };
 

@@ -119,6 +119,22 @@ def main():
         later = events(port, token, ok_id, last=ids[1])
         check([i for i, _ in later] == ids[2:], "Last-Event-ID resumes after it")
         check("pwned" not in json.dumps([e for _, e in all_events]), "the refused posts wrote nothing")
+        # the run page: the DAG coloured by status, the gantt, links to the report and post-mortem
+        status, _, page = request(port, "GET", f"/runs/{ok_id}", bearer)
+        check(status == 200 and "<svg id=dag" in page and "<title>a</title>" in page and "<title>b</title>" in page,
+              "the run page draws the DAG, nodes titled by step id")
+        check(page.count('class="node succeeded"') == 2 and page.count("class=edge") == 1, "nodes coloured, one edge")
+        check(page.count('<div class=bar') == 2, "a gantt bar per attempt")
+        # the report and post-mortem, from the same Markdown; a note's HTML is shown, never run
+        request(port, "POST", note, dict(bearer, **{"Content-Type": "application/json"}),
+                body=json.dumps({"text": "<script>alert(1)</script> <img src=x onerror=alert(2)>"}))
+        for which in ("report", "postmortem"):
+            status, headers, html = request(port, "GET", f"/runs/{ok_id}/{which}", bearer)
+            md = run(which, ok_id).stdout
+            check(status == 200 and headers.get("content-type", "").startswith("text/html"), f"/{which} is HTML")
+            check(ok_id in html and "<h1>" in html, f"/{which} rendered from the Markdown")
+            check("<script>alert(1)" not in html and "<img src=x" not in html, f"/{which} renders no raw HTML")
+            check(md.count(ok_id) > 0, f"{which} on the command line names the run")
     finally:
         srv.terminate()
         srv.wait(timeout=30)
