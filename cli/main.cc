@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -29,6 +30,10 @@ void StartLog() {
 
 int main(int argc, char** argv) {
   using namespace runbook::cli;
+  // A parent that ignores SIGCHLD (some supervisors; `runbook serve` itself)
+  // would have the kernel reap our steps before we read their exit: a step
+  // that succeeded would fail. Whatever we were given, children are ours.
+  std::signal(SIGCHLD, SIG_DFL);
   StartLog();
   CLI::App app{"runbook: run operations runbooks as checked, recorded, resumable procedures"};
   app.set_version_flag("--version", std::string("runbook ") + RUNBOOK_VERSION);
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
   resume->add_option("--inputs-file", resume_args.inputs_file, "YAML map of secret inputs (not on the command line)")
       ->type_name("FILE");
   resume->add_option("--secret-input", resume_args.secret_inputs)->group("");
+  resume->add_option("--answered-by", resume_args.answered_by)->group("");  // runbook serve: who answered on the page
   resume->add_option("--rerun", rerun, "run this finished step and everything after it again (repeatable)");
   resume->add_flag("--allow-changed", allow_changed, "resume even though the runbook file changed");
   resume->add_option("--jobs,-j", resume_args.jobs, "steps at once (default: number of processors)");
