@@ -243,6 +243,7 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
   req.allow_changed = allow_changed;
   req.rollback_only = rollback_only;
   req.secret_inputs = args.secret_inputs;
+  req.answered_by = args.answered_by;
   if (!Collect(ctx, args.inputs, args.inputs_file, "input", &req.inputs)) return kExitUsage;
   if (!Collect(ctx, args.answers, args.answers_file, "answer", &req.answers)) return kExitUsage;
   auto settings = Settings(ctx, args);

@@ -96,6 +96,7 @@ struct ExecOptions {
   std::string owner_start;  // this process's start time (liveness, see store.h)
   std::map<std::string, std::string> inputs;   // resolved, secrets in clear (never stored)
   std::map<std::string, std::string> answers;  // --answer ID=VALUE
+  std::string answered_by;  // --answered-by: the person behind those answers, from the web page
   std::map<std::string, std::string> base_env; // the engine's own environment
   int jobs = 2;
   int64_t grace_ms = 10000;

@@ -102,8 +102,12 @@ void Executor::Impl::Decide(int v, bool may_ask) {
 void Executor::Impl::ResolvePerson(int v, const std::string& value, AnswerSource source,
                                    const std::string& overrode) {
   const auto& s = S(v);
-  bool person = source == AnswerSource::kAnswer || source == AnswerSource::kTty;
-  DecisionRecord d{o_.run_id, s.id, value, source, person ? o_.user + "@" + o_.host : "runbook", Wall(), overrode};
+  // An answer a person gave on the web page comes through resume's --answer,
+  // with who gave it (--answered-by): recorded as theirs, from the web.
+  if (source == AnswerSource::kAnswer && !o_.answered_by.empty()) source = AnswerSource::kWeb;
+  bool person = source == AnswerSource::kAnswer || source == AnswerSource::kTty || source == AnswerSource::kWeb;
+  std::string by = source == AnswerSource::kWeb ? o_.answered_by : person ? o_.user + "@" + o_.host : "runbook";
+  DecisionRecord d{o_.run_id, s.id, value, source, by, Wall(), overrode};
   StepRecord& r = Rec(v);
   if (!r.started_at) r.started_at = d.at;
   r.attempts = 1;

@@ -49,7 +49,7 @@ enum class AttemptStatus { kRunning, kSucceeded, kFailed, kInterrupted };
 
 // Where a decision's value came from: its rules, its default, a person's
 // --answer, a person at the terminal.
-enum class AnswerSource { kAuto, kDefault, kAnswer, kTty };
+enum class AnswerSource { kAuto, kDefault, kAnswer, kTty, kWeb };  // kWeb: from `runbook serve`'s page
 
 template <class E>
 struct EnumNames;  // kNames: the text of each value, in declaration order
@@ -88,7 +88,7 @@ struct EnumNames<AttemptStatus> {
 };
 template <>
 struct EnumNames<AnswerSource> {
-  static constexpr std::array<const char*, 4> kNames = {"auto", "default", "answer", "tty"};
+  static constexpr std::array<const char*, 5> kNames = {"auto", "default", "answer", "tty", "web"};
 };
 
 template <class E, class = decltype(EnumNames<E>::kNames)>

@@ -7,7 +7,8 @@ namespace runbook {
 void RestoreAsRecorded(Plan& plan, const ResumeState& st) {
   std::set<std::string> skipped_by_person;
   for (const auto& d : st.decisions)
-    if (d.value == "skip" && (d.source == AnswerSource::kAnswer || d.source == AnswerSource::kTty))
+    if (d.value == "skip" && (d.source == AnswerSource::kAnswer || d.source == AnswerSource::kTty ||
+                              d.source == AnswerSource::kWeb))
       skipped_by_person.insert(d.step_id);
   for (const auto& r : st.steps) {
     auto v = plan.graph().Index(r.step_id);

@@ -40,8 +40,9 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 svg .edge{stroke:#999}svg .node rect{fill:#eee;stroke:#888}svg .node text{font-size:12px}
 svg .node.succeeded rect{fill:#d7f0dc}svg .node.failed rect{fill:#f6d0d5}svg .node.running rect{fill:#d3e6fb}
 svg .node.waiting rect{fill:#fde9b8}svg .node.skipped rect{fill:#fff;stroke-dasharray:3}svg .node.rolled_back rect{fill:#e4e4e4}
-#gantt .bar{display:flex;align-items:center;height:18px}#gantt span{width:12em;font-size:12px;overflow:hidden}
-#gantt i{display:block;height:12px;background:#0b5cad}#gantt i.succeeded{background:#17692f}#gantt i.failed{background:#b00020}
+#gantt{max-width:900px}#gantt .bar{display:flex;align-items:center;height:18px}
+#gantt span{flex:none;width:12em;font-size:12px;overflow:hidden}#gantt b{flex:1;position:relative;height:12px}
+#gantt i{position:absolute;top:0;height:12px;background:#0b5cad}#gantt i.succeeded{background:#17692f}#gantt i.failed{background:#b00020}
 )CSS";
 
 std::string Head(const std::string& title) {
@@ -111,7 +112,7 @@ std::string LiveFragment(const ReportInput& in) {
       std::string st = StatusOf(in, id);
       h += "<g class=\"node " + st + "\" data-step=\"" + Escape(id) + "\"><title>" + Escape(id) + "</title><rect x=\"" +
            Num(at[v].first) + "\" y=\"" + Num(at[v].second) + "\" width=\"" + Num(nw) + "\" height=\"" + Num(nh) +
-           "\" rx=4/><text x=\"" + Num(at[v].first + 6) + "\" y=\"" + Num(at[v].second + 18) + "\">" +
+           "\" rx=\"4\"/><text x=\"" + Num(at[v].first + 6) + "\" y=\"" + Num(at[v].second + 18) + "\">" +
            Escape(id.size() > 20 ? id.substr(0, 19) + "\u2026" : id) + "</text></g>";
     }
     h += "</svg>";
@@ -123,10 +124,38 @@ std::string LiveFragment(const ReportInput& in) {
   h += "<div id=gantt>";
   for (const auto& a : in.attempts) {
     int64_t to = a.finished_at ? a.finished_at : in.now_ms;
-    h += "<div class=bar title=\"" + Escape(a.step_id) + " #" + std::to_string(a.number) + "\"><span>" +
-         Escape(a.step_id) + "</span><i class=\"" + ToString(a.status) + "\" style=\"margin-left:" +
-         Num(100.0 * (a.started_at - begin) / span) + "%;width:" + Num(std::max(0.5, 100.0 * (to - a.started_at) / span)) +
-         "%\"></i></div>";
+    double left = 100.0 * (a.started_at - begin) / span;
+    double width = std::min(100.0 - left, std::max(0.5, 100.0 * (to - a.started_at) / span));
+    h += "<div class=bar title=\"" + Escape(a.step_id) + " #" + std::to_string(a.number) + ": " +
+         HumanDuration(to - a.started_at) + "\"><span>" + Escape(a.step_id) + "</span><b><i class=\"" +
+         ToString(a.status) + "\" style=\"left:" + Num(left) + "%;width:" + Num(width) + "%\"></i></b></div>";
+  }
+  h += "</div>";
+  // What waits for a person: its text, prompt, choices or checklist, and a form to answer.
+  h += "<div id=asks>";
+  for (const auto& rec : in.steps) {
+    if (rec.status != StepStatus::kWaiting || !in.runbook) continue;
+    const Step* step = in.runbook->FindStep(rec.step_id);
+    if (!step) continue;
+    h += "<form class=answer data-step=\"" + Escape(step->id) + "\"><h3>" + Escape(step->DisplayName()) +
+         " waits for a person</h3>";
+    std::vector<std::string> values;
+    if (step->kind == StepKind::kDecision) {
+      if (step->decision.prompt) h += "<p class=prompt>" + Escape(step->decision.prompt->raw) + "</p>";
+      for (const auto& c : step->decision.choices) values.push_back(c.value);
+    } else {
+      h += "<p class=prompt>" + Escape(step->manual.raw) + "</p>";
+      if (!step->checklist.empty()) {
+        h += "<ul class=checklist>";
+        for (const auto& item : step->checklist) h += "<li><label><input type=checkbox> " + Escape(item) + "</label></li>";
+        h += "</ul>";
+      }
+      values = {"done", "skip", "fail"};
+    }
+    h += "<select name=value>";
+    for (const auto& v : values) h += "<option value=\"" + Escape(v) + "\">" + Escape(v) + "</option>";
+    h += "</select> <input name=comment placeholder=\"comment (recorded with the answer)\" size=40> "
+         "<button type=submit>answer</button> <span class=said></span></form>";
   }
   h += "</div><table id=steps><tr><th>step</th><th>status</th><th>attempts</th><th>reason</th></tr>";
   for (const auto& s : in.steps) {
@@ -147,18 +176,41 @@ std::string RunPage(const ReportInput& in) {
        "\">" + st + "</b>, " + Escape(r.user + "@" + r.host) + ", started " + Rfc3339(r.started_at) +
        (rto ? ", RTO " + Escape(rto->text) : "") + " &middot; <a href=\"/runs/" + Escape(r.id) +
        "/report\">report</a> &middot; <a href=\"/runs/" + Escape(r.id) + "/postmortem\">post-mortem</a></p>";
-  h += "<div id=live>" + LiveFragment(in) + "</div><h2>Timeline</h2><ol id=events></ol>";
-  // The stream's ids are the events' sequence numbers: EventSource resumes
-  // with Last-Event-ID by itself. Each event redraws the live part.
-  h += "<script>\nconst run=" + nlohmann::json(r.id).dump() + ";\n" + R"JS(
+  // The timeline so far, then the stream from the last event shown: a page
+  // drawn at event N asks for N+1 on; EventSource resumes with Last-Event-ID.
+  int64_t last = 0;
+  h += "<div id=live>" + LiveFragment(in) + "</div><h2>Timeline</h2><ol id=events>";
+  for (const auto& e : in.events) {
+    h += "<li>" + Rfc3339(e.at) + " " + (e.step_id.empty() ? "" : Escape(e.step_id) + " ") + Escape(e.kind) +
+         (e.message.empty() ? "" : ": " + Escape(e.message)) + "</li>";
+    last = std::max(last, e.seq);
+  }
+  h += "</ol>";
+  h += "<script>\nconst run=" + nlohmann::json(r.id).dump() + ", after=" + std::to_string(last) + ";\n" + R"JS(
 const base='/runs/'+encodeURIComponent(run);
 const events=document.getElementById('events');
-const src=new EventSource('/api/runs/'+encodeURIComponent(run)+'/events');
+const src=new EventSource('/api/runs/'+encodeURIComponent(run)+'/events?after='+after);
+// Redraw the DAG, gantt and steps; the answer forms only when what waits changed, so that
+// what a person is typing is never wiped.
+let drawing=false,again=false;
+function redraw(){if(drawing){again=true;return;}drawing=true;fetch(base+'/live').then(r=>r.text()).then(t=>{
+  const next=document.createElement('div');next.innerHTML=t;
+  for(const id of ['dag','gantt','steps']){const old=document.getElementById(id),now=next.querySelector('#'+id);
+    if(old&&now)old.replaceWith(now);}
+  const steps=el=>[...el.querySelectorAll('form.answer')].map(f=>f.dataset.step).join(' ');
+  const asks=document.getElementById('asks'),nowAsks=next.querySelector('#asks');
+  if(asks&&nowAsks&&steps(asks)!==steps(nowAsks))asks.replaceWith(nowAsks);
+  drawing=false;if(again){again=false;redraw();}});}
 src.onmessage=e=>{const d=JSON.parse(e.data);const li=document.createElement('li');
   li.textContent=d.at+' '+(d.step?d.step+' ':'')+d.kind+(d.message?': '+d.message:'');events.appendChild(li);
-  fetch(base+'/live').then(r=>r.text()).then(t=>{document.getElementById('live').innerHTML=t;});
+  redraw();
   fetch('/api/runs/'+encodeURIComponent(run)).then(r=>r.json()).then(j=>{
     const s=document.getElementById('status');s.textContent=j.status;s.className=j.status;});};
+// An answer: JSON, same origin, the cookie; what the server says is shown beside the form.
+document.addEventListener('submit',ev=>{const f=ev.target;if(!f.classList.contains('answer'))return;ev.preventDefault();
+  fetch('/api/runs/'+encodeURIComponent(run)+'/answers',{method:'POST',headers:{'Content-Type':'application/json'},
+    body:JSON.stringify({step:f.dataset.step,value:f.elements.value.value,comment:f.elements.comment.value})})
+  .then(r=>r.text().then(t=>{f.querySelector('.said').textContent=r.ok?'answered: the run goes on':t;}));});
 )JS" + "</script></body></html>";
   return h;
 }

@@ -2,7 +2,15 @@
 
 #include <httplib.h>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <csignal>
+#include <cstring>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -85,9 +93,46 @@ struct EventStream {
   }
 };
 
+// Answers given from the page and not yet seen in the record.
+struct Answers {
+  std::mutex mu;
+  std::map<std::string, std::string> given;  // RUN/STEP -> "who at when: value"
+};
+
+// `runbook resume RUN --answer STEP=VALUE --answered-by WHO`, in its own
+// session (a stopped serve does not stop it), output to `log` (0600).
+Result<int> StartResume(const std::string& self, const std::string& state, const std::string& run,
+                        const std::string& answer, const std::string& by, const std::string& log) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // Its own session; and SIGCHLD as default, not serve's SIG_IGN (else the
+  // kernel would reap the resumed engine's steps before it reads their exit).
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGCHLD);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF);
+  std::vector<std::string> args = {self, "resume", run, "--answer", answer, "--answered-by", by, "--state", state};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, self.c_str(), &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status::IOError(std::strerror(rc));
+  return static_cast<int>(pid);
+}
+
 }  // namespace
 
 int Serve(const Options& o, std::ostream& out, std::ostream& err) {
+  std::signal(SIGCHLD, SIG_IGN);  // the resumes serve starts are reaped by the kernel
   httplib::Server svr;
   svr.new_task_queue = [] { return new httplib::ThreadPool(32); };  // an open stream holds a thread
   int port = o.port;
@@ -179,6 +224,61 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     res.status = 201;
     Json(res, {{"run", *id}, {"noted", true}});
   });
+  // An answer from the page, for a step that waits in a run that stopped
+  // waiting (exit 3): recorded like any answer -- who, when, via web -- by
+  // `runbook resume`, which serve starts on this host and does not wait for.
+  // The first answer wins.
+  auto answers = std::make_shared<Answers>();
+  svr.Post(R"(/api/runs/([^/]+)/answers)", [state, answers](const httplib::Request& req, httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    auto text = [&](const char* k) {
+      return body.is_object() && body.contains(k) && body[k].is_string() ? body[k].get<std::string>() : "";
+    };
+    std::string step = text("step"), value = text("value"), comment = text("comment");
+    if (step.empty() || value.empty()) return Text(res, 400, "an answer is {\"step\": ..., \"value\": ..., \"comment\": ...}");
+    auto store = OpenStore(state, res);
+    if (!store) return;
+    auto id = store->ResolveRun(req.matches[1]);
+    if (!id.ok()) return Text(res, 404, id.status().message());
+    std::lock_guard<std::mutex> lock(answers->mu);  // one answer at a time: the first wins
+    auto run = store->GetRun(*id);
+    auto steps = store->GetSteps(*id);
+    auto decisions = store->GetDecisions(*id);
+    if (!run.ok() || !steps.ok() || !decisions.ok()) return Text(res, 500, "cannot read the run");
+    for (const auto& d : *decisions)
+      if (d.step_id == step) return Text(res, 409, "already answered by " + d.by + " at " + Rfc3339(d.at) + ": " + d.value);
+    auto given = answers->given.find(*id + "/" + step);
+    if (given != answers->given.end()) return Text(res, 409, "already answered by " + given->second);
+    bool waiting = false;
+    for (const auto& s : *steps) waiting |= s.step_id == step && s.status == StepStatus::kWaiting;
+    if (run->status != RunStatus::kWaiting || !waiting)
+      return Text(res, 409, run->status == RunStatus::kRunning
+                                ? "the engine running " + *id + " on " + run->host + " asks on its terminal: answer there"
+                                : "step '" + step + "' of run " + *id + " is not waiting for an answer (run " +
+                                      ToString(run->status) + ")");
+    PosixHost host;
+    if (run->host != host.Self().host)
+      return Text(res, 409, "run " + *id + " belongs to " + run->host + ": there, run `runbook resume " + *id +
+                                " --answer " + step + "=" + value + "`");
+    std::string by = "web visitor (serve's token)";
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+    if (!comment.empty()) {
+      auto w = SqliteStore::Open(state, Durability::kCrash);
+      if (!w.ok()) return Text(res, 500, w.status().message());
+      Batch b;
+      b.Add(EventRecord{0, *id, now, step, "note", by + " answers " + value + ": " + comment});
+      if (Status st = (*w)->Commit(b); !st.ok()) return Text(res, 500, st.message());
+    }
+    std::string log = state + "-serve-" + *id + ".log";
+    auto pid = StartResume(host.SelfExe(), state, *id, step + "=" + value, by, log);
+    if (!pid.ok()) return Text(res, 500, "could not start runbook resume: " + pid.status().message());
+    answers->given[*id + "/" + step] = by + " at " + Rfc3339(now) + ": " + value;
+    res.status = 202;
+    Json(res, {{"run", *id}, {"step", step}, {"value", value}, {"by", by}, {"at", Rfc3339(now)}, {"resume_pid", *pid},
+               {"log", log}});
+  });
+
   svr.Get("/", [state](const httplib::Request& req, httplib::Response& res) {
     auto store = SqliteStore::OpenForReading(state);
     std::vector<RunRecord> runs;

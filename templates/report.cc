@@ -29,7 +29,9 @@ using nlohmann::json;
 
 std::string Utc(int64_t ms) { return FormatUtc(ms, "%Y-%m-%d %H:%M:%S UTC"); }
 
-bool IsPerson(AnswerSource s) { return s == AnswerSource::kAnswer || s == AnswerSource::kTty; }
+bool IsPerson(AnswerSource s) {
+  return s == AnswerSource::kAnswer || s == AnswerSource::kTty || s == AnswerSource::kWeb;
+}
 
 // A step that failed, including one whose hook then undid it.
 bool FailedStep(const StepRecord& s) {

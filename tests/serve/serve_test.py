@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,17 @@ def main():
                                     stdin=subprocess.DEVNULL)
     check(run("run", "ok.yaml").returncode == 0, "a run that succeeds")
     check(run("run", "wait.yaml").returncode == 3, "a run that waits for a person")
-    ok_id = json.loads(run("runs", "--json").stdout)[1]["id"]
+    by_name = lambda name: [r["id"] for r in json.loads(run("runs", "--json").stdout) if r["runbook"] == name][0]
+    ok_id = by_name("ok")
+
+    # An engine whose parent ignores SIGCHLD (as serve does, for the resumes it starts) still reads every
+    # step's exit: the kernel must not reap its steps first. Without the engine's reset, most of these fail.
+    steps = "".join(f"  - id: s{i}\n    run: 'true'\n" for i in range(30))
+    open(os.path.join(d, "many.yaml"), "w").write("name: many\nconcurrency: shared\nsteps:\n" + steps)
+    for _ in range(3):
+        r = subprocess.run([RUNBOOK, "run", "many.yaml", "--state", state], cwd=d, capture_output=True,
+                           stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
+        check(r.returncode == 0, f"SIGCHLD ignored by the parent: the run still succeeds ({r.returncode})")
 
     srv = subprocess.Popen([RUNBOOK, "serve", "--listen", "127.0.0.1:0", "--state", state], cwd=d,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -135,6 +146,31 @@ def main():
             check(ok_id in html and "<h1>" in html, f"/{which} rendered from the Markdown")
             check("<script>alert(1)" not in html and "<img src=x" not in html, f"/{which} renders no raw HTML")
             check(md.count(ok_id) > 0, f"{which} on the command line names the run")
+        # an answer from the page: recorded as the web's, the run resumed on this host, the first answer wins
+        wait_id = by_name("wait")
+        answer = f"/api/runs/{wait_id}/answers"
+        post = dict(bearer, **{"Content-Type": "application/json"})
+        status, _, body = request(port, "POST", f"/api/runs/{ok_id}/answers", post,
+                                  body='{"step": "a", "value": "done"}')
+        check(status == 409 and "not waiting" in body, f"a run that waits for nothing: 409 ({body.strip()})")
+        status, _, body = request(port, "POST", answer, post,
+                                  body='{"step": "approve", "value": "done", "comment": "backup checked by the DBA"}')
+        check(status == 202, f"an answer is accepted ({status} {body.strip()})")
+        status, _, body = request(port, "POST", answer, post, body='{"step": "approve", "value": "fail"}')
+        check(status == 409 and "already answered by web visitor" in body, f"a second answer: 409 ({body.strip()})")
+        events(port, token, wait_id)  # the stream ends when the run has finished: waits on it, no clock
+        shown = json.loads(request(port, "GET", f"/api/runs/{wait_id}", bearer)[2])
+        check(shown.get("status") == "succeeded", f"the run went on and succeeded: {shown.get('status')}")
+        decisions = shown.get("decisions", [])
+        check(len(decisions) == 1 and decisions[0]["source"] == "web" and
+              decisions[0]["by"] == "web visitor (serve's token)" and decisions[0]["value"] == "done",
+              f"the record names the web and who: {decisions}")
+        notes = [e for _, e in events(port, token, wait_id) if e["kind"] == "note"]
+        check(any("backup checked by the DBA" in e["message"] for e in notes), "the answer's comment is in the timeline")
+        status, _, body = request(port, "POST", answer, post, body='{"step": "approve", "value": "fail"}')
+        check(status == 409 and "already answered by web visitor" in body, "after the resume: still the first answer")
+        report = run("report", wait_id).stdout
+        check("web visitor" in report, "the report names who answered")
     finally:
         srv.terminate()
         srv.wait(timeout=30)
