@@ -10,12 +10,14 @@
 #include "cli/console.h"
 #include "cli/plan_view.h"
 #include "state/sqlite_store.h"
+#include "serve/guard.h"
 #include "serve/server.h"
 #include "steps/bash_syntax.h"
 #include "engine/embedded.h"
 #include "engine/graph.h"
 #include "engine/inputs.h"
 #include "engine/loader.h"
+#include "engine/session.h"
 #include "engine/shell_syntax.h"
 
 namespace runbook::cli {
@@ -203,6 +205,48 @@ int Serve(const Context& ctx, const std::string& listen) {
   o.port = std::stoi(port);
   o.state = StatePath(ctx.state);
   return serve::Serve(o, *ctx.out, *ctx.err);
+}
+
+int TokenAdd(const Context& ctx, const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 64;
+  for (char c : name) ok &= std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '@';
+  if (!ok) {
+    *ctx.err << "runbook: a token's name is 1 to 64 letters, digits, '.', '-', '_' or '@', got '" << name << "'\n";
+    return kExitUsage;
+  }
+  auto store = SqliteStore::Open(StatePath(ctx.state), Durability::kCrash);
+  if (!store.ok()) {
+    *ctx.err << "runbook: " << store.status().message() << "\n";
+    return ExitCodeOf(store.status());
+  }
+  std::string token = serve::NewToken();
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  Status s = (*store)->AddToken(name, Sha256(token), now);
+  if (!s.ok()) {
+    *ctx.err << "runbook: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  *ctx.err << "a token for " << name << " in " << (*store)->path()
+           << ": give it to them; it is shown only now (the store keeps its sha256), and replaces any earlier one\n";
+  *ctx.out << token << "\n";
+  return kExitOk;
+}
+
+int TokenList(const Context& ctx) {
+  auto store = SqliteStore::OpenForReading(StatePath(ctx.state));
+  if (!store.ok()) {
+    *ctx.out << "no tokens\n";
+    return store.status().IsNotFound() ? kExitOk : kExitFailed;
+  }
+  auto tokens = (*store)->ListTokens();
+  if (!tokens.ok()) {
+    *ctx.err << "runbook: " << tokens.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (tokens->empty()) *ctx.out << "no tokens\n";
+  for (const auto& [name, at] : *tokens) *ctx.out << name << "  added " << Rfc3339(at) << "\n";
+  return kExitOk;
 }
 
 }  // namespace runbook::cli

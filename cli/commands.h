@@ -49,5 +49,8 @@ int Schema(const Context& ctx);
 int Prune(const Context& ctx, const std::string& older_than);
 // `runbook serve --listen HOST:PORT`.
 int Serve(const Context& ctx, const std::string& listen);
+// `runbook token add NAME`, `runbook token list`.
+int TokenAdd(const Context& ctx, const std::string& name);
+int TokenList(const Context& ctx);
 
 }  // namespace runbook::cli

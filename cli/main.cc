@@ -164,6 +164,12 @@ int main(int argc, char** argv) {
   auto* completion = app.add_subcommand("completion", "a shell completion script for this command line");
   completion->add_option("shell", completion_shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
   auto* man = app.add_subcommand("man", "this command's manual page, in roff (man -l <(runbook man))");
+  auto* token = app.add_subcommand("token", "named tokens for runbook serve, so answers from the page carry a name");
+  token->require_subcommand(1);
+  std::string token_name;
+  auto* token_add = token->add_subcommand("add", "a new token for NAME (shown once; the store keeps only its sha256)");
+  token_add->add_option("name", token_name, "who the token is for")->required()->type_name("NAME");
+  auto* token_list = token->add_subcommand("list", "the names that have a token");
   std::string serve_listen = "127.0.0.1:0";
   auto* serve = app.add_subcommand("serve", "the state database as a live web page and a JSON API");
   serve->add_option("--listen", serve_listen, "HOST:PORT to listen on (default 127.0.0.1, any free port)")
@@ -199,6 +205,8 @@ int main(int argc, char** argv) {
   if (*logs) return Logs(ctx, state, logs_run, logs_step, logs_attempt, logs_follow);
   if (*prune) return Prune(ctx, prune_age);
   if (*serve) return Serve(ctx, serve_listen);
+  if (*token_add) return TokenAdd(ctx, token_name);
+  if (*token_list) return TokenList(ctx);
   if (*import) return Import(ctx, import_file, import_out);
   if (*report) return Report(ctx, false, report_run, report_out, report_template);
   if (*postmortem) return Report(ctx, true, pm_run, pm_out, pm_template);

@@ -109,6 +109,22 @@ class MemoryStore : public StateStore {
     return out;
   }
 
+  Status AddToken(const std::string& name, const std::string& sha256, int64_t at) override {
+    tokens[name] = {sha256, at};
+    return Status::Ok();
+  }
+  Result<std::optional<std::string>> TokenName(const std::string& sha256) override {
+    for (const auto& [name, t] : tokens)
+      if (t.first == sha256) return std::optional<std::string>(name);
+    return std::optional<std::string>();
+  }
+  Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() override {
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const auto& [name, t] : tokens) out.emplace_back(name, t.second);
+    return out;
+  }
+  std::map<std::string, std::pair<std::string, int64_t>> tokens;
+
   const StepRecord* Step(const std::string& run, const std::string& step) {
     for (auto& s : steps[run])
       if (s.step_id == step) return &s;

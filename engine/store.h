@@ -189,6 +189,13 @@ class StateStore {
   virtual Result<std::vector<AttemptRecord>> GetAttempts(const std::string& run_id) = 0;
   virtual Result<std::vector<DecisionRecord>> GetDecisions(const std::string& run_id) = 0;
   virtual Result<std::vector<EventRecord>> GetEvents(const std::string& run_id) = 0;
+
+  // Named people's tokens for `runbook serve` (`runbook token add NAME`): only
+  // a sha256 of each is kept. Adding a name again replaces its token.
+  virtual Status AddToken(const std::string& name, const std::string& sha256, int64_t at) = 0;
+  // The name a token's sha256 belongs to, or nullopt.
+  virtual Result<std::optional<std::string>> TokenName(const std::string& sha256) = 0;
+  virtual Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() = 0;  // name, when added
 };
 
 }  // namespace runbook

@@ -8,11 +8,20 @@
 
 namespace runbook::serve {
 
-Guard::Guard(std::string token, std::vector<std::string> authorities)
-    : token_(std::move(token)), authorities_(std::move(authorities)) {}
+Guard::Guard(std::string token, std::vector<std::string> authorities, PersonLookup people)
+    : token_(std::move(token)), people_(std::move(people)), authorities_(std::move(authorities)) {}
 
-bool Guard::TokenMatches(const std::string& candidate) const {
-  return candidate.size() == token_.size() && CRYPTO_memcmp(candidate.data(), token_.data(), token_.size()) == 0;
+bool Guard::Known(const std::string& candidate, std::string* who) const {
+  if (candidate.empty()) return false;
+  if (candidate.size() == token_.size() && CRYPTO_memcmp(candidate.data(), token_.data(), token_.size()) == 0) {
+    who->clear();
+    return true;
+  }
+  if (!people_ || candidate.size() != token_.size()) return false;
+  auto name = people_(candidate);  // by its sha256: the store never holds a token itself
+  if (!name) return false;
+  *who = *name;
+  return true;
 }
 
 namespace {
@@ -46,9 +55,12 @@ Verdict Guard::Check(const Request& r) const {
     v.message = "refused: Host '" + r.host + "' is not this server (" + authorities_.front() + ")";
     return v;
   }
-  bool by_cookie = TokenMatches(CookieValue(r.cookie, "runbook_token"));
-  bool by_bearer = r.authorization.rfind("Bearer ", 0) == 0 && TokenMatches(r.authorization.substr(7));
-  bool by_query = !r.query_token.empty() && TokenMatches(r.query_token);
+  std::string cookie = CookieValue(r.cookie, "runbook_token");
+  std::string bearer = r.authorization.rfind("Bearer ", 0) == 0 ? r.authorization.substr(7) : "";
+  std::string who_cookie, who_bearer, who_query;
+  bool by_cookie = Known(cookie, &who_cookie);
+  bool by_bearer = Known(bearer, &who_bearer);
+  bool by_query = Known(r.query_token, &who_query);
   if (!by_cookie && !by_bearer && !by_query) {
     v.status = 401;
     v.message = "a token is needed: open the address runbook serve printed (…/?token=…), or send Authorization: Bearer";
@@ -81,11 +93,13 @@ Verdict Guard::Check(const Request& r) const {
     }
   }
   v.set_cookie = by_query && !by_cookie;
+  v.token = by_bearer ? bearer : by_cookie ? cookie : r.query_token;
+  v.who = by_bearer ? who_bearer : by_cookie ? who_cookie : who_query;
   return v;
 }
 
-std::string Guard::CookieHeader() const {
-  return "runbook_token=" + token_ + "; HttpOnly; SameSite=Strict; Path=/";
+std::string Guard::CookieHeader(const std::string& token) const {
+  return "runbook_token=" + token + "; HttpOnly; SameSite=Strict; Path=/";
 }
 
 std::vector<std::string> Authorities(const std::string& host, int port) {

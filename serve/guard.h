@@ -13,6 +13,8 @@
 // No response ever carries a CORS header.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,22 +29,29 @@ struct Request {
 struct Verdict {
   int status = 0;  // 0: allowed; else the HTTP status to answer
   std::string message;
-  bool set_cookie = false;  // allowed by ?token=: answer with the cookie
+  bool set_cookie = false;  // allowed by ?token=: answer with the cookie (of that token)
+  std::string token;        // the token that allowed it
+  std::string who;          // a named person's token (runbook token add): their name; "" for serve's own
 };
+
+// The person a token belongs to (runbook token add), or nullopt.
+using PersonLookup = std::function<std::optional<std::string>(const std::string& token)>;
 
 class Guard {
  public:
   // `token`: the secret printed at start; `authorities`: the host:port forms
   // this server answers to.
-  Guard(std::string token, std::vector<std::string> authorities);
+  Guard(std::string token, std::vector<std::string> authorities, PersonLookup people = nullptr);
   Verdict Check(const Request& r) const;
-  std::string CookieHeader() const;  // Set-Cookie value for the token
+  std::string CookieHeader(const std::string& token) const;  // Set-Cookie value for a token
   const std::vector<std::string>& authorities() const { return authorities_; }
   const std::string& token() const { return token_; }
 
  private:
-  bool TokenMatches(const std::string& candidate) const;
+  // Whether `candidate` is serve's token or a person's (their name in *who).
+  bool Known(const std::string& candidate, std::string* who) const;
   std::string token_;
+  PersonLookup people_;
   std::vector<std::string> authorities_;
 };
 

@@ -29,7 +29,8 @@ TEST(GuardTest, ReadsNeedTheTokenAndTheAddressTokenBecomesACookie) {
   Verdict v = g.Check(first);
   EXPECT_EQ(v.status, 0);
   EXPECT_TRUE(v.set_cookie);
-  EXPECT_EQ(g.CookieHeader(), "runbook_token=" + kToken + "; HttpOnly; SameSite=Strict; Path=/");
+  EXPECT_EQ(g.CookieHeader(kToken), "runbook_token=" + kToken + "; HttpOnly; SameSite=Strict; Path=/");
+  EXPECT_EQ(v.who, "");  // serve's own token: nobody in particular
   Request cookie = Get("/runs/x");
   cookie.cookie = "theme=dark; runbook_token=" + kToken;
   EXPECT_EQ(g.Check(cookie).status, 0);
@@ -86,6 +87,26 @@ TEST(GuardTest, AForgedCrossSiteFormAndOtherUnsafePostsAreRefused) {
   query.cookie.clear();
   query.query_token = kToken;
   EXPECT_EQ(g.Check(query).status, 403);
+}
+
+TEST(GuardTest, APersonsTokenNamesThemAndAnUnknownOneIsRefused) {
+  const std::string alice(64, 'c');
+  Guard g(kToken, Authorities("127.0.0.1", 8080), [&](const std::string& t) -> std::optional<std::string> {
+    if (t == alice) return std::string("alice");
+    return std::nullopt;
+  });
+  Request r = Get("/api/runs");
+  r.authorization = "Bearer " + alice;
+  Verdict v = g.Check(r);
+  EXPECT_EQ(v.status, 0);
+  EXPECT_EQ(v.who, "alice");
+  r.authorization = "Bearer " + std::string(64, 'd');
+  EXPECT_EQ(g.Check(r).status, 401);
+  Request first = Get("/");
+  first.query_token = alice;
+  v = g.Check(first);
+  EXPECT_TRUE(v.set_cookie);
+  EXPECT_EQ(v.token, alice);  // her cookie carries her token, so what she does is hers
 }
 
 TEST(GuardTest, TokensAreLongAndFresh) {

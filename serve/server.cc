@@ -17,6 +17,7 @@
 
 #include "engine/lifecycle.h"
 #include "engine/timefmt.h"
+#include "engine/session.h"
 #include "serve/guard.h"
 #include "serve/pages.h"
 #include "state/sqlite_store.h"
@@ -146,25 +147,33 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     err << "runbook: cannot listen on " << o.host << ":" << port << "\n";
     return 1;
   }
-  Guard guard(NewToken(), Authorities(o.host, port));
   const std::string state = o.state;
+  // A person's token is known by its sha256 in the store (runbook token add).
+  Guard guard(NewToken(), Authorities(o.host, port), [state](const std::string& token) -> std::optional<std::string> {
+    auto store = SqliteStore::OpenForReading(state);
+    if (!store.ok()) return std::nullopt;
+    auto name = (*store)->TokenName(Sha256(token));
+    return name.ok() ? *name : std::nullopt;
+  });
+  auto check = [&guard](const httplib::Request& req) {
+    return guard.Check(Request{req.method, req.path, req.get_header_value("Host"), req.get_header_value("Origin"),
+                               req.get_header_value("Content-Type"), req.get_header_value("Authorization"),
+                               req.get_header_value("Cookie"), req.get_param_value("token")});
+  };
+  // Who an answer or a note is from: the person whose token it came with.
+  auto who = [check](const httplib::Request& req) {
+    Verdict v = check(req);
+    return v.who.empty() ? std::string("web visitor (serve's token)") : v.who + " (web)";
+  };
 
-  svr.set_pre_routing_handler([&guard](const httplib::Request& req, httplib::Response& res) {
-    Request r{req.method,
-              req.path,
-              req.get_header_value("Host"),
-              req.get_header_value("Origin"),
-              req.get_header_value("Content-Type"),
-              req.get_header_value("Authorization"),
-              req.get_header_value("Cookie"),
-              req.get_param_value("token")};
-    Verdict v = guard.Check(r);
+  svr.set_pre_routing_handler([&guard, check](const httplib::Request& req, httplib::Response& res) {
+    Verdict v = check(req);
     if (v.status) {
       Text(res, v.status, v.message);
       return httplib::Server::HandlerResponse::Handled;
     }
     if (v.set_cookie) {  // the address's token, swapped for a cookie; the address loses it
-      res.set_header("Set-Cookie", guard.CookieHeader());
+      res.set_header("Set-Cookie", guard.CookieHeader(v.token));
       res.set_redirect(req.path);
       return httplib::Server::HandlerResponse::Handled;
     }
@@ -206,7 +215,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     res.set_chunked_content_provider("text/event-stream",
                                      [stream](size_t, httplib::DataSink& sink) { return stream->Next(sink); });
   });
-  svr.Post(R"(/api/runs/([^/]+)/notes)", [state](const httplib::Request& req, httplib::Response& res) {
+  svr.Post(R"(/api/runs/([^/]+)/notes)", [state, who](const httplib::Request& req, httplib::Response& res) {
     json body = json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("text") || !body["text"].is_string() ||
         body["text"].get<std::string>().empty())
@@ -218,7 +227,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     Batch b;
     int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch()).count();
-    b.Add(EventRecord{0, *id, now, "", "note", "web: " + body["text"].get<std::string>()});
+    b.Add(EventRecord{0, *id, now, "", "note", who(req) + ": " + body["text"].get<std::string>()});
     Status st = (*s)->Commit(b);
     if (!st.ok()) return Text(res, 500, st.message());
     res.status = 201;
@@ -229,7 +238,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   // `runbook resume`, which serve starts on this host and does not wait for.
   // The first answer wins.
   auto answers = std::make_shared<Answers>();
-  svr.Post(R"(/api/runs/([^/]+)/answers)", [state, answers](const httplib::Request& req, httplib::Response& res) {
+  svr.Post(R"(/api/runs/([^/]+)/answers)", [state, answers, who](const httplib::Request& req, httplib::Response& res) {
     json body = json::parse(req.body, nullptr, false);
     auto text = [&](const char* k) {
       return body.is_object() && body.contains(k) && body[k].is_string() ? body[k].get<std::string>() : "";
@@ -260,7 +269,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     if (run->host != host.Self().host)
       return Text(res, 409, "run " + *id + " belongs to " + run->host + ": there, run `runbook resume " + *id +
                                 " --answer " + step + "=" + value + "`");
-    std::string by = "web visitor (serve's token)";
+    std::string by = who(req);
     int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch()).count();
     if (!comment.empty()) {

@@ -716,6 +716,54 @@ Result<std::vector<EventRecord>> SqliteStore::GetEvents(const std::string& run_i
   return out;
 }
 
+// People's tokens live in their own table, made on the first `token add`:
+// a database without it simply has no named tokens (readers never write).
+Status SqliteStore::AddToken(const std::string& name, const std::string& sha256, int64_t at) {
+  if (read_only_) return Status::Invalid("the state database is open for reading");
+  char* msg = nullptr;
+  int rc = sqlite3_exec(db_,
+                        "CREATE TABLE IF NOT EXISTS tokens (name TEXT PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, "
+                        "added_at INTEGER NOT NULL)",
+                        nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK) {
+    std::string m = msg ? msg : "";
+    sqlite3_free(msg);
+    return SqlError(rc, "making the tokens table: " + m);
+  }
+  Stmt st(db_, "INSERT INTO tokens (name, sha256, added_at) VALUES (?, ?, ?) "
+               "ON CONFLICT(name) DO UPDATE SET sha256=excluded.sha256, added_at=excluded.added_at");
+  st.Bind(name).Bind(sha256).Bind(at);
+  if (st.Step() != SQLITE_DONE) return st.Error("adding the token of " + name);
+  return Status::Ok();
+}
+
+namespace {
+bool HasTokens(sqlite3* db) {
+  Stmt st(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tokens'");
+  return st.Step() == SQLITE_ROW;
+}
+}  // namespace
+
+Result<std::optional<std::string>> SqliteStore::TokenName(const std::string& sha256) {
+  if (!HasTokens(db_)) return std::optional<std::string>();
+  Stmt st(db_, "SELECT name FROM tokens WHERE sha256=?");
+  st.Bind(sha256);
+  int rc = st.Step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(st.Text(0));
+  if (rc != SQLITE_DONE) return st.Error("reading tokens");
+  return std::optional<std::string>();
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> SqliteStore::ListTokens() {
+  std::vector<std::pair<std::string, int64_t>> out;
+  if (!HasTokens(db_)) return out;
+  Stmt st(db_, "SELECT name, added_at FROM tokens ORDER BY name");
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) out.emplace_back(st.Text(0), st.Int(1));
+  if (rc != SQLITE_DONE) return st.Error("reading tokens");
+  return out;
+}
+
 }  // namespace runbook
 
 namespace runbook {

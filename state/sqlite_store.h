@@ -93,6 +93,9 @@ class SqliteStore : public StateStore {
   Result<std::vector<AttemptRecord>> GetAttempts(const std::string& run_id) override;
   Result<std::vector<DecisionRecord>> GetDecisions(const std::string& run_id) override;
   Result<std::vector<EventRecord>> GetEvents(const std::string& run_id) override;
+  Status AddToken(const std::string& name, const std::string& sha256, int64_t at) override;
+  Result<std::optional<std::string>> TokenName(const std::string& sha256) override;
+  Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() override;
 
   const std::string& path() const { return path_; }
 

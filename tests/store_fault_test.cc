@@ -33,6 +33,9 @@ class FailingStore : public StateStore {
   Result<std::vector<AttemptRecord>> GetAttempts(const std::string& id) override { return base_->GetAttempts(id); }
   Result<std::vector<DecisionRecord>> GetDecisions(const std::string& id) override { return base_->GetDecisions(id); }
   Result<std::vector<EventRecord>> GetEvents(const std::string& id) override { return base_->GetEvents(id); }
+  Status AddToken(const std::string& n, const std::string& h, int64_t at) override { return base_->AddToken(n, h, at); }
+  Result<std::optional<std::string>> TokenName(const std::string& h) override { return base_->TokenName(h); }
+  Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() override { return base_->ListTokens(); }
 
  private:
   StateStore* base_;

@@ -125,7 +125,8 @@ def main():
         ids = [i for i, _ in all_events]
         check(len(ids) >= 4 and ids == sorted(set(ids)), f"event ids increase: {ids}")
         check(all(e["seq"] == i for i, e in all_events), "id = the event's seq")
-        check(any(e["kind"] == "note" and e["message"] == "web: restore approved by the DBA" for _, e in all_events),
+        check(any(e["kind"] == "note" and e["message"] == "web visitor (serve's token): restore approved by the DBA"
+                  for _, e in all_events),
               "the web note is in the timeline")
         later = events(port, token, ok_id, last=ids[1])
         check([i for i, _ in later] == ids[2:], "Last-Event-ID resumes after it")
@@ -153,24 +154,33 @@ def main():
         status, _, body = request(port, "POST", f"/api/runs/{ok_id}/answers", post,
                                   body='{"step": "a", "value": "done"}')
         check(status == 409 and "not waiting" in body, f"a run that waits for nothing: 409 ({body.strip()})")
+        # alice has her own token (runbook token add): her answer carries her name
+        alice = subprocess.run([RUNBOOK, "token", "add", "alice", "--state", state], capture_output=True, text=True)
+        alice_token = alice.stdout.strip()
+        check(alice.returncode == 0 and re.fullmatch(r"[0-9a-f]{64}", alice_token), "token add prints a token")
+        check(alice_token not in open(state, "rb").read().decode("latin-1"), "the store never holds the token itself")
+        check("alice" in run("token", "list").stdout, "token list names alice")
+        status, _, _ = request(port, "GET", "/api/runs", {"Authorization": "Bearer " + "0" * 64})
+        check(status == 401, "an unknown token: 401")
+        post = {"Authorization": "Bearer " + alice_token, "Content-Type": "application/json"}
         status, _, body = request(port, "POST", answer, post,
                                   body='{"step": "approve", "value": "done", "comment": "backup checked by the DBA"}')
         check(status == 202, f"an answer is accepted ({status} {body.strip()})")
         status, _, body = request(port, "POST", answer, post, body='{"step": "approve", "value": "fail"}')
-        check(status == 409 and "already answered by web visitor" in body, f"a second answer: 409 ({body.strip()})")
+        check(status == 409 and "already answered by alice (web)" in body, f"a second answer: 409 ({body.strip()})")
         events(port, token, wait_id)  # the stream ends when the run has finished: waits on it, no clock
         shown = json.loads(request(port, "GET", f"/api/runs/{wait_id}", bearer)[2])
         check(shown.get("status") == "succeeded", f"the run went on and succeeded: {shown.get('status')}")
         decisions = shown.get("decisions", [])
         check(len(decisions) == 1 and decisions[0]["source"] == "web" and
-              decisions[0]["by"] == "web visitor (serve's token)" and decisions[0]["value"] == "done",
+              decisions[0]["by"] == "alice (web)" and decisions[0]["value"] == "done",
               f"the record names the web and who: {decisions}")
         notes = [e for _, e in events(port, token, wait_id) if e["kind"] == "note"]
         check(any("backup checked by the DBA" in e["message"] for e in notes), "the answer's comment is in the timeline")
         status, _, body = request(port, "POST", answer, post, body='{"step": "approve", "value": "fail"}')
-        check(status == 409 and "already answered by web visitor" in body, "after the resume: still the first answer")
+        check(status == 409 and "already answered by alice (web)" in body, "after the resume: still the first answer")
         report = run("report", wait_id).stdout
-        check("web visitor" in report, "the report names who answered")
+        check("alice (web)" in report, "the report names who answered")
     finally:
         srv.terminate()
         srv.wait(timeout=30)
