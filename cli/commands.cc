@@ -204,6 +204,7 @@ int Serve(const Context& ctx, const std::string& listen) {
   }
   o.port = std::stoi(port);
   o.state = StatePath(ctx.state);
+  o.runbook_path = ctx.runbook_path;
   return serve::Serve(o, *ctx.out, *ctx.err);
 }
 

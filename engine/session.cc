@@ -15,10 +15,6 @@
 #include "engine/validate.h"
 
 namespace runbook {
-namespace {
-
-namespace fs = std::filesystem;
-
 std::string NewRunId(int64_t wall_ms) {
   std::time_t secs = static_cast<std::time_t>(wall_ms / 1000);
   std::tm tm{};
@@ -30,6 +26,10 @@ std::string NewRunId(int64_t wall_ms) {
   std::snprintf(suffix, sizeof suffix, "-%04x", static_cast<unsigned>(rd() & 0xffff));
   return std::string(buf) + suffix;
 }
+
+namespace {
+
+namespace fs = std::filesystem;
 
 // The options every run and resume starts from.
 ExecOptions Base(const EngineSettings& s, Host& host, const Identity& me) {

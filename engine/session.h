@@ -106,4 +106,7 @@ std::string OwnerText(const RunRecord& r);
 // Hex sha256 of `text`: a run records its runbook's, and resume compares.
 std::string Sha256(const std::string& text);
 
+// A new run id: the UTC start time and 16 random bits, "20261201-031209-3f2a".
+std::string NewRunId(int64_t wall_ms);
+
 }  // namespace runbook

@@ -17,6 +17,7 @@
 
 #include "engine/lifecycle.h"
 #include "engine/timefmt.h"
+#include "engine/loader.h"
 #include "engine/session.h"
 #include "serve/guard.h"
 #include "serve/pages.h"
@@ -100,10 +101,15 @@ struct Answers {
   std::map<std::string, std::string> given;  // RUN/STEP -> "who at when: value"
 };
 
-// `runbook resume RUN --answer STEP=VALUE --answered-by WHO`, in its own
-// session (a stopped serve does not stop it), output to `log` (0600).
-Result<int> StartResume(const std::string& self, const std::string& state, const std::string& run,
-                        const std::string& answer, const std::string& by, const std::string& log) {
+// The runs serve started for alerts, by fingerprint.
+struct Alerts {
+  std::mutex mu;
+  std::map<std::string, std::string> runs;
+};
+
+// This binary with `args` (a resume with an answer, a run for an alert),
+// in its own session (a stopped serve does not stop it), output to `log` (0600).
+Result<int> StartEngine(const std::string& self, std::vector<std::string> args, const std::string& log) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -118,7 +124,7 @@ Result<int> StartResume(const std::string& self, const std::string& state, const
   sigaddset(&defaults, SIGCHLD);
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> args = {self, "resume", run, "--answer", answer, "--answered-by", by, "--state", state};
+  args.insert(args.begin(), self);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -280,12 +286,82 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
       if (Status st = (*w)->Commit(b); !st.ok()) return Text(res, 500, st.message());
     }
     std::string log = state + "-serve-" + *id + ".log";
-    auto pid = StartResume(host.SelfExe(), state, *id, step + "=" + value, by, log);
+    auto pid = StartEngine(host.SelfExe(), {"resume", *id, "--answer", step + "=" + value, "--answered-by", by,
+                                            "--state", state}, log);
     if (!pid.ok()) return Text(res, 500, "could not start runbook resume: " + pid.status().message());
     answers->given[*id + "/" + step] = by + " at " + Rfc3339(now) + ": " + value;
     res.status = 202;
     Json(res, {{"run", *id}, {"step", step}, {"value", value}, {"by", by}, {"at", Rfc3339(now)}, {"resume_pid", *pid},
                {"log", log}});
+  });
+
+  // An Alertmanager webhook (its JSON, version 4) starts the runbook its
+  // route names: the receiver's URL is /api/alerts/RUNBOOK, authorized by a
+  // token (http_config.authorization). Each firing alert's labels become the
+  // inputs the runbook declares (and alert_fingerprint, alert_name if it
+  // declares them); an alert whose fingerprint has a run still open starts
+  // nothing. serve only starts the run: the engine drives it.
+  auto alerts = std::make_shared<Alerts>();
+  const std::vector<std::string> runbook_path = o.runbook_path;
+  svr.Post(R"(/api/alerts/([^/]+))", [state, alerts, runbook_path](const httplib::Request& req, httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("alerts") || !body["alerts"].is_array())
+      return Text(res, 400, "not an Alertmanager webhook: no alerts");
+    std::string error;
+    auto file = ResolveRunbook(req.matches[1], runbook_path, &error);
+    if (!file) return Text(res, 404, error);
+    LoadedRunbook loaded = LoadRunbook(*file, runbook_path);
+    if (!loaded.ok()) return Text(res, 422, *file + " does not validate:\n" + loaded.FormatDiagnostics());
+    std::lock_guard<std::mutex> lock(alerts->mu);
+    json started = json::array(), open = json::array(), refused = json::array();
+    for (const auto& a : body["alerts"]) {
+      if (!a.is_object() || a.value("status", "") != "firing") continue;
+      std::string fp = a.value("fingerprint", "");
+      std::map<std::string, std::string> labels;
+      if (a.contains("labels") && a["labels"].is_object())
+        for (const auto& [k, v] : a["labels"].items())
+          if (v.is_string()) labels[k] = v.get<std::string>();
+      if (!fp.empty()) {  // a run for this alert still open: nothing new
+        auto known = alerts->runs.find(fp);
+        if (known != alerts->runs.end()) {
+          auto store = SqliteStore::OpenForReading(state);
+          auto run = store.ok() ? (*store)->GetRun(known->second) : Result<RunRecord>(store.status());
+          bool finished = run.ok() && run->status != RunStatus::kRunning && run->status != RunStatus::kWaiting &&
+                          run->status != RunStatus::kInterrupted && run->status != RunStatus::kFailed;
+          if (!finished) {
+            open.push_back({{"fingerprint", fp}, {"run", known->second}});
+            continue;
+          }
+        }
+      }
+      std::vector<std::string> args = {"run", *file, "--state", state};  // exclusive runbooks stay exclusive
+      std::vector<std::string> missing;
+      for (const auto& in : loaded.runbook.inputs) {
+        std::string v;
+        if (labels.count(in.name)) v = labels[in.name];
+        else if (in.name == "alert_fingerprint") v = fp;
+        else if (in.name == "alert_name" && labels.count("alertname")) v = labels["alertname"];
+        else if (in.required && !in.default_value && in.from_env.empty()) missing.push_back(in.name);
+        if (!v.empty()) args.insert(args.end(), {"--input", in.name + "=" + v});
+      }
+      if (!missing.empty()) {
+        std::string names;
+        for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+        refused.push_back({{"fingerprint", fp}, {"reason", "the alert has no label for required input(s) " + names}});
+        continue;
+      }
+      int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+      std::string id = NewRunId(now);
+      args.insert(args.end(), {"--run-id", id});
+      PosixHost host;
+      auto pid = StartEngine(host.SelfExe(), args, state + "-serve-" + id + ".log");
+      if (!pid.ok()) return Text(res, 500, "could not start the run: " + pid.status().message());
+      if (!fp.empty()) alerts->runs[fp] = id;
+      started.push_back({{"fingerprint", fp}, {"run", id}});
+    }
+    res.status = 202;
+    Json(res, {{"runbook", loaded.runbook.name}, {"started", started}, {"open", open}, {"refused", refused}});
   });
 
   svr.Get("/", [state](const httplib::Request& req, httplib::Response& res) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace runbook::serve {
 
@@ -13,6 +14,7 @@ struct Options {
   std::string host = "127.0.0.1";  // loopback unless --listen says otherwise
   int port = 0;                    // 0: any free port
   std::string state;               // the state database's path
+  std::vector<std::string> runbook_path;  // where an alert's runbook is found (RUNBOOK_PATH)
 };
 
 // Serves until the process is stopped. Prints, on `out`, the address with

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 RUNBOOK = sys.argv[1]
 failures = []
@@ -71,8 +72,13 @@ def main():
                            stdin=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
         check(r.returncode == 0, f"SIGCHLD ignored by the parent: the run still succeeds ({r.returncode})")
 
+    open(os.path.join(d, "alert.yaml"), "w").write(
+        "name: alert\ninputs:\n  instance: { required: true }\n  alert_fingerprint: { default: none }\n"
+        "steps:\n  - id: look\n    run: echo looking at {{ inputs.instance }}\n"
+        "  - id: fix\n    needs: look\n    manual: Fix {{ inputs.instance }}\n")
     srv = subprocess.Popen([RUNBOOK, "serve", "--listen", "127.0.0.1:0", "--state", state], cwd=d,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=dict(os.environ, RUNBOOK_PATH=d))
     try:
         url = None
         for _ in range(5):  # "runbook serve: STATE" then the address
@@ -181,6 +187,59 @@ def main():
         check(status == 409 and "already answered by alice (web)" in body, "after the resume: still the first answer")
         report = run("report", wait_id).stdout
         check("alice (web)" in report, "the report names who answered")
+        # an Alertmanager webhook starts the runbook its route names, labels as inputs, once per open alert
+        payload = {"version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "status": "firing",
+                   "receiver": "runbook", "groupLabels": {"alertname": "HighErrorRate"},
+                   "commonLabels": {"alertname": "HighErrorRate"}, "commonAnnotations": {},
+                   "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0,
+                   "alerts": [{"status": "firing", "labels": {"alertname": "HighErrorRate", "instance": "web-1"},
+                               "annotations": {"summary": "5xx above 5%"}, "startsAt": "2026-12-01T03:12:09Z",
+                               "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prom/graph",
+                               "fingerprint": "c0ffee0123456789"},
+                              {"status": "resolved", "labels": {"alertname": "HighErrorRate", "instance": "web-2"},
+                               "annotations": {}, "startsAt": "2026-12-01T02:00:00Z",
+                               "endsAt": "2026-12-01T02:30:00Z", "generatorURL": "", "fingerprint": "0ld"},
+                              {"status": "firing", "labels": {"alertname": "HighErrorRate"}, "annotations": {},
+                               "startsAt": "2026-12-01T03:12:09Z", "endsAt": "0001-01-01T00:00:00Z",
+                               "generatorURL": "", "fingerprint": "n0instance"}]}
+        hook = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}  # what http_config sends
+        status, _, _ = request(port, "POST", "/api/alerts/alert", {"Content-Type": "application/json"},
+                               body=json.dumps(payload))
+        check(status == 401, "an alert without the token: 401")
+        status, _, body = request(port, "POST", "/api/alerts/alert", hook, body=json.dumps(payload))
+        answer_json = json.loads(body) if status == 202 else {}
+        check(status == 202 and len(answer_json.get("started", [])) == 1, f"one firing alert starts one run: {body}")
+        check(len(answer_json.get("refused", [])) == 1 and "instance" in answer_json["refused"][0]["reason"],
+              "an alert without a label a required input needs is refused, saying which")
+        alert_run = answer_json["started"][0]["run"] if answer_json.get("started") else ""
+        # wait for the run to stop at its manual step: its event stream says so
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c.request("GET", f"/api/runs/{alert_run}/events", headers={"Authorization": "Bearer " + token,
+                                                                     "Host": f"127.0.0.1:{port}"})
+            r = c.getresponse()
+            if r.status == 404:  # not recorded yet: the engine is starting
+                r.read()
+                c.close()
+                time.sleep(0.02)
+                continue
+            for line in r:
+                if line.startswith(b"data: "):
+                    seen.append(json.loads(line[6:])["kind"])
+                    if seen[-1] == "run.waiting":
+                        break
+            c.close()
+            break
+        check("run.waiting" in seen, f"the alert's run ran and waits for a person: {seen}")
+        shown = json.loads(run("show", alert_run, "--json").stdout)
+        check(shown["inputs"].get("instance") == "web-1" and shown["inputs"].get("alert_fingerprint") == "c0ffee0123456789",
+              f"labels and fingerprint are the run's inputs: {shown['inputs']}")
+        status, _, body = request(port, "POST", "/api/alerts/alert", hook, body=json.dumps(payload))
+        again = json.loads(body) if status == 202 else {}
+        check(again.get("started") == [] and again.get("open") == [{"fingerprint": "c0ffee0123456789", "run": alert_run}],
+              f"the same alert again while its run is open starts nothing: {body}")
     finally:
         srv.terminate()
         srv.wait(timeout=30)
