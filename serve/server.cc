@@ -6,6 +6,8 @@
 #include <spawn.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -34,6 +36,12 @@ using nlohmann::json;
 constexpr auto kPoll = std::chrono::milliseconds(200);       // how often a stream looks for new events
 constexpr auto kHeartbeat = std::chrono::seconds(15);        // a comment line, so proxies keep the stream
 constexpr auto kStreamLifetime = std::chrono::minutes(5);    // then the browser reconnects with Last-Event-ID
+constexpr int kThreads = 64;
+constexpr int kMaxStreams = 40;                 // open event streams at once; more get 503 and retry
+constexpr size_t kMaxBody = 1 << 20;            // a request body: 1 MiB
+constexpr size_t kMaxNote = 64 << 10;           // a note or an answer's comment
+constexpr size_t kMaxAlerts = 100;              // firing alerts taken from one webhook
+std::atomic<int> open_streams{0};
 
 void Text(httplib::Response& res, int status, const std::string& text) {
   res.status = status;
@@ -61,6 +69,7 @@ struct EventStream {
   int64_t after = 0;
   std::unique_ptr<SqliteStore> store;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now(), beat = started;
+  ~EventStream() { --open_streams; }
 
   bool Next(httplib::DataSink& sink) {
     if (!store) {
@@ -97,8 +106,12 @@ struct EventStream {
 
 // Answers given from the page and not yet seen in the record.
 struct Answers {
+  struct Given {
+    int pid;           // the resume that records it
+    std::string said;  // "who at when: value"
+  };
   std::mutex mu;
-  std::map<std::string, std::string> given;  // RUN/STEP -> "who at when: value"
+  std::map<std::string, Given> given;  // RUN/STEP
 };
 
 // The runs serve started for alerts, by fingerprint.
@@ -141,7 +154,11 @@ Result<int> StartEngine(const std::string& self, std::vector<std::string> args, 
 int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   std::signal(SIGCHLD, SIG_IGN);  // the resumes serve starts are reaped by the kernel
   httplib::Server svr;
-  svr.new_task_queue = [] { return new httplib::ThreadPool(32); };  // an open stream holds a thread
+  // An open stream holds a thread: streams are capped below the pool, so
+  // pages and the API always have threads left (kMaxStreams).
+  svr.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+  svr.set_payload_max_length(kMaxBody);  // larger bodies get 413 before they are read
+  svr.set_read_timeout(std::chrono::seconds(5));
   int port = o.port;
   if (port == 0) {
     port = svr.bind_to_any_port(o.host);
@@ -173,6 +190,16 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   };
 
   svr.set_pre_routing_handler([&guard, check](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Cache-Control", "no-store");
+    // Pages load nothing from elsewhere: a link or image in a note stays on this server.
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                   "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+    if (req.get_header_value_count("Host") != 1) {
+      Text(res, 400, "one Host header, please");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     Verdict v = check(req);
     if (v.status) {
       Text(res, v.status, v.message);
@@ -180,11 +207,11 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     }
     if (v.set_cookie) {  // the address's token, swapped for a cookie; the address loses it
       res.set_header("Set-Cookie", guard.CookieHeader(v.token));
-      res.set_redirect(req.path);
+      // To this server's own path: "//host/x" would send the browser elsewhere.
+      res.set_redirect(req.path.size() > 1 && req.path[0] == '/' && req.path[1] != '/' && req.path[1] != '\\'
+                           ? req.path : "/");
       return httplib::Server::HandlerResponse::Handled;
     }
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_header("Cache-Control", "no-store");
     return httplib::Server::HandlerResponse::Unhandled;
   });
 
@@ -212,12 +239,18 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     if (!store) return;
     auto id = store->ResolveRun(req.matches[1]);
     if (!id.ok()) return Text(res, 404, id.status().message());
+    if (++open_streams > kMaxStreams) {
+      --open_streams;
+      res.set_header("Retry-After", "5");
+      return Text(res, 503, "too many open event streams; the page retries");
+    }
     auto stream = std::make_shared<EventStream>();
     stream->path = state;
     stream->run = *id;
     std::string last = req.get_header_value("Last-Event-ID");
     if (last.empty()) last = req.get_param_value("after");
-    stream->after = last.empty() ? 0 : std::atoll(last.c_str());
+    bool number = !last.empty() && last.size() <= 18 && last.find_first_not_of("0123456789") == std::string::npos;
+    stream->after = number ? std::stoll(last) : 0;  // anything else: from the start
     res.set_chunked_content_provider("text/event-stream",
                                      [stream](size_t, httplib::DataSink& sink) { return stream->Next(sink); });
   });
@@ -226,6 +259,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     if (!body.is_object() || !body.contains("text") || !body["text"].is_string() ||
         body["text"].get<std::string>().empty())
       return Text(res, 400, "a note is {\"text\": \"...\"}");
+    if (body["text"].get<std::string>().size() > kMaxNote) return Text(res, 413, "a note is at most 64 KiB");
     auto s = SqliteStore::Open(state, Durability::kCrash);
     if (!s.ok()) return Text(res, 500, s.status().message());
     auto id = (*s)->ResolveRun(req.matches[1]);
@@ -251,6 +285,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     };
     std::string step = text("step"), value = text("value"), comment = text("comment");
     if (step.empty() || value.empty()) return Text(res, 400, "an answer is {\"step\": ..., \"value\": ..., \"comment\": ...}");
+    if (comment.size() > kMaxNote) return Text(res, 413, "a comment is at most 64 KiB");
     auto store = OpenStore(state, res);
     if (!store) return;
     auto id = store->ResolveRun(req.matches[1]);
@@ -263,7 +298,11 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     for (const auto& d : *decisions)
       if (d.step_id == step) return Text(res, 409, "already answered by " + d.by + " at " + Rfc3339(d.at) + ": " + d.value);
     auto given = answers->given.find(*id + "/" + step);
-    if (given != answers->given.end()) return Text(res, 409, "already answered by " + given->second);
+    if (given != answers->given.end()) {
+      // A resume that ended without recording the answer leaves the step open again.
+      if (::kill(given->second.pid, 0) == 0) return Text(res, 409, "already answered by " + given->second.said);
+      answers->given.erase(given);
+    }
     bool waiting = false;
     for (const auto& s : *steps) waiting |= s.step_id == step && s.status == StepStatus::kWaiting;
     if (run->status != RunStatus::kWaiting || !waiting)
@@ -271,6 +310,20 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
                                 ? "the engine running " + *id + " on " + run->host + " asks on its terminal: answer there"
                                 : "step '" + step + "' of run " + *id + " is not waiting for an answer (run " +
                                       ToString(run->status) + ")");
+    // The value must be one the step takes, before anything is recorded.
+    if (auto loaded = LoadReport(*store, *id); loaded.ok() && loaded->input.runbook) {
+      const Step* s = loaded->input.runbook->FindStep(step);
+      std::vector<std::string> allowed;
+      if (s && s->kind == StepKind::kDecision)
+        for (const auto& c : s->decision.choices) allowed.push_back(c.value);
+      else
+        allowed = {"done", "skip", "fail"};
+      if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        return Text(res, 400, "'" + value + "' is not an answer step '" + step + "' takes: one of " + list);
+      }
+    }
     PosixHost host;
     if (run->host != host.Self().host)
       return Text(res, 409, "run " + *id + " belongs to " + run->host + ": there, run `runbook resume " + *id +
@@ -289,7 +342,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     auto pid = StartEngine(host.SelfExe(), {"resume", *id, "--answer", step + "=" + value, "--answered-by", by,
                                             "--state", state}, log);
     if (!pid.ok()) return Text(res, 500, "could not start runbook resume: " + pid.status().message());
-    answers->given[*id + "/" + step] = by + " at " + Rfc3339(now) + ": " + value;
+    answers->given[*id + "/" + step] = {*pid, by + " at " + Rfc3339(now) + ": " + value};
     res.status = 202;
     Json(res, {{"run", *id}, {"step", step}, {"value", value}, {"by", by}, {"at", Rfc3339(now)}, {"resume_pid", *pid},
                {"log", log}});
@@ -307,16 +360,32 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     json body = json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("alerts") || !body["alerts"].is_array())
       return Text(res, 400, "not an Alertmanager webhook: no alerts");
+    // A runbook's name, found on RUNBOOK_PATH only: never a path, never a file beside serve.
+    std::string name = req.matches[1];
+    bool plain = !name.empty() && name.size() <= 128 && name.find("..") == std::string::npos;
+    for (char c : name) plain &= std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    if (!plain) return Text(res, 404, "an alert route names a runbook on RUNBOOK_PATH by its name");
     std::string error;
-    auto file = ResolveRunbook(req.matches[1], runbook_path, &error);
-    if (!file) return Text(res, 404, error);
+    auto file = ResolveRunbook(name, runbook_path, &error);
+    if (!file) return Text(res, 404, "no runbook named " + name + " on RUNBOOK_PATH");
     LoadedRunbook loaded = LoadRunbook(*file, runbook_path);
-    if (!loaded.ok()) return Text(res, 422, *file + " does not validate:\n" + loaded.FormatDiagnostics());
+    if (!loaded.ok())  // its diagnostics stay on this machine: `runbook validate` shows them
+      return Text(res, 422, "runbook " + name + " does not validate: run `runbook validate " + name + "`");
     std::lock_guard<std::mutex> lock(alerts->mu);
     json started = json::array(), open = json::array(), refused = json::array();
+    size_t taken = 0;
     for (const auto& a : body["alerts"]) {
       if (!a.is_object() || a.value("status", "") != "firing") continue;
-      std::string fp = a.value("fingerprint", "");
+      std::string fp = a.is_object() && a.contains("fingerprint") && a["fingerprint"].is_string()
+                           ? a["fingerprint"].get<std::string>() : "";
+      if (fp.empty() || fp.size() > 128) {  // without one, nothing could say it is already handled
+        refused.push_back({{"fingerprint", fp.substr(0, 128)}, {"reason", "an alert needs a fingerprint"}});
+        continue;
+      }
+      if (++taken > kMaxAlerts) {
+        refused.push_back({{"fingerprint", fp}, {"reason", "more than 100 firing alerts at once: the rest wait"}});
+        continue;
+      }
       std::map<std::string, std::string> labels;
       if (a.contains("labels") && a["labels"].is_object())
         for (const auto& [k, v] : a["labels"].items())

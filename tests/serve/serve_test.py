@@ -160,6 +160,9 @@ def main():
         status, _, body = request(port, "POST", f"/api/runs/{ok_id}/answers", post,
                                   body='{"step": "a", "value": "done"}')
         check(status == 409 and "not waiting" in body, f"a run that waits for nothing: 409 ({body.strip()})")
+        # an answer the step does not take is refused before anything is recorded, and blocks nothing
+        status, _, body = request(port, "POST", answer, post, body='{"step": "approve", "value": "maybe; touch x"}')
+        check(status == 400 and "one of done, skip, fail" in body, f"an answer the step does not take: 400 ({body})")
         # alice has her own token (runbook token add): her answer carries her name
         alice = subprocess.run([RUNBOOK, "token", "add", "alice", "--state", state], capture_output=True, text=True)
         alice_token = alice.stdout.strip()
@@ -187,6 +190,28 @@ def main():
         check(status == 409 and "already answered by alice (web)" in body, "after the resume: still the first answer")
         report = run("report", wait_id).stdout
         check("alice (web)" in report, "the report names who answered")
+        hook = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}  # what http_config sends
+        # hostile requests found by an adversarial review
+        status, headers, _ = request(port, "GET", "//evil.example/x?token=" + token)
+        check(status in (302, 303) and headers.get("location") == "/", "the token redirect stays on this server")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.putrequest("GET", "/api/runs", skip_host=True)
+        c.putheader("Host", f"127.0.0.1:{port}")
+        c.putheader("Host", "evil.example")
+        c.putheader("Authorization", "Bearer " + token)
+        c.endheaders()
+        check(c.getresponse().status == 400, "two Host headers: 400")
+        c.close()
+        status, _, _ = request(port, "POST", note, post, body=json.dumps({"text": "x" * (2 << 20)}))
+        check(status == 413, f"a body over 1 MiB: 413 ({status})")
+        status, headers, _ = request(port, "GET", f"/runs/{ok_id}/report", bearer)
+        check("default-src 'none'" in headers.get("content-security-policy", ""),
+              "pages load nothing from elsewhere (CSP): a note's image or link stays inert")
+        for route in ("ok.yaml", "..%2Fok", "%2Ftmp%2Fok.yaml", "secrets.yaml"):
+            status, _, body = request(port, "POST", "/api/alerts/" + route, hook,
+                                      body='{"alerts": []}')
+            check(status == 404, f"an alert route is a runbook name, never a file: {route} -> {status}")
+
         # an Alertmanager webhook starts the runbook its route names, labels as inputs, once per open alert
         payload = {"version": "4", "groupKey": "{}:{alertname=\"HighErrorRate\"}", "status": "firing",
                    "receiver": "runbook", "groupLabels": {"alertname": "HighErrorRate"},
