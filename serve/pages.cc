@@ -40,6 +40,7 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 svg .edge{stroke:#999}svg .node rect{fill:#eee;stroke:#888}svg .node text{font-size:12px}
 svg .node.succeeded rect{fill:#d7f0dc}svg .node.failed rect{fill:#f6d0d5}svg .node.running rect{fill:#d3e6fb}
 svg .node.waiting rect{fill:#fde9b8}svg .node.skipped rect{fill:#fff;stroke-dasharray:3}svg .node.rolled_back rect{fill:#e4e4e4}
+pre{background:#f7f7f7;padding:.4em;max-height:20em;overflow:auto}pre.err{color:#8b0000}.attempt{margin:.4em 0}
 #gantt{max-width:900px}#gantt .bar{display:flex;align-items:center;height:18px}
 #gantt span{flex:none;width:12em;font-size:12px;overflow:hidden}#gantt b{flex:1;position:relative;height:12px}
 #gantt i{position:absolute;top:0;height:12px;background:#0b5cad}#gantt i.succeeded{background:#17692f}#gantt i.failed{background:#b00020}
@@ -160,8 +161,25 @@ std::string LiveFragment(const ReportInput& in) {
   h += "</div><table id=steps><tr><th>step</th><th>status</th><th>attempts</th><th>reason</th></tr>";
   for (const auto& s : in.steps) {
     std::string st = ToString(s.status);
-    h += "<tr data-step=\"" + Escape(s.step_id) + "\"><td>" + Escape(s.step_id) + "</td><td class=\"" + st + "\">" + st +
-         "</td><td>" + std::to_string(s.attempts) + "</td><td>" +
+    // The step's record: outputs, rollback, and each attempt (runs, verifications, hooks) with its output.
+    std::string detail;
+    for (const auto& [k, v] : s.outputs) detail += "<div>output <code>" + Escape(k) + "</code> = " + Escape(v) + "</div>";
+    if (s.rollback != HookStatus::kNone) detail += "<div>rollback hook: " + std::string(ToString(s.rollback)) + "</div>";
+    for (const auto& a : in.attempts) {
+      if (a.step_id != s.step_id) continue;
+      int64_t to = a.finished_at ? a.finished_at : in.now_ms;
+      detail += "<div class=attempt><b>" + std::string(ToString(a.kind)) + " #" + std::to_string(a.number) +
+                (a.name.empty() ? "" : " " + Escape(a.name)) + "</b> <span class=\"" + ToString(a.status) + "\">" +
+                ToString(a.status) + "</span>" + (a.exit_code ? ", exit " + std::to_string(*a.exit_code) : "") + ", " +
+                HumanDuration(to - a.started_at) + (a.command.empty() ? "" : "<br><code>" + Escape(a.command) + "</code>");
+      if (!a.out.empty()) detail += "<pre>" + Escape(a.out) + "</pre>";
+      if (!a.err.empty()) detail += "<pre class=err>" + Escape(a.err) + "</pre>";
+      if (a.truncated) detail += "<div>(the start of the output is not kept: see runbook logs)</div>";
+      detail += "</div>";
+    }
+    h += "<tr data-step=\"" + Escape(s.step_id) + "\"><td><details data-step=\"" + Escape(s.step_id) + "\"><summary>" +
+         Escape(s.step_id) + "</summary>" + (detail.empty() ? "nothing recorded yet" : detail) + "</details></td><td class=\"" +
+         st + "\">" + st + "</td><td>" + std::to_string(s.attempts) + "</td><td>" +
          (s.reason == Reason::kNone ? "" : ToString(s.reason)) + "</td></tr>";
   }
   return h + "</table>";
@@ -195,6 +213,8 @@ const src=new EventSource('/api/runs/'+encodeURIComponent(run)+'/events?after='+
 let drawing=false,again=false;
 function redraw(){if(drawing){again=true;return;}drawing=true;fetch(base+'/live').then(r=>r.text()).then(t=>{
   const next=document.createElement('div');next.innerHTML=t;
+  const opened=[...document.querySelectorAll('#steps details[open]')].map(d=>d.dataset.step);
+  for(const d of next.querySelectorAll('#steps details'))if(opened.includes(d.dataset.step))d.open=true;
   for(const id of ['dag','gantt','steps']){const old=document.getElementById(id),now=next.querySelector('#'+id);
     if(old&&now)old.replaceWith(now);}
   const steps=el=>[...el.querySelectorAll('form.answer')].map(f=>f.dataset.step).join(' ');

@@ -143,6 +143,7 @@ def main():
               "the run page draws the DAG, nodes titled by step id")
         check(page.count('class="node succeeded"') == 2 and page.count("class=edge") == 1, "nodes coloured, one edge")
         check(page.count('<div class=bar') == 2, "a gantt bar per attempt")
+        check("<code>echo a</code>" in page and "<pre>a\n</pre>" in page, "each step's attempts with command and output")
         # the report and post-mortem, from the same Markdown; a note's HTML is shown, never run
         request(port, "POST", note, dict(bearer, **{"Content-Type": "application/json"}),
                 body=json.dumps({"text": "<script>alert(1)</script> <img src=x onerror=alert(2)>"}))
