@@ -13,6 +13,7 @@
 #include "serve/guard.h"
 #include "serve/server.h"
 #include "steps/bash_syntax.h"
+#include "steps/posix_runner.h"
 #include "engine/embedded.h"
 #include "engine/graph.h"
 #include "engine/inputs.h"
@@ -221,9 +222,7 @@ int TokenAdd(const Context& ctx, const std::string& name) {
     return ExitCodeOf(store.status());
   }
   std::string token = serve::NewToken();
-  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch()).count();
-  Status s = (*store)->AddToken(name, Sha256(token), now);
+  Status s = (*store)->AddToken(name, Sha256(token), SystemClock().WallMs());
   if (!s.ok()) {
     *ctx.err << "runbook: " << s.message() << "\n";
     return kExitFailed;

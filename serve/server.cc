@@ -24,7 +24,9 @@
 #include "serve/guard.h"
 #include "serve/pages.h"
 #include "state/sqlite_store.h"
+#include "engine/parser.h"
 #include "steps/posix_host.h"
+#include "steps/posix_runner.h"
 #include "templates/report.h"
 #include "templates/run_json.h"
 
@@ -59,6 +61,44 @@ std::unique_ptr<SqliteStore> OpenStore(const std::string& path, httplib::Respons
     return nullptr;
   }
   return std::move(s.value());
+}
+
+// The store, read-only, and the run a route's first capture names; or
+// nothing, having answered 404 or 500.
+struct RunRef {
+  std::unique_ptr<SqliteStore> store;
+  std::string id;
+};
+std::optional<RunRef> OpenRun(const std::string& path, const httplib::Request& req, httplib::Response& res) {
+  auto store = OpenStore(path, res);
+  if (!store) return std::nullopt;
+  auto id = store->ResolveRun(req.matches[1]);
+  if (!id.ok()) {
+    Text(res, 404, id.status().message());
+    return std::nullopt;
+  }
+  return RunRef{std::move(store), *id};
+}
+
+// Runs newest first, filtered by the request's ?runbook= and ?status=.
+std::vector<RunRecord> ListFiltered(SqliteStore& store, const httplib::Request& req, Status* error) {
+  std::optional<RunStatus> status;
+  if (req.has_param("status")) status = Parse<RunStatus>(req.get_param_value("status"));
+  auto runs = store.ListRuns({req.get_param_value("runbook"), status, true});
+  if (!runs.ok()) {
+    *error = runs.status();
+    return {};
+  }
+  return *runs;
+}
+
+// A note in run `id`'s timeline (the one write serve makes to the record).
+Status AddNote(const std::string& path, const std::string& id, const std::string& step, const std::string& text) {
+  auto store = SqliteStore::Open(path, Durability::kCrash);
+  if (!store.ok()) return store.status();
+  Batch b;
+  b.Add(EventRecord{0, id, SystemClock().WallMs(), step, "note", text});
+  return (*store)->Commit(b);
 }
 
 // A stream of a run's events from `after`: `id:` is the event's sequence
@@ -218,27 +258,22 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   svr.Get("/api/runs", [state](const httplib::Request& req, httplib::Response& res) {
     auto store = OpenStore(state, res);
     if (!store) return;
-    std::optional<RunStatus> status;
-    if (req.has_param("status")) status = Parse<RunStatus>(req.get_param_value("status"));
-    auto runs = store->ListRuns({req.get_param_value("runbook"), status, true});
-    if (!runs.ok()) return Text(res, 500, runs.status().message());
+    Status error = Status::Ok();
+    auto runs = ListFiltered(*store, req, &error);
+    if (!error.ok()) return Text(res, 500, error.message());
     PosixHost host;
-    Json(res, RunsJson(*runs, [&](const RunRecord& r) { return host.IsLive(r); }));
+    Json(res, RunsJson(runs, [&](const RunRecord& r) { return host.IsLive(r); }));
   });
   svr.Get(R"(/api/runs/([^/]+))", [state](const httplib::Request& req, httplib::Response& res) {
-    auto store = OpenStore(state, res);
-    if (!store) return;
-    auto id = store->ResolveRun(req.matches[1]);
-    if (!id.ok()) return Text(res, 404, id.status().message());
-    auto j = ShowJson(*store, *id);
+    auto run = OpenRun(state, req, res);
+    if (!run) return;
+    auto j = ShowJson(*run->store, run->id);
     if (!j.ok()) return Text(res, 500, j.status().message());
     Json(res, *j);
   });
   svr.Get(R"(/api/runs/([^/]+)/events)", [state](const httplib::Request& req, httplib::Response& res) {
-    auto store = OpenStore(state, res);
-    if (!store) return;
-    auto id = store->ResolveRun(req.matches[1]);
-    if (!id.ok()) return Text(res, 404, id.status().message());
+    auto run = OpenRun(state, req, res);
+    if (!run) return;
     if (++open_streams > kMaxStreams) {
       --open_streams;
       res.set_header("Retry-After", "5");
@@ -246,7 +281,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     }
     auto stream = std::make_shared<EventStream>();
     stream->path = state;
-    stream->run = *id;
+    stream->run = run->id;
     std::string last = req.get_header_value("Last-Event-ID");
     if (last.empty()) last = req.get_param_value("after");
     bool number = !last.empty() && last.size() <= 18 && last.find_first_not_of("0123456789") == std::string::npos;
@@ -260,18 +295,12 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
         body["text"].get<std::string>().empty())
       return Text(res, 400, "a note is {\"text\": \"...\"}");
     if (body["text"].get<std::string>().size() > kMaxNote) return Text(res, 413, "a note is at most 64 KiB");
-    auto s = SqliteStore::Open(state, Durability::kCrash);
-    if (!s.ok()) return Text(res, 500, s.status().message());
-    auto id = (*s)->ResolveRun(req.matches[1]);
-    if (!id.ok()) return Text(res, 404, id.status().message());
-    Batch b;
-    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
-    b.Add(EventRecord{0, *id, now, "", "note", who(req) + ": " + body["text"].get<std::string>()});
-    Status st = (*s)->Commit(b);
+    auto run = OpenRun(state, req, res);
+    if (!run) return;
+    Status st = AddNote(state, run->id, "", who(req) + ": " + body["text"].get<std::string>());
     if (!st.ok()) return Text(res, 500, st.message());
     res.status = 201;
-    Json(res, {{"run", *id}, {"noted", true}});
+    Json(res, {{"run", run->id}, {"noted", true}});
   });
   // An answer from the page, for a step that waits in a run that stopped
   // waiting (exit 3): recorded like any answer -- who, when, via web -- by
@@ -286,10 +315,10 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     std::string step = text("step"), value = text("value"), comment = text("comment");
     if (step.empty() || value.empty()) return Text(res, 400, "an answer is {\"step\": ..., \"value\": ..., \"comment\": ...}");
     if (comment.size() > kMaxNote) return Text(res, 413, "a comment is at most 64 KiB");
-    auto store = OpenStore(state, res);
-    if (!store) return;
-    auto id = store->ResolveRun(req.matches[1]);
-    if (!id.ok()) return Text(res, 404, id.status().message());
+    auto ref = OpenRun(state, req, res);
+    if (!ref) return;
+    SqliteStore* store = ref->store.get();
+    const std::string* id = &ref->id;
     std::lock_guard<std::mutex> lock(answers->mu);  // one answer at a time: the first wins
     auto run = store->GetRun(*id);
     auto steps = store->GetSteps(*id);
@@ -310,34 +339,19 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
                                 ? "the engine running " + *id + " on " + run->host + " asks on its terminal: answer there"
                                 : "step '" + step + "' of run " + *id + " is not waiting for an answer (run " +
                                       ToString(run->status) + ")");
-    // The value must be one the step takes, before anything is recorded.
-    if (auto loaded = LoadReport(*store, *id); loaded.ok() && loaded->input.runbook) {
-      const Step* s = loaded->input.runbook->FindStep(step);
-      std::vector<std::string> allowed;
-      if (s && s->kind == StepKind::kDecision)
-        for (const auto& c : s->decision.choices) allowed.push_back(c.value);
-      else
-        allowed = {"done", "skip", "fail"};
-      if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        return Text(res, 400, "'" + value + "' is not an answer step '" + step + "' takes: one of " + list);
-      }
-    }
+    // The value must be one the step takes, before anything is recorded: as resume itself checks it.
+    Diagnostics diags;
+    Runbook rb = ParseRunbook(SourceFile(run->path, run->source), &diags);
+    if (Status ok = CheckAnswers(rb, {{step, value}}, true); !ok.ok()) return Text(res, 400, ok.message());
     PosixHost host;
     if (run->host != host.Self().host)
       return Text(res, 409, "run " + *id + " belongs to " + run->host + ": there, run `runbook resume " + *id +
                                 " --answer " + step + "=" + value + "`");
     std::string by = who(req);
-    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
-    if (!comment.empty()) {
-      auto w = SqliteStore::Open(state, Durability::kCrash);
-      if (!w.ok()) return Text(res, 500, w.status().message());
-      Batch b;
-      b.Add(EventRecord{0, *id, now, step, "note", by + " answers " + value + ": " + comment});
-      if (Status st = (*w)->Commit(b); !st.ok()) return Text(res, 500, st.message());
-    }
+    int64_t now = SystemClock().WallMs();
+    if (!comment.empty())
+      if (Status st = AddNote(state, *id, step, by + " answers " + value + ": " + comment); !st.ok())
+        return Text(res, 500, st.message());
     std::string log = state + "-serve-" + *id + ".log";
     auto pid = StartEngine(host.SelfExe(), {"resume", *id, "--answer", step + "=" + value, "--answered-by", by,
                                             "--state", state}, log);
@@ -419,9 +433,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
         refused.push_back({{"fingerprint", fp}, {"reason", "the alert has no label for required input(s) " + names}});
         continue;
       }
-      int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
-      std::string id = NewRunId(now);
+      std::string id = NewRunId(SystemClock().WallMs());
       args.insert(args.end(), {"--run-id", id});
       PosixHost host;
       auto pid = StartEngine(host.SelfExe(), args, state + "-serve-" + id + ".log");
@@ -434,14 +446,9 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   });
 
   svr.Get("/", [state](const httplib::Request& req, httplib::Response& res) {
-    auto store = SqliteStore::OpenForReading(state);
-    std::vector<RunRecord> runs;
-    std::optional<RunStatus> status;
-    if (req.has_param("status")) status = Parse<RunStatus>(req.get_param_value("status"));
-    if (store.ok()) {
-      auto list = (*store)->ListRuns({req.get_param_value("runbook"), status, true});
-      if (list.ok()) runs = *list;
-    }
+    auto store = SqliteStore::OpenForReading(state);  // none yet: an empty history
+    Status error = Status::Ok();
+    std::vector<RunRecord> runs = store.ok() ? ListFiltered(**store, req, &error) : std::vector<RunRecord>{};
     PosixHost host;
     res.set_content(HistoryPage(runs, [&](const RunRecord& r) { return host.IsLive(r); },
                                 req.get_param_value("runbook"), req.get_param_value("status")),
@@ -450,11 +457,9 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   // A run's page, its live part, its report and post-mortem, from one record.
   auto with_report = [state](const httplib::Request& req, httplib::Response& res,
                              const std::function<void(const LoadedReport&)>& render) {
-    auto store = OpenStore(state, res);
-    if (!store) return;
-    auto id = store->ResolveRun(req.matches[1]);
-    if (!id.ok()) return Text(res, 404, id.status().message());
-    auto l = LoadReport(*store, *id);
+    auto run = OpenRun(state, req, res);
+    if (!run) return;
+    auto l = LoadReport(*run->store, run->id);
     if (!l.ok()) return Text(res, 500, l.status().message());
     render(*l);
   };
