@@ -30,10 +30,7 @@ using import::Page;
 using import::Section;
 using import::Trim;
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+using import::Lower;
 
 bool StartsWithWord(const std::string& lower, const char* word) {
   size_t n = std::char_traits<char>::length(word);
@@ -698,7 +695,7 @@ class Builder {
       for (const auto& it : u.body.front()->items) list.checklist.push_back(&it);
       checklist_lead_ = u.para;
       EmitUnit(list, in_branch);
-      for (size_t k = 1; k < u.body.size(); ++k) BodyBlock(*u.body[k], nullptr, in_branch, parallel);
+      for (size_t k = 1; k < u.body.size(); ++k) BodyBlock(*u.body[k], in_branch, parallel);
       return;
     }
     if (u.para && !first_code) {
@@ -718,7 +715,7 @@ class Builder {
       } else {
         Note(u.para->markdown);
       }
-      for (const Block* b : u.body) BodyBlock(*b, nullptr, in_branch, parallel);
+      for (const Block* b : u.body) BodyBlock(*b, in_branch, parallel);
       return;
     }
     bool lead_used = false;
@@ -732,13 +729,13 @@ class Builder {
         Note(b->markdown);
         continue;
       }
-      BodyBlock(*b, nullptr, in_branch, parallel);
+      BodyBlock(*b, in_branch, parallel);
     }
   }
 
-  void BodyBlock(const Block& b, const std::string* lead, bool in_branch, bool parallel = false) {
+  void BodyBlock(const Block& b, bool in_branch, bool parallel) {
     switch (b.kind) {
-      case Block::Kind::kCode: AddCode(b, lead ? *lead : "", lead ? *lead : ""); break;
+      case Block::Kind::kCode: AddCode(b, "", ""); break;
       case Block::Kind::kList: EmitUnits(Units({b}), parallel); break;
       case Block::Kind::kParagraph: EmitUnit(Unit{CondOf(b.text, b.strong_label), &b, nullptr, {}, {}}, in_branch); break;
       default: Note(b.markdown); break;
@@ -778,15 +775,11 @@ class Builder {
       }
     }
     std::vector<Block> rest;
-    bool lead_used = false;
     for (const auto& b : it.blocks) {
-      if (&b == first_code) {
+      if (&b == first_code)
         AddCode(b, it.text, it.markdown);
-        lead_used = true;
-        continue;
-      }
-      rest.push_back(b);
-      (void)lead_used;
+      else
+        rest.push_back(b);
     }
     if (!rest.empty()) {
       std::vector<Unit> units = Units(rest);
@@ -1174,7 +1167,6 @@ class Builder {
         }
       }
     };
-    size_t checks = preflight_.size(), steps = steps_.size();
     blocks(s.blocks);
     if (!lead_md.empty()) Note(lead_md);
     if (!preflight_text_.empty()) {
@@ -1192,7 +1184,6 @@ class Builder {
       if (checklist.empty()) pending_.clear();
       Add(d);
     }
-    (void)checks, (void)steps;
     for (const auto& c : s.children) Preflight(c);
     FlushNotes(s.heading);
     section_steps_.pop_back();

@@ -59,12 +59,12 @@ std::string OneLine(const std::string& s, size_t max) {
   return out;
 }
 
-namespace {
-
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
+
+namespace {
 
 // The plain text of a node and its children, inline code included.
 std::string TextOf(cmark_node* node, bool lines = false) {

@@ -59,6 +59,7 @@ Page ReadPage(const std::string& text);
 std::string CleanText(const std::string& in);
 
 std::string Trim(const std::string& s);
+std::string Lower(std::string s);  // ASCII letters
 // One line, at most `max` bytes (cut at a character boundary, with "...").
 std::string OneLine(const std::string& s, size_t max = 90);
 
