@@ -1,6 +1,9 @@
 #include "cli/console.h"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
 #include <istream>
 #include <nlohmann/json.hpp>
@@ -150,9 +153,21 @@ void JsonReporter::Event(const ReportEvent& e) {
   *out_ << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush;
 }
 
+bool TtyAsker::LineOrElsewhere(const std::function<bool()>& elsewhere) {
+  if (fd_ < 0) return true;
+  while (in_->rdbuf()->in_avail() <= 0) {
+    pollfd p{fd_, POLLIN, 0};
+    int n = ::poll(&p, 1, 250);
+    if (n != 0) return true;  // a line, the end of input or a signal: getline goes on as without a poll
+    if (elsewhere()) return false;
+  }
+  return true;
+}
+
 std::optional<std::string> TtyAsker::Ask(const std::string& step, const std::string& text,
                                          const std::vector<std::string>& checklist,
-                                         const std::vector<std::string>& choices) {
+                                         const std::vector<std::string>& choices,
+                                         const std::function<bool()>& elsewhere) {
   *out_ << "\n== " << step << " ==\n" << text << (text.empty() || text.back() == '\n' ? "" : "\n");
   for (const auto& item : checklist) *out_ << "  [ ] " << item << "\n";
   while (true) {
@@ -160,6 +175,10 @@ std::optional<std::string> TtyAsker::Ask(const std::string& step, const std::str
     for (size_t i = 0; i < choices.size(); ++i) *out_ << (i ? "/" : "") << choices[i];
     *out_ << "): " << std::flush;
     std::string line;
+    if (!LineOrElsewhere(elsewhere)) {
+      *out_ << "\n(answered on the web page)\n" << std::flush;
+      return std::nullopt;
+    }
     if (!std::getline(*in_, line)) return std::nullopt;
     line.erase(0, line.find_first_not_of(" \t"));
     line.erase(line.find_last_not_of(" \t\r") + 1);
@@ -170,7 +189,8 @@ std::optional<std::string> TtyAsker::Ask(const std::string& step, const std::str
 }
 
 std::optional<std::string> DryRunAsker::Ask(const std::string& step, const std::string& text,
-                                            const std::vector<std::string>&, const std::vector<std::string>& choices) {
+                                            const std::vector<std::string>&, const std::vector<std::string>& choices,
+                                            const std::function<bool()>&) {
   std::string answer = choices.empty() ? "done" : choices[0];
   if (const Step* s = rb_->FindStep(step); s && s->kind == StepKind::kDecision && s->decision.default_choice)
     answer = s->decision.default_choice->value;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <optional>
@@ -45,19 +46,25 @@ class JsonReporter : public Reporter {
   std::ostream* out_;
 };
 
-// Asks on the terminal when standard input is one.
+// Asks on the terminal when standard input is one. With `fd` (the
+// descriptor under `in`), it waits for a line with poll(), so that an answer
+// given on the web page meanwhile ends the question.
 class TtyAsker : public Asker {
  public:
-  TtyAsker(std::istream* in, std::ostream* out, bool available) : in_(in), out_(out), available_(available) {}
+  TtyAsker(std::istream* in, std::ostream* out, bool available, int fd = -1)
+      : in_(in), out_(out), available_(available), fd_(fd) {}
   bool available() const override { return available_; }
   std::optional<std::string> Ask(const std::string& step, const std::string& text,
-                                 const std::vector<std::string>& checklist,
-                                 const std::vector<std::string>& choices) override;
+                                 const std::vector<std::string>& checklist, const std::vector<std::string>& choices,
+                                 const std::function<bool()>& elsewhere) override;
 
  private:
+  // Whether a line can be read now, else whether it was answered elsewhere.
+  bool LineOrElsewhere(const std::function<bool()>& elsewhere);
   std::istream* in_;
   std::ostream* out_;
   bool available_;
+  int fd_;
 };
 
 // --dry-run: shows what a person would be asked and answers for them (the
@@ -67,8 +74,8 @@ class DryRunAsker : public Asker {
   DryRunAsker(std::ostream* out, const Runbook* rb) : out_(out), rb_(rb) {}
   bool available() const override { return true; }
   std::optional<std::string> Ask(const std::string& step, const std::string& text,
-                                 const std::vector<std::string>& checklist,
-                                 const std::vector<std::string>& choices) override;
+                                 const std::vector<std::string>& checklist, const std::vector<std::string>& choices,
+                                 const std::function<bool()>& elsewhere) override;
 
  private:
   std::ostream* out_;

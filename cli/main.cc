@@ -74,7 +74,6 @@ int main(int argc, char** argv) {
   resume->add_option("--inputs-file", resume_args.inputs_file, "YAML map of secret inputs (not on the command line)")
       ->type_name("FILE");
   resume->add_option("--secret-input", resume_args.secret_inputs)->group("");
-  resume->add_option("--answered-by", resume_args.answered_by)->group("");  // runbook serve: who answered on the page
   resume->add_option("--rerun", rerun, "run this finished step and everything after it again (repeatable)");
   resume->add_flag("--allow-changed", allow_changed, "resume even though the runbook file changed");
   resume->add_option("--jobs,-j", resume_args.jobs, "steps at once (default: number of processors)");

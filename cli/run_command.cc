@@ -145,7 +145,8 @@ int Execute(const Context& ctx, const RunArgs& args, const PreparedRun& run, Sta
   if (args.dry_run)
     asker = std::make_unique<DryRunAsker>(talk, &rb);
   else
-    asker = std::make_unique<TtyAsker>(&std::cin, ctx.err, isatty(STDIN_FILENO) && args.output != "json");
+    asker = std::make_unique<TtyAsker>(&std::cin, ctx.err, isatty(STDIN_FILENO) && args.output != "json",
+                                       STDIN_FILENO);
   std::unique_ptr<ProcessRunner> runner;
   if (args.dry_run)
     runner = std::make_unique<DryRunRunner>(talk);
@@ -243,7 +244,6 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
   req.allow_changed = allow_changed;
   req.rollback_only = rollback_only;
   req.secret_inputs = args.secret_inputs;
-  req.answered_by = args.answered_by;
   if (!Collect(ctx, args.inputs, args.inputs_file, "input", &req.inputs)) return kExitUsage;
   if (!Collect(ctx, args.answers, args.answers_file, "answer", &req.answers)) return kExitUsage;
   auto settings = Settings(ctx, args);

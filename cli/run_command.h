@@ -31,7 +31,6 @@ struct RunArgs {
   std::string parent;  // RUN:STEP
   std::vector<std::string> secret_inputs;  // inputs the parent fills with a secret
   bool new_run = false;  // --new: start even if a run of an exclusive runbook is open
-  std::string answered_by;  // resume --answered-by: who answered on the web page
 };
 
 int RunRunbook(const Context& ctx, const RunArgs& args);

@@ -76,6 +76,7 @@ void Executor::Impl::WaitForEvents() {
     }
   }
   Timers(clock_->Now());
+  TakeAnswers(clock_->Now());
   if (Wall() >= next_tick_) {
     next_tick_ = Wall() + 1000;
     reporter_->Tick(Wall());
@@ -266,6 +267,9 @@ bool Executor::Impl::AskOrWait() {
       }
     return true;
   }
+  bool answered = false;  // on the web page, meanwhile
+  for (int v : waiting) answered |= PersonStep(v, false);
+  if (answered) return true;
   for (int v : waiting) Waiting(v);
   Finish(RunStatus::kWaiting, "waiting for a person");
   return true;
@@ -387,6 +391,7 @@ std::optional<int64_t> Executor::Impl::NextDeadline() const {
   bool timed_phase = run_.phase == RunPhase::kPreflight || run_.phase == RunPhase::kSteps;
   if (!stopping_ && timed_phase) take(run_deadline_);
   if (!tasks_.empty()) take(clock_->Now() + 1000);  // the live display's tick
+  if (!tasks_.empty() && !stopping_ && waiting_steps_) take(next_inbox_);
   return d;
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <csignal>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,10 +73,13 @@ class Asker {
   virtual ~Asker() = default;
   virtual bool available() const = 0;
   // Shows `text` (and `checklist`) and returns one of `choices`, or nullopt
-  // if the person gave up (end of input).
+  // if the person gave up (end of input). While the person thinks it calls
+  // `elsewhere` about every quarter second: when that returns true (someone
+  // answered on the web page) it stops asking and returns nullopt.
   virtual std::optional<std::string> Ask(const std::string& step, const std::string& text,
                                          const std::vector<std::string>& checklist,
-                                         const std::vector<std::string>& choices) = 0;
+                                         const std::vector<std::string>& choices,
+                                         const std::function<bool()>& elsewhere) = 0;
 };
 
 // What an earlier engine recorded, for `runbook resume`.
@@ -96,7 +100,6 @@ struct ExecOptions {
   std::string owner_start;  // this process's start time (liveness, see store.h)
   std::map<std::string, std::string> inputs;   // resolved, secrets in clear (never stored)
   std::map<std::string, std::string> answers;  // --answer ID=VALUE
-  std::string answered_by;  // --answered-by: the person behind those answers, from the web page
   std::map<std::string, std::string> base_env; // the engine's own environment
   int jobs = 2;
   int64_t grace_ms = 10000;

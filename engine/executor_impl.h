@@ -139,10 +139,20 @@ class Executor::Impl {
   int Processes() const;
 
   // ---- people (executor_people.cc) -----------------------------------------
+  struct Answered {  // a step's answer, whence it came and whose it is
+    std::string value;
+    AnswerSource source;
+    std::string by;
+  };
+  static constexpr int64_t kInboxPollMs = 250;
   bool PersonStep(int v, bool may_ask);
+  std::optional<Answered> FromInbox(int v, const std::vector<std::string>& choices);
+  std::optional<Answered> AskPerson(int v, bool may_ask, const std::string& text,
+                                    const std::vector<std::string>& checklist, const std::vector<std::string>& choices);
   void MarkWaiting(int v);
+  void TakeAnswers(int64_t now);
   void Decide(int v, bool may_ask);
-  void ResolvePerson(int v, const std::string& value, AnswerSource source, const std::string& overrode = "");
+  void ResolvePerson(int v, const Answered& a, const std::string& overrode = "");
 
   const Runbook& rb_;
   ExecOptions o_;
@@ -184,6 +194,8 @@ class Executor::Impl {
   std::vector<ReportEvent> held_reports_;  // reports of them, and everything after
   std::optional<int64_t> run_deadline_;
   int64_t next_tick_ = 0;
+  int64_t next_inbox_ = 0;
+  bool waiting_steps_ = false;  // some step may wait (set when one does; cleared by a look that finds none)  // the next look in the inbox while steps wait and others run
   std::vector<std::string> waiting_lines_;
   LineBuffer lines_;  // step output, by whole lines
   std::set<std::string> held_for_person_;  // not idempotent, running when the engine stopped

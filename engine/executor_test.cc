@@ -259,10 +259,10 @@ class StoreCheckingAsker : public testing::ScriptedAsker {
  public:
   explicit StoreCheckingAsker(MemoryStore* store) : store_(store) {}
   std::optional<std::string> Ask(const std::string& step, const std::string& text, const std::vector<std::string>& c,
-                                 const std::vector<std::string>& v) override {
+                                 const std::vector<std::string>& v, const std::function<bool()>& elsewhere) override {
     const StepRecord* before = store_->Step("run-1", "a");
     recorded_before_asking = before ? ToString(before->status) : "none";
-    return ScriptedAsker::Ask(step, text, c, v);
+    return ScriptedAsker::Ask(step, text, c, v, elsewhere);
   }
   std::string recorded_before_asking;
 
@@ -311,6 +311,58 @@ TEST_F(ExecutorTest, WithoutATerminalOtherBranchesRunThenTheRunWaits) {
   EXPECT_EQ(out.waiting_commands,
             (std::vector<std::string>{"runbook resume run-1 --answer m=done", "runbook resume run-1 --answer m=skip",
                                       "runbook resume run-1 --answer m=fail"}));
+}
+
+// The web page's answers reach a live engine through the store's inbox.
+TEST_F(ExecutorTest, AnAnswerFromTheWebIsTakenWhileOtherBranchesRun) {
+  reporter_.on_event = [&](const ReportEvent& e) {
+    if (e.kind == "step.waiting" && e.step == "go")
+      store_.inbox.push_back({0, "run-1", "go", "b", "alice (web)", clock_.WallMs()});
+  };
+  runner_.script = {FakeCommand::Of("other").Takes(5'000)};
+  auto out = Run(R"(name: t
+steps:
+  - id: go
+    decision: { prompt: "Which way?", choices: [{ value: a, goto: left }, { value: b, goto: right }] }
+  - { id: left, run: x-left, needs: go }
+  - { id: right, run: x-right, needs: go }
+  - { id: o, run: other }
+)");
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
+  ASSERT_EQ(store_.decisions["run-1"].size(), 1u);
+  const DecisionRecord& d = store_.decisions["run-1"][0];
+  EXPECT_EQ(d.value, "b");
+  EXPECT_EQ(d.source, AnswerSource::kWeb);
+  EXPECT_EQ(d.by, "alice (web)");
+  // Taken while `other` still ran, not after it: the branch started before 5 s.
+  ASSERT_EQ(runner_.StartTimes("x-right").size(), 1u);
+  EXPECT_LT(runner_.StartTimes("x-right")[0], 5'000);
+  EXPECT_EQ(Step("left").status, StepStatus::kSkipped);
+  EXPECT_TRUE(store_.inbox.empty());  // the decision's commit took it
+}
+
+TEST_F(ExecutorTest, AnAnswerTheStepDoesNotTakeIsLeftAndTheRunWaits) {
+  reporter_.on_event = [&](const ReportEvent& e) {
+    if (e.kind == "step.waiting") store_.inbox.push_back({0, "run-1", "m", "maybe", "mallory (web)", 0});
+  };
+  runner_.script = {FakeCommand::Of("other").Takes(1'000)};
+  auto out = Run("name: t\nsteps:\n  - { id: m, manual: check }\n  - { id: o, run: other }\n");
+  EXPECT_EQ(out.status, RunStatus::kWaiting);
+  EXPECT_TRUE(store_.decisions["run-1"].empty());
+}
+
+TEST_F(ExecutorTest, AnAnswerFromTheWebEndsTheQuestionOnTheTerminal) {
+  asker_.tty = true;
+  asker_.answers = {"done"};  // what the person would have typed, too late
+  asker_.while_asked = [&] { store_.inbox.push_back({0, "run-1", "m", "skip", "bob (web)", 0}); };
+  auto out = Run("name: t\nsteps:\n  - { id: m, manual: check }\n  - { id: after, run: x, needs: m }\n");
+  EXPECT_EQ(asker_.asked, std::vector<std::string>{"m"});
+  ASSERT_EQ(store_.decisions["run-1"].size(), 1u);
+  EXPECT_EQ(store_.decisions["run-1"][0].value, "skip");
+  EXPECT_EQ(store_.decisions["run-1"][0].by, "bob (web)");
+  EXPECT_EQ(store_.decisions["run-1"][0].source, AnswerSource::kWeb);
+  EXPECT_EQ(Step("m").status, StepStatus::kSkipped);
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
 }
 
 }  // namespace

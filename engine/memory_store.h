@@ -43,7 +43,12 @@ class MemoryStore : public StateStore {
         return x.step_id == a.step_id && x.kind == a.kind && x.number == a.number && x.check == a.check &&
                x.try_number == a.try_number;
       });
-    for (const auto& d : b.decisions) decisions[d.run_id].push_back(d);
+    for (const auto& d : b.decisions) {
+      decisions[d.run_id].push_back(d);
+      inbox.erase(std::remove_if(inbox.begin(), inbox.end(),
+                                 [&](const InboxAnswer& a) { return a.run_id == d.run_id && a.step_id == d.step_id; }),
+                  inbox.end());
+    }
     for (auto e : b.events) {
       e.seq = static_cast<int64_t>(events.size()) + 1;
       events.push_back(e);
@@ -124,6 +129,24 @@ class MemoryStore : public StateStore {
     return out;
   }
   std::map<std::string, std::pair<std::string, int64_t>> tokens;
+
+  Result<PostedAnswer> PostAnswer(const InboxAnswer& a) override {
+    const StepRecord* s = Step(a.run_id, a.step_id);
+    if (!s || s->status != StepStatus::kWaiting) return Status::Invalid("step '" + a.step_id + "' is not waiting");
+    for (const auto& x : inbox)
+      if (x.run_id == a.run_id && x.step_id == a.step_id) return PostedAnswer{false, x};
+    inbox.push_back(a);
+    inbox.back().id = ++inbox_ids;
+    return PostedAnswer{true, inbox.back()};
+  }
+  Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& run_id) override {
+    std::vector<InboxAnswer> out;
+    for (const auto& a : inbox)
+      if (run_id.empty() || a.run_id == run_id) out.push_back(a);
+    return out;
+  }
+  std::vector<InboxAnswer> inbox;  // not yet taken
+  int64_t inbox_ids = 0;
 
   const StepRecord* Step(const std::string& run, const std::string& step) {
     for (auto& s : steps[run])

@@ -297,7 +297,6 @@ Result<std::unique_ptr<PreparedRun>> PrepareResume(const ResumeRequest& req, con
   o.parent_step = run->parent_step;
   o.inputs = *inputs;
   o.answers = req.answers;
-  o.answered_by = req.answered_by;
   o.source_sha256 = run->sha256;
   o.run_exists = true;
   o.rollback_only = req.rollback_only;

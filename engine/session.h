@@ -83,7 +83,6 @@ struct ResumeRequest {
   std::string target;  // RUN: an id, a prefix, `last`; "" for the newest open run
   std::map<std::string, std::string> inputs;   // secret inputs only
   std::map<std::string, std::string> answers;
-  std::string answered_by;  // who gave them on the web page (runbook serve starts this resume)
   std::vector<std::string> rerun;
   bool allow_changed = false;
   bool rollback_only = false;  // `runbook rollback RUN`

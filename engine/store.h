@@ -102,6 +102,24 @@ struct DecisionRecord {
   std::string overrode;
 };
 
+// An answer a person gave elsewhere than the engine's terminal (the web
+// page), in the run's inbox until the engine driving the run takes it: the
+// commit that records a decision for the step takes every answer waiting for
+// it (the decision is what was answered; a later one lost).
+struct InboxAnswer {
+  int64_t id = 0;  // assigned by the store
+  std::string run_id;
+  std::string step_id;
+  std::string value;
+  std::string by;  // "alice (web)"
+  int64_t at = 0;
+};
+
+struct PostedAnswer {
+  bool first = false;  // this answer stands; else `answer` is the one given before it
+  InboxAnswer answer;
+};
+
 struct EventRecord {
   int64_t seq = 0;  // assigned by the store
   std::string run_id;
@@ -196,6 +214,13 @@ class StateStore {
   // The name a token's sha256 belongs to, or nullopt.
   virtual Result<std::optional<std::string>> TokenName(const std::string& sha256) = 0;
   virtual Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() = 0;  // name, when added
+
+  // Atomically: posts `a` to the inbox if its step is `waiting` and has no
+  // answer there yet (the first wins; `first` says whether it is this one).
+  // kInvalid if the step is not waiting.
+  virtual Result<PostedAnswer> PostAnswer(const InboxAnswer& a) = 0;
+  // Answers not yet taken, of `run_id` (of every run when empty), oldest first.
+  virtual Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& run_id) = 0;
 };
 
 }  // namespace runbook

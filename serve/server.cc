@@ -144,16 +144,6 @@ struct EventStream {
   }
 };
 
-// Answers given from the page and not yet seen in the record.
-struct Answers {
-  struct Given {
-    int pid;           // the resume that records it
-    std::string said;  // "who at when: value"
-  };
-  std::mutex mu;
-  std::map<std::string, Given> given;  // RUN/STEP
-};
-
 // The runs serve started for alerts, by fingerprint.
 struct Alerts {
   std::mutex mu;
@@ -188,6 +178,61 @@ Result<int> StartEngine(const std::string& self, std::vector<std::string> args, 
   if (rc != 0) return Status::IOError(std::strerror(rc));
   return static_cast<int>(pid);
 }
+
+// Delivers the inbox's answers to an engine (one per answer, at most once
+// per serve): a live engine driving the run takes an answer itself; a run
+// that stopped waiting (exit 3) or whose engine died is resumed on this host
+// by `runbook resume`, which takes it; a run of another host waits for a
+// resume there. Looked at after each answer and every second, so an answer
+// posted while the engine was about to stop waiting is not left behind.
+class Courier {
+ public:
+  Courier(std::string state, std::string self) : state_(std::move(state)), self_(std::move(self)) {}
+
+  // What became of `a`, said for a person.
+  json Deliver(const InboxAnswer& a) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto store = SqliteStore::OpenForReading(state_);
+    if (!store.ok()) return {{"delivered", "no"}, {"error", store.status().message()}};
+    auto run = (*store)->GetRun(a.run_id);
+    if (!run.ok()) return {{"delivered", "no"}, {"error", run.status().message()}};
+    PosixHost host;
+    if (run->status == RunStatus::kRunning && host.IsLive(*run))
+      return {{"delivered", "engine"}, {"message", "the engine driving the run (pid " + std::to_string(run->pid) +
+                                                       " on " + run->owner_host + ") takes it"}};
+    if (run->status != RunStatus::kWaiting)  // ended, or a person stopped it: they decide when it goes on
+      return {{"delivered", "no"},
+              {"message", "run " + a.run_id + " is " + ToString(run->status) + ": `runbook resume " + a.run_id +
+                              "` on " + run->host + " takes the answer"}};
+    if (run->host != host.Self().host)
+      return {{"delivered", "elsewhere"},
+              {"message", "run " + a.run_id + " belongs to " + run->host + ": there, `runbook resume " + a.run_id +
+                              "` takes the answer"}};
+    auto started = resumed_.find(a.id);
+    if (started != resumed_.end()) return {{"delivered", "resume"}, {"resume_pid", started->second}};
+    std::string log = state_ + "-serve-" + a.run_id + ".log";
+    auto pid = StartEngine(self_, {"resume", a.run_id, "--state", state_}, log);
+    if (!pid.ok()) return {{"delivered", "no"}, {"error", "could not start runbook resume: " + pid.status().message()}};
+    resumed_[a.id] = *pid;
+    return {{"delivered", "resume"}, {"resume_pid", *pid}, {"log", log},
+            {"message", "`runbook resume " + a.run_id + "` started on this host takes it"}};
+  }
+
+  // Every answer still in the inbox.
+  void Sweep() {
+    auto store = SqliteStore::OpenForReading(state_);
+    if (!store.ok()) return;
+    auto pending = (*store)->PendingAnswers("");
+    if (!pending.ok()) return;
+    store->reset();
+    for (const auto& a : *pending) Deliver(a);
+  }
+
+ private:
+  std::string state_, self_;
+  std::mutex mu_;
+  std::map<int64_t, int> resumed_;  // answer id -> the resume started for it
+};
 
 }  // namespace
 
@@ -302,12 +347,13 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     res.status = 201;
     Json(res, {{"run", run->id}, {"noted", true}});
   });
-  // An answer from the page, for a step that waits in a run that stopped
-  // waiting (exit 3): recorded like any answer -- who, when, via web -- by
-  // `runbook resume`, which serve starts on this host and does not wait for.
-  // The first answer wins.
-  auto answers = std::make_shared<Answers>();
-  svr.Post(R"(/api/runs/([^/]+)/answers)", [state, answers, who](const httplib::Request& req, httplib::Response& res) {
+  // An answer from the page, for a step that waits: checked as resume
+  // checks an --answer, posted to the run's inbox (the first answer wins),
+  // and delivered (Courier). The engine records it like any answer: who,
+  // when, via web; the comment goes to the timeline.
+  PosixHost self;
+  auto courier = std::make_shared<Courier>(state, self.SelfExe());
+  svr.Post(R"(/api/runs/([^/]+)/answers)", [state, courier, who](const httplib::Request& req, httplib::Response& res) {
     json body = json::parse(req.body, nullptr, false);
     auto text = [&](const char* k) {
       return body.is_object() && body.contains(k) && body[k].is_string() ? body[k].get<std::string>() : "";
@@ -317,49 +363,46 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     if (comment.size() > kMaxNote) return Text(res, 413, "a comment is at most 64 KiB");
     auto ref = OpenRun(state, req, res);
     if (!ref) return;
-    SqliteStore* store = ref->store.get();
-    const std::string* id = &ref->id;
-    std::lock_guard<std::mutex> lock(answers->mu);  // one answer at a time: the first wins
-    auto run = store->GetRun(*id);
-    auto steps = store->GetSteps(*id);
-    auto decisions = store->GetDecisions(*id);
-    if (!run.ok() || !steps.ok() || !decisions.ok()) return Text(res, 500, "cannot read the run");
+    const std::string id = ref->id;
+    auto run = ref->store->GetRun(id);
+    auto decisions = ref->store->GetDecisions(id);
+    if (!run.ok() || !decisions.ok()) return Text(res, 500, "cannot read the run");
     for (const auto& d : *decisions)
       if (d.step_id == step) return Text(res, 409, "already answered by " + d.by + " at " + Rfc3339(d.at) + ": " + d.value);
-    auto given = answers->given.find(*id + "/" + step);
-    if (given != answers->given.end()) {
-      // A resume that ended without recording the answer leaves the step open again.
-      if (::kill(given->second.pid, 0) == 0) return Text(res, 409, "already answered by " + given->second.said);
-      answers->given.erase(given);
-    }
-    bool waiting = false;
-    for (const auto& s : *steps) waiting |= s.step_id == step && s.status == StepStatus::kWaiting;
-    if (run->status != RunStatus::kWaiting || !waiting)
-      return Text(res, 409, run->status == RunStatus::kRunning
-                                ? "the engine running " + *id + " on " + run->host + " asks on its terminal: answer there"
-                                : "step '" + step + "' of run " + *id + " is not waiting for an answer (run " +
-                                      ToString(run->status) + ")");
-    // The value must be one the step takes, before anything is recorded: as resume itself checks it.
+    if (run->status != RunStatus::kWaiting && run->status != RunStatus::kRunning)
+      return Text(res, 409, "step '" + step + "' of run " + id + " is not waiting for an answer (run " +
+                                ToString(run->status) + ")");
+    // The value must be one the step takes, before anything is recorded.
     Diagnostics diags;
     Runbook rb = ParseRunbook(SourceFile(run->path, run->source), &diags);
     if (Status ok = CheckAnswers(rb, {{step, value}}, true); !ok.ok()) return Text(res, 400, ok.message());
-    PosixHost host;
-    if (run->host != host.Self().host)
-      return Text(res, 409, "run " + *id + " belongs to " + run->host + ": there, run `runbook resume " + *id +
-                                " --answer " + step + "=" + value + "`");
+    ref.reset();
+    auto store = SqliteStore::Open(state, Durability::kCrash);
+    if (!store.ok()) return Text(res, 500, store.status().message());
     std::string by = who(req);
-    int64_t now = SystemClock().WallMs();
-    if (!comment.empty())
-      if (Status st = AddNote(state, *id, step, by + " answers " + value + ": " + comment); !st.ok())
-        return Text(res, 500, st.message());
-    std::string log = state + "-serve-" + *id + ".log";
-    auto pid = StartEngine(host.SelfExe(), {"resume", *id, "--answer", step + "=" + value, "--answered-by", by,
-                                            "--state", state}, log);
-    if (!pid.ok()) return Text(res, 500, "could not start runbook resume: " + pid.status().message());
-    answers->given[*id + "/" + step] = {*pid, by + " at " + Rfc3339(now) + ": " + value};
+    auto posted = (*store)->PostAnswer({0, id, step, value, by, SystemClock().WallMs()});
+    if (!posted.ok())
+      return Text(res, posted.status().code() == Status::Code::kInvalid ? 409 : 500, posted.status().message());
+    const InboxAnswer& a = posted->answer;
+    if (!posted->first)
+      return Text(res, 409, "already answered by " + a.by + " at " + Rfc3339(a.at) + ": " + a.value);
+    if (!comment.empty()) {
+      Batch b;
+      b.Add(EventRecord{0, id, SystemClock().WallMs(), step, "note", by + " answers " + value + ": " + comment});
+      if (Status st = (*store)->Commit(b); !st.ok()) return Text(res, 500, st.message());
+    }
+    store->reset();
+    json j = courier->Deliver(a);
+    j.update({{"run", id}, {"step", step}, {"value", value}, {"by", by}, {"at", Rfc3339(a.at)}});
     res.status = 202;
-    Json(res, {{"run", *id}, {"step", step}, {"value", value}, {"by", by}, {"at", Rfc3339(now)}, {"resume_pid", *pid},
-               {"log", log}});
+    Json(res, j);
+  });
+  std::atomic<bool> serving{true};
+  std::thread sweeper([courier, &serving] {
+    while (serving) {
+      courier->Sweep();
+      for (int i = 0; i < 10 && serving; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   });
 
   // An Alertmanager webhook (its JSON, version 4) starts the runbook its
@@ -485,7 +528,10 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   out << "runbook serve: " << state << "\nhttp://" << guard.authorities().front() << "/?token=" << guard.token()
       << "\n";
   out.flush();
-  return svr.listen_after_bind() ? 0 : 1;
+  bool listened = svr.listen_after_bind();
+  serving = false;
+  sweeper.join();
+  return listened ? 0 : 1;
 }
 
 }  // namespace runbook::serve

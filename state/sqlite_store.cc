@@ -380,6 +380,16 @@ Status SqliteStore::Commit(const Batch& batch) {
   return s.Prefixed(where);
 }
 
+namespace {
+// Tables made on first use (tokens, answers): a database without one simply
+// has none of those rows, and readers never write.
+bool HasTable(sqlite3* db, const char* name) {
+  Stmt st(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?");
+  st.Bind(std::string(name));
+  return st.Step() == SQLITE_ROW;
+}
+}  // namespace
+
 Status SqliteStore::WriteBatch(const Batch& b) {
   if (b.new_run) {
     const RunRecord& r = *b.new_run;
@@ -434,6 +444,13 @@ Status SqliteStore::WriteBatch(const Batch& b) {
                         "VALUES (?,?,?,?,?,?,?)"));
     st.Bind(d.run_id).Bind(d.step_id).Bind(d.value).Bind(ToString(d.source)).Bind(d.by).Bind(d.at).Bind(d.overrode);
     if (st.Step() != SQLITE_DONE) return st.Error("recording the answer of " + d.step_id);
+  }
+  if (!b.decisions.empty() && HasTable(db_, "answers")) {
+    for (const auto& d : b.decisions) {  // the decision takes what waited for it in the inbox
+      Stmt st(db_, "UPDATE answers SET taken_at=? WHERE run_id=? AND step_id=? AND taken_at=0");
+      st.Bind(d.at).Bind(d.run_id).Bind(d.step_id);
+      if (st.Step() != SQLITE_DONE) return st.Error("taking the inbox's answers of " + d.step_id);
+    }
   }
   for (const auto& e : b.events) {
     Stmt st(db_, Cached("INSERT INTO events (run_id, at, step_id, kind, message) VALUES (?,?,?,?,?)"));
@@ -568,7 +585,8 @@ Result<int> SqliteStore::Prune(int64_t before_ms) {
                     ") d WHERE substr(r.id, 1, length(d.id) + 1) = d.id || '.')";
   Stmt count(db_, ("SELECT count(*) FROM (" + doomed + ")").c_str());
   int n = count.Step() == SQLITE_ROW ? static_cast<int>(count.Int(0)) : 0;
-  for (const char* table : {"events", "decisions", "attempts", "steps"}) {
+  for (const char* table : {"events", "decisions", "attempts", "steps", "answers"}) {
+    if (!HasTable(db_, table)) continue;
     s = Exec(std::string("DELETE FROM ") + table + " WHERE run_id IN (" + all + ")");
     if (!s.ok()) break;
   }
@@ -737,15 +755,8 @@ Status SqliteStore::AddToken(const std::string& name, const std::string& sha256,
   return Status::Ok();
 }
 
-namespace {
-bool HasTokens(sqlite3* db) {
-  Stmt st(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='tokens'");
-  return st.Step() == SQLITE_ROW;
-}
-}  // namespace
-
 Result<std::optional<std::string>> SqliteStore::TokenName(const std::string& sha256) {
-  if (!HasTokens(db_)) return std::optional<std::string>();
+  if (!HasTable(db_, "tokens")) return std::optional<std::string>();
   Stmt st(db_, "SELECT name FROM tokens WHERE sha256=?");
   st.Bind(sha256);
   int rc = st.Step();
@@ -756,11 +767,64 @@ Result<std::optional<std::string>> SqliteStore::TokenName(const std::string& sha
 
 Result<std::vector<std::pair<std::string, int64_t>>> SqliteStore::ListTokens() {
   std::vector<std::pair<std::string, int64_t>> out;
-  if (!HasTokens(db_)) return out;
+  if (!HasTable(db_, "tokens")) return out;
   Stmt st(db_, "SELECT name, added_at FROM tokens ORDER BY name");
   int rc;
   while ((rc = st.Step()) == SQLITE_ROW) out.emplace_back(st.Text(0), st.Int(1));
   if (rc != SQLITE_DONE) return st.Error("reading tokens");
+  return out;
+}
+
+// The inbox lives in its own table, made by the first answer posted.
+Result<PostedAnswer> SqliteStore::PostAnswer(const InboxAnswer& a) {
+  std::string where = "state database " + path_;
+  if (read_only_) return Status::Invalid(where + ": opened for reading only");
+  Status s = CheckFile();
+  if (s.ok())
+    s = Exec("CREATE TABLE IF NOT EXISTS answers (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, "
+             "step_id TEXT NOT NULL, value TEXT NOT NULL, by TEXT NOT NULL, at INTEGER NOT NULL, "
+             "taken_at INTEGER NOT NULL DEFAULT 0)");
+  if (s.ok()) s = Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s.Prefixed(where);
+  auto fail = [&](Status e) {
+    (void)Exec("ROLLBACK");
+    return e.Prefixed(where);
+  };
+  Stmt step(db_, "SELECT status FROM steps WHERE run_id=? AND step_id=?");
+  step.Bind(a.run_id).Bind(a.step_id);
+  int rc = step.Step();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(step.Error("reading step " + a.step_id));
+  if (rc == SQLITE_DONE || step.Text(0) != ToString(StepStatus::kWaiting))
+    return fail(Status::Invalid("step '" + a.step_id + "' of run " + a.run_id + " is not waiting for an answer"));
+  Stmt given(db_, "SELECT id, value, by, at FROM answers WHERE run_id=? AND step_id=? AND taken_at=0 ORDER BY id LIMIT 1");
+  given.Bind(a.run_id).Bind(a.step_id);
+  rc = given.Step();
+  if (rc == SQLITE_ROW) {
+    PostedAnswer earlier{false, {given.Int(0), a.run_id, a.step_id, given.Text(1), given.Text(2), given.Int(3)}};
+    (void)Exec("ROLLBACK");
+    return earlier;
+  }
+  if (rc != SQLITE_DONE) return fail(given.Error("reading the inbox"));
+  Stmt ins(db_, "INSERT INTO answers (run_id, step_id, value, by, at) VALUES (?,?,?,?,?)");
+  ins.Bind(a.run_id).Bind(a.step_id).Bind(a.value).Bind(a.by).Bind(a.at);
+  if (ins.Step() != SQLITE_DONE) return fail(ins.Error("posting the answer of " + a.step_id));
+  PostedAnswer posted{true, a};
+  posted.answer.id = sqlite3_last_insert_rowid(db_);
+  s = Exec("COMMIT");
+  if (!s.ok()) return fail(s);
+  return posted;
+}
+
+Result<std::vector<InboxAnswer>> SqliteStore::PendingAnswers(const std::string& run_id) {
+  std::vector<InboxAnswer> out;
+  if (!HasTable(db_, "answers")) return out;
+  Stmt st(db_, "SELECT id, run_id, step_id, value, by, at FROM answers WHERE taken_at=0 AND (?='' OR run_id=?) "
+               "ORDER BY id");
+  st.Bind(run_id).Bind(run_id);
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW)
+    out.push_back({st.Int(0), st.Text(1), st.Text(2), st.Text(3), st.Text(4), st.Int(5)});
+  if (rc != SQLITE_DONE) return st.Error("reading the inbox");
   return out;
 }
 

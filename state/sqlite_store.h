@@ -96,6 +96,8 @@ class SqliteStore : public StateStore {
   Status AddToken(const std::string& name, const std::string& sha256, int64_t at) override;
   Result<std::optional<std::string>> TokenName(const std::string& sha256) override;
   Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() override;
+  Result<PostedAnswer> PostAnswer(const InboxAnswer& a) override;
+  Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& run_id) override;
 
   const std::string& path() const { return path_; }
 

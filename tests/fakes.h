@@ -139,7 +139,11 @@ class FakeRunner : public ProcessRunner {
 class RecordingReporter : public Reporter {
  public:
   std::vector<ReportEvent> events;
-  void Event(const ReportEvent& e) override { events.push_back(e); }
+  std::function<void(const ReportEvent&)> on_event;  // what else happens as the engine reports
+  void Event(const ReportEvent& e) override {
+    events.push_back(e);
+    if (on_event) on_event(e);
+  }
 };
 
 class ScriptedAsker : public Asker {
@@ -148,9 +152,15 @@ class ScriptedAsker : public Asker {
   std::vector<std::string> answers;
   std::vector<std::string> asked;
   bool available() const override { return tty; }
+  // Called before each answer: an answer posted to the inbox meanwhile wins.
+  std::function<void()> while_asked;
   std::optional<std::string> Ask(const std::string& step, const std::string&, const std::vector<std::string>&,
-                                 const std::vector<std::string>&) override {
+                                 const std::vector<std::string>&, const std::function<bool()>& elsewhere) override {
     asked.push_back(step);
+    if (while_asked) {
+      while_asked();
+      if (elsewhere()) return std::nullopt;
+    }
     if (answers.empty()) return std::nullopt;
     std::string a = answers.front();
     answers.erase(answers.begin());

@@ -36,6 +36,8 @@ class FailingStore : public StateStore {
   Status AddToken(const std::string& n, const std::string& h, int64_t at) override { return base_->AddToken(n, h, at); }
   Result<std::optional<std::string>> TokenName(const std::string& h) override { return base_->TokenName(h); }
   Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() override { return base_->ListTokens(); }
+  Result<PostedAnswer> PostAnswer(const InboxAnswer& a) override { return base_->PostAnswer(a); }
+  Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& id) override { return base_->PendingAnswers(id); }
 
  private:
   StateStore* base_;

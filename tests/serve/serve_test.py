@@ -5,7 +5,9 @@ HTTP. Usage: serve_test.py RUNBOOK"""
 import http.client
 import json
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -47,6 +49,92 @@ def events(port, token, run, last=None):
         if m:
             out.append((int(m.group(1)), json.loads(m.group(2))))
     return out
+
+
+def read_until(fd, needle, deadline_s=60):
+    """Reads a pty until `needle` appears (or the child is gone): what it read."""
+    seen = b""
+    end = time.monotonic() + deadline_s
+    while needle.encode() not in seen and time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], end - time.monotonic())
+        if not r:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode("utf-8", "replace")
+
+
+def live_engine_answers(d, state, port, post, run):
+    """A live engine waiting on a step takes the page's answer at once: one without a terminal while another
+    branch still runs, and one asking on its terminal (a pty), which stops asking."""
+    open(os.path.join(d, "live.yaml"), "w").write(
+        "name: live\nconcurrency: shared\nsteps:\n"
+        "  - id: go\n    decision: { prompt: \"Restore now?\", choices: [{ value: now, goto: restore }, "
+        "{ value: later, goto: postpone }] }\n"
+        "  - { id: restore, needs: go, run: echo restoring }\n"
+        "  - { id: postpone, needs: go, run: echo postponing }\n"
+        "  - { id: hold, run: 'while [ ! -e release ]; do sleep 0.05; done' }\n")
+    engine = subprocess.Popen([RUNBOOK, "run", "live.yaml", "--state", state, "--output", "json"], cwd=d,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_id, said = None, []
+    for line in engine.stdout:  # the engine's own events: no clock
+        e = json.loads(line)
+        said.append(e)
+        run_id = run_id or e.get("run_id") or e.get("run")
+        if e.get("event") == "step.waiting" and e.get("step") == "go":
+            break
+    check(run_id is not None, f"the live run's id: {said[:2]} {engine.stderr.read() if not said else ''}")
+    if run_id is None:
+        return
+    status, _, body = request(port, "POST", f"/api/runs/{run_id}/answers", post,
+                              body='{"step": "go", "value": "now", "comment": "the DBA approves"}')
+    reply = json.loads(body) if status == 202 else {}
+    check(status == 202 and reply.get("delivered") == "engine", f"a live engine takes the answer: {status} {body}")
+    status, _, body = request(port, "POST", f"/api/runs/{run_id}/answers", post, body='{"step": "go", "value": "later"}')
+    check(status == 409 and "already answered by alice (web)" in body, f"the first answer wins: {body.strip()}")
+    for line in engine.stdout:
+        e = json.loads(line)
+        if e.get("event") == "step.finished" and e.get("step") == "restore":
+            break
+    open(os.path.join(d, "release"), "w").close()  # only now may `hold` end: the answer came while it ran
+    engine.stdout.read()
+    check(engine.wait(timeout=60) == 0, f"the live run succeeded: {engine.stderr.read()}")
+    shown = json.loads(run("show", run_id, "--json").stdout)
+    decisions = shown.get("decisions", [])
+    check(len(decisions) == 1 and decisions[0]["source"] == "web" and decisions[0]["by"] == "alice (web)" and
+          decisions[0]["value"] == "now", f"the live engine recorded the web's answer and who: {decisions}")
+    steps = {s["id"]: s for s in shown.get("steps", [])}
+    check(steps.get("postpone", {}).get("status") == "skipped", "the branch not chosen is skipped")
+
+    open(os.path.join(d, "tty.yaml"), "w").write(
+        "name: tty\nconcurrency: shared\nsteps:\n  - { id: check, manual: Check the replica }\n"
+        "  - { id: after, needs: check, run: echo after }\n")
+    master, slave = pty.openpty()
+    engine = subprocess.Popen([RUNBOOK, "run", "tty.yaml", "--state", state], cwd=d, stdin=slave, stdout=slave,
+                              stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        shown_tty = read_until(master, "fail): ")
+        check("Answer (done/skip/fail)" in shown_tty, f"the engine asks on its terminal: {shown_tty[-300:]}")
+        tty_id = [r["id"] for r in json.loads(run("runs", "--json").stdout) if r["runbook"] == "tty"][0]
+        status, _, body = request(port, "POST", f"/api/runs/{tty_id}/answers", post, body='{"step": "check", "value": "done"}')
+        reply = json.loads(body) if status == 202 else {}
+        check(status == 202 and reply.get("delivered") == "engine", f"the asking engine takes it: {status} {body}")
+        rest = read_until(master, "run succeeded")
+        check("answered on the web page" in rest, f"the terminal says the question was answered: {rest[-400:]}")
+        check(engine.wait(timeout=60) == 0, "the run went on without the terminal's answer")
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+        os.close(master)
+    decisions = json.loads(run("show", tty_id, "--json").stdout).get("decisions", [])
+    check(len(decisions) == 1 and decisions[0]["source"] == "web" and decisions[0]["by"] == "alice (web)",
+          f"recorded as alice's, from the web: {decisions}")
 
 
 def main():
@@ -191,6 +279,7 @@ def main():
         check(status == 409 and "already answered by alice (web)" in body, "after the resume: still the first answer")
         report = run("report", wait_id).stdout
         check("alice (web)" in report, "the report names who answered")
+        live_engine_answers(d, state, port, post, run)
         hook = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}  # what http_config sends
         # hostile requests found by an adversarial review
         status, headers, _ = request(port, "GET", "//evil.example/x?token=" + token)
