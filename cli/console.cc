@@ -98,6 +98,10 @@ void TextReporter::Event(const ReportEvent& e) {
   } else if (k == "preflight") {
     Line("  " + Paint(e.status == "succeeded" ? "pre" : "PRE!", e.status == "succeeded" ? "32" : "31;1") + "    " +
          e.step + (e.message.empty() ? "" : indent(e.message)));
+  } else if (k == "escalation") {
+    Line("  " + Paint("ESCALATE", "31;1") + " " + e.message);
+  } else if (k == "notify.failed") {
+    Line("  " + Paint("notify!", "33") + " " + e.message + " (the run goes on)");
   } else if (k == "rollback.started") {
     Line(Paint("rolling back: ", "33;1") + e.message);
   } else if (k == "rollback") {

@@ -49,6 +49,7 @@ RunOutcome Executor::Impl::Run() {
     WaitForEvents();
   }
   (void)Flush();  // every phase ends with a commit; this only guards the invariant
+  DrainNotices();
   return Outcome();
 }
 
@@ -65,7 +66,10 @@ void Executor::Impl::WaitForEvents() {
   auto events = runner_->Wait(NextDeadline());
   for (auto& e : events) {
     Task* t = TaskOf(e.handle);
-    if (!t) continue;
+    if (!t) {
+      OnNotice(e);
+      continue;
+    }
     std::string unit = t->kind == Task::Kind::kPreflight ? "preflight" : S(t->v).id;
     if (e.kind == RunnerEvent::Kind::kOutput) {
       EmitOutput(e.handle, unit, e.is_stderr, e.data, false);
@@ -76,7 +80,9 @@ void Executor::Impl::WaitForEvents() {
     }
   }
   Timers(clock_->Now());
+  NoticeTimers(clock_->Now());
   TakeAnswers(clock_->Now());
+  Escalate();
   if (Wall() >= next_tick_) {
     next_tick_ = Wall() + 1000;
     reporter_->Tick(Wall());
@@ -152,6 +158,7 @@ bool Executor::Impl::Open() {
       for (int v = 0; v < p->size(); ++v) b.Add(p->record(v));
   }
   if (rb_.timeout) run_deadline_ = clock_->Now() + rb_.timeout->count();
+  LoadEscalated();
   b.run = run_;
   b.events.push_back(o_.resume ? Ev("run.resumed", "", "resumed by " + o_.user + "@" + o_.host + " in phase " +
                                                            ToString(run_.phase))
@@ -323,6 +330,10 @@ void Executor::Impl::Finish(RunStatus status, const std::string& reason) {
   e.reason = reason;
   e.duration_ms = Wall() - run_.started_at;
   Report(e);
+  std::string event = status == RunStatus::kSucceeded    ? "succeeded"
+                      : status == RunStatus::kRolledBack ? "rolled_back"
+                      : IsFinal(status) || status == RunStatus::kFailed ? "failed" : "";
+  if (!event.empty()) Notify(event, "", "run " + name + (reason.empty() ? "" : ": " + reason));
 }
 
 // ---- commits and reports -------------------------------------------------------------
@@ -392,6 +403,8 @@ std::optional<int64_t> Executor::Impl::NextDeadline() const {
   if (!stopping_ && timed_phase) take(run_deadline_);
   if (!tasks_.empty()) take(clock_->Now() + 1000);  // the live display's tick
   if (!tasks_.empty() && !stopping_ && waiting_steps_) take(next_inbox_);
+  take(NoticeDeadline());
+  if (!tasks_.empty() && !stopping_) take(EscalationDeadline());
   return d;
 }
 
@@ -465,6 +478,8 @@ void Executor::Impl::BeginStop(bool interrupt, bool kill_now) {
       Fail(EndTask(t), Reason::kTimeout, "the run timed out");
   }
   if (interrupt) Defer(Batch().Add(Ev("run.interrupt", "", "interrupted: stopping running steps")));
+  if (kill_now)
+    for (auto& [h, n] : notices_) runner_->Kill(h);
 }
 
 // ---- the facade -------------------------------------------------------------------

@@ -154,6 +154,24 @@ class Executor::Impl {
   void Decide(int v, bool may_ask);
   void ResolvePerson(int v, const Answered& a, const std::string& overrode = "");
 
+  // ---- telling the team (executor_notify.cc) -------------------------------
+  struct Notice {  // a notifier's process
+    std::string what, step, file;
+    int64_t timeout_at = 0;
+    std::optional<int64_t> kill_at;
+    bool timed_out = false;
+  };
+  void Notify(const std::string& event, const std::string& step, const std::string& message,
+              const std::string& contact = "");
+  bool OnNotice(const RunnerEvent& e);  // whether `e` was a notifier's
+  void NoticeTimers(int64_t now);
+  std::optional<int64_t> NoticeDeadline() const;
+  void DrainNotices();
+  void Escalate();
+  static std::string EscalationMessage(const std::string& contact, const std::string& why);
+  std::optional<int64_t> EscalationDeadline() const;
+  void LoadEscalated();
+
   const Runbook& rb_;
   ExecOptions o_;
   StateStore* store_;
@@ -195,7 +213,10 @@ class Executor::Impl {
   std::optional<int64_t> run_deadline_;
   int64_t next_tick_ = 0;
   int64_t next_inbox_ = 0;
-  bool waiting_steps_ = false;  // some step may wait (set when one does; cleared by a look that finds none)  // the next look in the inbox while steps wait and others run
+  bool waiting_steps_ = false;
+  std::map<int, Notice> notices_;  // by runner handle
+  int notices_started_ = 0;
+  std::set<std::string> escalated_;  // contacts whose `after:` fired in this run  // some step may wait (set when one does; cleared by a look that finds none)  // the next look in the inbox while steps wait and others run
   std::vector<std::string> waiting_lines_;
   LineBuffer lines_;  // step output, by whole lines
   std::set<std::string> held_for_person_;  // not idempotent, running when the engine stopped

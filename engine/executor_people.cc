@@ -27,6 +27,11 @@ std::optional<Executor::Impl::Answered> Executor::Impl::AskPerson(int v, bool ma
   Flush();  // nothing waits unwritten while a person thinks
   std::optional<Answered> web;
   auto typed = asker_->Ask(S(v).id, text, checklist, choices, [&] {
+    // While the person thinks: notifiers end, escalations fall due, the web may answer.
+    for (auto& e : runner_->Wait(clock_->Now())) OnNotice(e);
+    NoticeTimers(clock_->Now());
+    Escalate();
+    Flush();
     web = FromInbox(v, choices);
     return web.has_value();
   });
@@ -86,6 +91,7 @@ void Executor::Impl::MarkWaiting(int v) {
     waiting_steps_ = true;
     if (!Commit(Batch().Add(r).Add(Ev("step.waiting", s.id, "waiting for a person")))) return;
     Report(ReportEvent::Of("step.waiting", s.id, "", NameOf(s)));
+    Notify("waiting", s.id, "step " + s.id + " waits for a person: " + NameOf(s));
   }
 }
 

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "engine/memory_store.h"
 #include "engine/test_util.h"
 #include "tests/fakes.h"
@@ -363,6 +366,99 @@ TEST_F(ExecutorTest, AnAnswerFromTheWebEndsTheQuestionOnTheTerminal) {
   EXPECT_EQ(store_.decisions["run-1"][0].source, AnswerSource::kWeb);
   EXPECT_EQ(Step("m").status, StepStatus::kSkipped);
   EXPECT_EQ(out.status, RunStatus::kSucceeded);
+}
+
+// notify: and escalation after: (issue 15, item 5).
+struct Told {
+  std::string kind, step, stdin_json;
+  int64_t at;
+};
+
+TEST_F(ExecutorTest, NotifiersGetTheEventOnStdinAndInTheirEnvironmentAndAFailingOneFailsNothing) {
+  std::vector<Told> told;
+  runner_.on_start = [&](const ProcessSpec& spec) {
+    if (spec.argv.back().find("tell") == std::string::npos) return;
+    std::ifstream in(spec.stdin_file);
+    std::stringstream json;
+    json << in.rdbuf();
+    told.push_back({spec.env.at("RUNBOOK_EVENT_KIND"), spec.env.at("RUNBOOK_EVENT_STEP"), json.str(), clock_.now});
+  };
+  runner_.script = {FakeCommand::Of("tell-broken").Exit(22), FakeCommand::Of("slow").Takes(2'000)};
+  answers_ = {};
+  auto out = Run(R"Y(name: t
+notify:
+  - { on: [waiting, succeeded], run: tell-ok }
+  - { on: succeeded, run: tell-broken }
+steps:
+  - { id: s, run: slow }
+  - { id: m, manual: "Check $(touch /tmp/pwned)", needs: s }
+)Y");
+  EXPECT_EQ(out.status, RunStatus::kWaiting);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].kind, "waiting");
+  EXPECT_EQ(told[0].step, "m");
+  EXPECT_NE(told[0].stdin_json.find("\"event\":\"waiting\""), std::string::npos) << told[0].stdin_json;
+  EXPECT_NE(told[0].stdin_json.find("\"run\":\"run-1\""), std::string::npos);
+
+  // Answered: the run succeeds, both notifiers run, the broken one is recorded and fails nothing.
+  told.clear();
+  store_ = MemoryStore();
+  answers_ = {{"m", "done"}};
+  out = Run(R"Y(name: t
+notify:
+  - { on: [waiting, succeeded], run: tell-ok }
+  - { on: succeeded, run: tell-broken }
+steps:
+  - { id: m, manual: check }
+)Y");
+  EXPECT_EQ(out.status, RunStatus::kSucceeded);
+  EXPECT_EQ(out.exit_code, 0);
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_EQ(told[0].kind, "succeeded");
+  std::vector<std::string> kinds;
+  for (const auto& e : store_.events) kinds.push_back(e.kind + ": " + e.message);
+  auto has = [&](const std::string& text) {
+    return std::any_of(kinds.begin(), kinds.end(), [&](const std::string& k) { return k.find(text) != k.npos; });
+  };
+  EXPECT_TRUE(has("notify.sent: notify #1 (succeeded) sent"));
+  EXPECT_TRUE(has("notify.failed: notify #2 (succeeded) exited 22")) << ::testing::PrintToString(kinds);
+  EXPECT_EQ(runner_.running(), 0);  // nothing outlives the engine
+}
+
+TEST_F(ExecutorTest, EscalationsFireOnceWhenTheirTimeHasComeWhileTheRunGoesOn) {
+  std::vector<Told> told;
+  runner_.on_start = [&](const ProcessSpec& spec) {
+    if (spec.argv.back().find("tell") != std::string::npos)
+      told.push_back({spec.env.at("RUNBOOK_EVENT_CONTACT"), spec.env.at("RUNBOOK_EVENT_STEP"), "", clock_.now});
+  };
+  runner_.script = {FakeCommand::Of("long").Takes(3'600'000)};
+  auto out = Run(R"(name: t
+escalation:
+  - { contact: DBA, when: waiting, after: 5m }
+  - { contact: CTO, when: always, after: 30m }
+  - { contact: never, when: always, after: 2h }
+  - { contact: on failure, when: failure }
+notify:
+  - { on: escalation, run: tell }
+steps:
+  - { id: long, run: long }
+  - { id: m, manual: check }
+)");
+  EXPECT_EQ(out.status, RunStatus::kWaiting);
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_EQ(told[0].kind, "DBA");
+  EXPECT_EQ(told[0].step, "m");
+  EXPECT_GE(told[0].at, 300'000);
+  EXPECT_LE(told[0].at, 300'000 + 250);  // looked at with the inbox, four times a second
+  EXPECT_EQ(told[1].kind, "CTO");
+  EXPECT_EQ(told[1].at, 1'800'000);  // a deadline of the loop: on the dot
+  int due = 0;
+  for (const auto& e : store_.events)
+    if (e.kind == "escalation.due") {
+      ++due;
+      EXPECT_TRUE(e.message.rfind("escalate to ", 0) == 0) << e.message;
+    }
+  EXPECT_EQ(due, 2);  // once each, recorded
 }
 
 }  // namespace

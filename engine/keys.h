@@ -10,10 +10,13 @@ namespace runbook::keys {
 
 inline const std::vector<std::string> kRunbook = {
     "name",    "title",   "description", "purpose",    "owner",       "severity",
-    "tags",    "targets", "escalation",  "inputs",     "env",         "defaults",
+    "tags",    "targets", "escalation",  "notify",     "inputs",      "env",         "defaults",
     "on_failure", "timeout", "concurrency", "preflight", "steps", "finally"};
 inline const std::vector<std::string> kTargets = {"rto", "rpo"};
 inline const std::vector<std::string> kEscalation = {"contact", "when", "after"};
+inline const std::vector<std::string> kNotify = {"on", "run", "timeout"};
+// The run events a notify: entry may name in `on` (all of them when it has none).
+inline const std::vector<std::string> kNotifyEvents = {"waiting", "failed", "rolled_back", "succeeded", "escalation"};
 inline const std::vector<std::string> kInput = {"description", "enum",     "required", "default",
                                                 "secret",      "from_env", "pattern",  "type"};
 inline const std::vector<std::string> kDefaults = {"timeout", "retry", "shell", "workdir"};

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -146,6 +147,19 @@ struct Escalation {
 };
 const char* ToString(Escalation::When w);
 
+// A command run on run events (keys::kNotifyEvents) with the event as JSON
+// on stdin and in RUNBOOK_EVENT_* variables: how a team wires a chat or a
+// pager. A notifier that fails is recorded; it never fails the run.
+struct Notify {
+  std::vector<std::string> on;  // empty: every event
+  std::string run;              // a bash script, run as written: no {{ }} in it
+  std::optional<Millis> timeout;
+  Pos pos;
+  bool Wants(const std::string& event) const {
+    return on.empty() || std::find(on.begin(), on.end(), event) != on.end();
+  }
+};
+
 struct Runbook {
   SourceFile source;
   std::string name;
@@ -154,6 +168,7 @@ struct Runbook {
   std::vector<std::string> tags;
   std::optional<Millis> rto, rpo;
   std::vector<Escalation> escalation;
+  std::vector<Notify> notify;
   std::vector<InputDecl> inputs;
   std::vector<EnvVar> env;
   bool rollback_on_failure = true;  // on_failure: rollback | stop

@@ -456,6 +456,7 @@ class RunbookParser {
       rb_->rpo = Dur(t, "rpo", "targets");
     }
     Escalations(root);
+    Notifiers(root);
     Inputs(root);
     rb_->env = Env(root, "the runbook");
     Defaults(root);
@@ -519,6 +520,37 @@ class RunbookParser {
       }
       esc.after = Dur(item, "after", "an escalation contact");
       rb_->escalation.push_back(esc);
+    }
+  }
+
+  void Notifiers(const YAML::Node& root) {
+    YAML::Node n = root["notify"];
+    if (!n.IsDefined() || n.IsNull()) return;
+    if (!n.IsSequence()) {
+      Error(ValuePos(root, "notify"), "'notify' must be a list of {on, run, timeout}");
+      return;
+    }
+    for (const auto& item : n) {
+      Notify x;
+      x.pos = PosOf(item);
+      if (!CheckMap(item, x.pos, "notify entry", keys::kNotify)) continue;
+      for (auto& ev : StrList(item, "on", "a notify entry")) {
+        if (std::find(keys::kNotifyEvents.begin(), keys::kNotifyEvents.end(), ev.value) == keys::kNotifyEvents.end())
+          Error(ev.pos, "unknown event '" + Shown(ev.value) + "' in notify: one of waiting, failed, rolled_back, "
+                        "succeeded, escalation");
+        else
+          x.on.push_back(ev.value);
+      }
+      if (auto r = Str(item, "run", "a notify entry")) {
+        x.run = *r;
+        if (r->find("{{") != std::string::npos)
+          Error(ValuePos(item, "run"), "a notify command takes no {{ }}: the event is in $RUNBOOK_EVENT_* and on "
+                                       "stdin, so no value becomes code");
+      } else if (!item["run"].IsDefined()) {
+        Error(x.pos, "missing required key 'run' in notify entry");
+      }
+      x.timeout = Dur(item, "timeout", "a notify entry");
+      rb_->notify.push_back(x);
     }
   }
 

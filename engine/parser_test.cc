@@ -700,5 +700,20 @@ TEST(ParserFuzzRegression, BracesInsideAPlainScalarAreNotNesting) {
             std::string::npos);
 }
 
+TEST(ParserTest, NotifyEntriesAreCheckedBeforeAnythingRuns) {
+  auto c = testing::Check(
+      "name: t\nnotify:\n  - { on: [waiting, paged], run: x }\n  - { run: 'curl {{ inputs.url }}' }\n"
+      "  - { on: failed }\n  - { on: succeeded, run: ok, timeout: 5s }\nsteps:\n  - { id: a, run: x }\n");
+  std::string text = c.Text();
+  EXPECT_NE(text.find("t.yaml:3:21: error: unknown event 'paged' in notify"), std::string::npos) << text;
+  EXPECT_NE(text.find("t.yaml:4:12: error: a notify command takes no {{ }}"), std::string::npos) << text;
+  EXPECT_NE(text.find("t.yaml:5:5: error: missing required key 'run' in notify entry"), std::string::npos) << text;
+  ASSERT_EQ(c.runbook.notify.size(), 4u);
+  EXPECT_EQ(c.runbook.notify[3].on, std::vector<std::string>{"succeeded"});
+  EXPECT_EQ(*c.runbook.notify[3].timeout, Millis(5000));
+  EXPECT_TRUE(c.runbook.notify[3].Wants("succeeded"));
+  EXPECT_FALSE(c.runbook.notify[3].Wants("failed"));
+}
+
 }  // namespace
 }  // namespace runbook

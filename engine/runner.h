@@ -29,6 +29,7 @@ struct ProcessSpec {
   std::string workdir;
   size_t output_limit = 1 << 20;             // per stream; the tail is kept
   std::string display;                       // what a dry run shows instead of argv
+  std::string stdin_file;                    // read as standard input; "" is /dev/null
 };
 
 struct RunnerEvent {

@@ -260,9 +260,10 @@ Result<int> PosixRunner::Start(const ProcessSpec& spec) {
   ::sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old_mask);
   const sigset_t* restore = &old_mask;
+  const std::string std_in = spec.stdin_file.empty() ? "/dev/null" : spec.stdin_file;
   try {
     child = bp::child(
-        bp::exe = exe, bp::args = args, bp::start_dir = spec.workdir, bp::std_in < bp::null,
+        bp::exe = exe, bp::args = args, bp::start_dir = spec.workdir, bp::std_in < std_in,
         bp::std_out > out_pipe, bp::std_err > err_pipe, ec, bp::posix::use_vfork,
         bp::extend::on_exec_setup = [parent, envp_data, restore, slot](auto& exec) {
           exec.env = envp_data;

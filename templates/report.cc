@@ -383,6 +383,11 @@ class DataBuilder {
       if (e.kind == "note") notes.push_back(EventItem(e));
     d_["notes"] = notes;
     d_["has_notes"] = !notes.empty();
+    json told = json::array();  // escalations that fell due, and what the notifiers did
+    for (const auto& e : in_.events)
+      if (e.kind == "escalation.due" || e.kind == "notify.sent" || e.kind == "notify.failed") told.push_back(EventItem(e));
+    d_["told"] = told;
+    d_["has_told"] = !told.empty();
   }
 
   void Escalation() {

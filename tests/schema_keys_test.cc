@@ -38,6 +38,7 @@ TEST(SchemaKeysTest, EveryMappingHasExactlyTheParsersKeys) {
   EXPECT_EQ(Keys(s), Set(keys::kRunbook));
   EXPECT_EQ(Keys(s["properties"]["targets"]), Set(keys::kTargets));
   EXPECT_EQ(Keys(s["properties"]["escalation"]["items"]), Set(keys::kEscalation));
+  EXPECT_EQ(Keys(s["properties"]["notify"]["items"]), Set(keys::kNotify));
   EXPECT_EQ(Keys(ObjectOf(s["properties"]["inputs"]["additionalProperties"])), Set(keys::kInput));
   EXPECT_EQ(Keys(s["properties"]["defaults"]), Set(keys::kDefaults));
   EXPECT_EQ(Keys(step), Set(keys::kStep));
