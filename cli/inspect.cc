@@ -56,11 +56,18 @@ namespace {
 
 
 // --follow: the run's timeline as it is recorded, and each attempt's output
-// once it is committed, until the run stops (another engine writes; we poll
-// the database, which is all we share with it).
+// as it is committed (about once a second while it runs, then whole), until
+// the run stops (another engine writes; we poll the database, which is all
+// we share with it).
 int Follow(const Context& ctx, SqliteStore& store, const std::string& id, const std::string& step) {
   int64_t seen_event = 0;
-  std::set<std::string> shown;
+  std::set<std::string> shown;                             // attempts printed to their end
+  std::map<std::string, std::pair<size_t, size_t>> upto;   // how much of a running one's out and err is printed
+  auto more = [&](const std::string& text, size_t* printed) {
+    if (text.size() <= *printed) return;
+    *ctx.out << text.substr(*printed);
+    *printed = text.size();
+  };
   while (true) {
     auto events = store.GetEvents(id);
     if (events.ok())
@@ -76,10 +83,14 @@ int Follow(const Context& ctx, SqliteStore& store, const std::string& id, const 
       for (const auto& a : *attempts) {
         std::string key = a.step_id + "/" + ToString(a.kind) + "/" + std::to_string(a.number) + "/" +
                           std::to_string(a.check) + "/" + std::to_string(a.try_number);
-        if (a.status == AttemptStatus::kRunning || shown.count(key) || (!step.empty() && a.step_id != step)) continue;
+        if (shown.count(key) || (!step.empty() && a.step_id != step)) continue;
+        auto& [out, err] = upto[key];
+        more(a.out, &out);
+        more(a.err, &err);
+        if (a.status == AttemptStatus::kRunning) continue;
         shown.insert(key);
-        if (!a.out.empty()) *ctx.out << a.out << (a.out.back() == '\n' ? "" : "\n");
-        if (!a.err.empty()) *ctx.out << a.err << (a.err.back() == '\n' ? "" : "\n");
+        if (!a.out.empty() && a.out.back() != '\n') *ctx.out << "\n";
+        if (!a.err.empty() && a.err.back() != '\n') *ctx.out << "\n";
       }
     ctx.out->flush();
     auto run = store.GetRun(id);

@@ -85,6 +85,7 @@ void Executor::Impl::WaitForEvents() {
   Escalate();
   if (Wall() >= next_tick_) {
     next_tick_ = Wall() + 1000;
+    SaveOutput();
     reporter_->Tick(Wall());
   }
 }

@@ -29,10 +29,33 @@ void Executor::Impl::EmitOutput(int handle, const std::string& step, bool is_std
                                 bool flush) {
   std::string chunk = lines_.Take(handle, is_stderr, data, flush, masker_);
   if (chunk.empty()) return;
+  // The attempt's output so far, for readers of the record while it runs
+  // (serve, logs --follow): committed about once a second (SaveOutput); the
+  // runner's own capture replaces it when the attempt ends.
+  if (Task* t = TaskOf(handle)) {
+    std::string& so_far = is_stderr ? t->rec.err : t->rec.out;
+    so_far += chunk;
+    if (so_far.size() > kLiveOutputLimit) {
+      so_far.erase(0, so_far.size() - kLiveOutputLimit);
+      t->rec.truncated = true;
+    }
+    t->output_unsaved = true;
+  }
   ReportEvent r = ReportEvent::Of("step.output", step);
   r.stream = is_stderr ? "stderr" : "stdout";
   r.data = std::move(chunk);
   Report(r);
+}
+
+void Executor::Impl::SaveOutput() {
+  if (o_.dry_run) return;
+  Batch b;
+  for (auto& [v, t] : tasks_)
+    if (t.output_unsaved && t.handle >= 0) {
+      b.Add(t.rec);
+      t.output_unsaved = false;
+    }
+  if (!b.empty()) Defer(std::move(b));
 }
 
 // ---- a process ended -----------------------------------------------------------------

@@ -59,6 +59,7 @@ class Executor::Impl {
     std::string start_error;  // the process could not be built or started
     std::string output_file;
     std::string child_run;
+    bool output_unsaved = false;  // rec.out/err grew since the attempt was last committed
   };
 
   // ---- the run and its phases (executor.cc) ---------------------------------
@@ -127,6 +128,8 @@ class Executor::Impl {
   void OnInterrupted(Task& t);
   void AttemptFailed(Task& t, Reason reason, const std::string& message);
   void EmitOutput(int handle, const std::string& step, bool is_stderr, const std::string& data, bool flush);
+  static constexpr size_t kLiveOutputLimit = 1 << 20;  // as the runner keeps: the tail
+  void SaveOutput();
   void Succeed(int v, std::map<std::string, std::string> outputs = {}, const AttemptRecord* attempt = nullptr);
   void Fail(int v, Reason reason, const std::string& message);
   void Skip(int v, bool propagates, const std::string& why);

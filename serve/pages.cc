@@ -226,6 +226,9 @@ src.onmessage=e=>{const d=JSON.parse(e.data);const li=document.createElement('li
   redraw();
   fetch('/api/runs/'+encodeURIComponent(run)).then(r=>r.json()).then(j=>{
     const s=document.getElementById('status');s.textContent=j.status;s.className=j.status;});};
+// A running step's output grows with no event (the engine commits it about once a second): redrawn
+// every two seconds while something runs.
+setInterval(()=>{if(document.querySelector('#dag .running'))redraw();},2000);
 // An answer: JSON, same origin, the cookie; what the server says is shown beside the form.
 document.addEventListener('submit',ev=>{const f=ev.target;if(!f.classList.contains('answer'))return;ev.preventDefault();
   fetch('/api/runs/'+encodeURIComponent(run)+'/answers',{method:'POST',headers:{'Content-Type':'application/json'},

@@ -111,6 +111,38 @@ def live_engine_answers(d, state, port, post, run):
     steps = {s["id"]: s for s in shown.get("steps", [])}
     check(steps.get("postpone", {}).get("status") == "skipped", "the branch not chosen is skipped")
 
+    # A running step's output reaches the page and logs --follow before the step ends.
+    open(os.path.join(d, "talk.yaml"), "w").write(
+        "name: talk\nconcurrency: shared\nsteps:\n"
+        "  - { id: talk, run: 'echo first-line; while [ ! -e release-talk ]; do sleep 0.05; done; echo last-line' }\n")
+    engine = subprocess.Popen([RUNBOOK, "run", "talk.yaml", "--state", state, "--output", "json"], cwd=d,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    talk_id = None
+    for line in engine.stdout:
+        e = json.loads(line)
+        talk_id = talk_id or e.get("run")
+        if e.get("event") == "step.output" and "first-line" in e.get("data", ""):
+            break
+    follow = subprocess.Popen([RUNBOOK, "logs", talk_id, "--follow", "--state", state], stdout=subprocess.PIPE,
+                              text=True)
+    followed = ""
+    for line in follow.stdout:  # it prints the line while the step still runs
+        followed += line
+        if line == "first-line\n":  # the output itself, not the step.running line that quotes the command
+            break
+    check("first-line\n" in followed, f"logs --follow shows a running step's output: {followed}")
+    page, end = "", time.monotonic() + 30
+    while "first-line" not in page and time.monotonic() < end:  # committed about once a second
+        page = request(port, "GET", f"/runs/{talk_id}/live", {"Authorization": post["Authorization"]})[2]
+        time.sleep(0.1)
+    check("first-line" in page and 'class="node running"' in page, "the page shows a running step's output")
+    open(os.path.join(d, "release-talk"), "w").close()
+    engine.stdout.read()
+    check(engine.wait(timeout=60) == 0, "the talking run succeeded")
+    rest = follow.stdout.read()
+    check(follow.wait(timeout=60) == 0 and "last-line\n" in rest and "\nfirst-line\n" not in "\n" + rest,
+          f"logs --follow goes on to the end, printing nothing twice: {rest}")
+
     open(os.path.join(d, "tty.yaml"), "w").write(
         "name: tty\nconcurrency: shared\nsteps:\n  - { id: check, manual: Check the replica }\n"
         "  - { id: after, needs: check, run: echo after }\n")
