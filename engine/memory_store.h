@@ -131,10 +131,10 @@ class MemoryStore : public StateStore {
   std::map<std::string, std::pair<std::string, int64_t>> tokens;
 
   Result<PostedAnswer> PostAnswer(const InboxAnswer& a) override {
-    const StepRecord* s = Step(a.run_id, a.step_id);
-    if (!s || s->status != StepStatus::kWaiting) return Status::Invalid("step '" + a.step_id + "' is not waiting");
     for (const auto& x : inbox)
       if (x.run_id == a.run_id && x.step_id == a.step_id) return PostedAnswer{false, x};
+    const StepRecord* s = Step(a.run_id, a.step_id);
+    if (!s || s->status != StepStatus::kWaiting) return Status::Invalid("step '" + a.step_id + "' is not waiting");
     inbox.push_back(a);
     inbox.back().id = ++inbox_ids;
     return PostedAnswer{true, inbox.back()};

@@ -217,7 +217,8 @@ class StateStore {
 
   // Atomically: posts `a` to the inbox if its step is `waiting` and has no
   // answer there yet (the first wins; `first` says whether it is this one).
-  // kInvalid if the step is not waiting.
+  // For a step that no longer waits, the last answer given to it stands
+  // (an engine is acting on it); with none, kInvalid.
   virtual Result<PostedAnswer> PostAnswer(const InboxAnswer& a) = 0;
   // Answers not yet taken, of `run_id` (of every run when empty), oldest first.
   virtual Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& run_id) = 0;

@@ -794,9 +794,12 @@ Result<PostedAnswer> SqliteStore::PostAnswer(const InboxAnswer& a) {
   step.Bind(a.run_id).Bind(a.step_id);
   int rc = step.Step();
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(step.Error("reading step " + a.step_id));
-  if (rc == SQLITE_DONE || step.Text(0) != ToString(StepStatus::kWaiting))
-    return fail(Status::Invalid("step '" + a.step_id + "' of run " + a.run_id + " is not waiting for an answer"));
-  Stmt given(db_, "SELECT id, value, by, at FROM answers WHERE run_id=? AND step_id=? AND taken_at=0 ORDER BY id LIMIT 1");
+  bool waiting = rc == SQLITE_ROW && step.Text(0) == ToString(StepStatus::kWaiting);
+  // The answer that stands: one not yet taken; or, for a step that no longer
+  // waits, the last one given (an engine is acting on it now).
+  Stmt given(db_, waiting ? "SELECT id, value, by, at FROM answers WHERE run_id=? AND step_id=? AND taken_at=0 "
+                            "ORDER BY id LIMIT 1"
+                          : "SELECT id, value, by, at FROM answers WHERE run_id=? AND step_id=? ORDER BY id DESC LIMIT 1");
   given.Bind(a.run_id).Bind(a.step_id);
   rc = given.Step();
   if (rc == SQLITE_ROW) {
@@ -805,6 +808,8 @@ Result<PostedAnswer> SqliteStore::PostAnswer(const InboxAnswer& a) {
     return earlier;
   }
   if (rc != SQLITE_DONE) return fail(given.Error("reading the inbox"));
+  if (!waiting)
+    return fail(Status::Invalid("step '" + a.step_id + "' of run " + a.run_id + " is not waiting for an answer"));
   Stmt ins(db_, "INSERT INTO answers (run_id, step_id, value, by, at) VALUES (?,?,?,?,?)");
   ins.Bind(a.run_id).Bind(a.step_id).Bind(a.value).Bind(a.by).Bind(a.at);
   if (ins.Step() != SQLITE_DONE) return fail(ins.Error("posting the answer of " + a.step_id));

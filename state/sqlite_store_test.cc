@@ -231,6 +231,14 @@ TEST_F(SqliteStoreTest, TheInboxTakesTheFirstAnswerToAWaitingStepAndTheDecisionT
   ASSERT_TRUE(store->Commit(decided).ok());
   EXPECT_TRUE(store->PendingAnswers("r1")->empty());
 
+  // Taken, and the step no longer waits: the answer taken is the one that stands.
+  s.status = StepStatus::kSucceeded;
+  ASSERT_TRUE(store->Commit(Batch().Add(s)).ok());
+  auto late = store->PostAnswer({0, "r1", "approve", "no", "carol (web)", 4000});
+  ASSERT_TRUE(late.ok());
+  EXPECT_FALSE(late->first);
+  EXPECT_EQ(late->answer.by, "alice (web)");
+
   auto reader = SqliteStore::OpenForReading(path_);
   ASSERT_TRUE(reader.ok());
   EXPECT_EQ((*reader)->PostAnswer({0, "r1", "approve", "no", "bob", 1}).status().code(), Status::Code::kInvalid);
