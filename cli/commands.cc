@@ -9,7 +9,7 @@
 
 #include "cli/console.h"
 #include "cli/plan_view.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
 #include "serve/guard.h"
 #include "serve/server.h"
 #include "steps/bash_syntax.h"
@@ -123,11 +123,11 @@ int List(const Context& ctx, bool names_only) {
   std::string state_path = StatePath(ctx.state);
   std::string read_from;  // empty: no run was read, so none is "never"
   std::string unread_why = "no state database at " + state_path;
-  if (std::filesystem::exists(state_path)) {
-    auto store = SqliteStore::OpenForReading(state_path);
+  if (StateExists(state_path)) {
+    auto store = OpenStoreForReading(state_path);
     auto runs = store.ok() ? store.value()->ListRuns({}) : Result<std::vector<RunRecord>>(store.status());
     if (runs.ok()) {
-      read_from = state_path;
+      read_from = ShownState(state_path);
       for (const auto& r : *runs) last.emplace(r.runbook, r);  // newest first: keep the first
     } else {
       unread_why = runs.status().message();
@@ -169,6 +169,11 @@ int Prune(const Context& ctx, const std::string& older_than) {
   if (!std::filesystem::exists(path)) {
     *ctx.out << "nothing to prune: no state database at " << path << "\n";
     return kExitOk;
+  }
+  if (IsPostgres(path)) {
+    *ctx.err << "runbook: prune works on a SQLite file; on PostgreSQL, delete old runs with SQL (see "
+                "docs/durability.md)\n";
+    return kExitUsage;
   }
   auto store = SqliteStore::Open(path, Durability::kCrash);
   if (!store.ok()) {
@@ -216,7 +221,8 @@ int TokenAdd(const Context& ctx, const std::string& name) {
     *ctx.err << "runbook: a token's name is 1 to 64 letters, digits, '.', '-', '_' or '@', got '" << name << "'\n";
     return kExitUsage;
   }
-  auto store = SqliteStore::Open(StatePath(ctx.state), Durability::kCrash);
+  std::string spec = StatePath(ctx.state);
+  auto store = OpenStore(spec, Durability::kCrash);
   if (!store.ok()) {
     *ctx.err << "runbook: " << store.status().message() << "\n";
     return ExitCodeOf(store.status());
@@ -227,14 +233,14 @@ int TokenAdd(const Context& ctx, const std::string& name) {
     *ctx.err << "runbook: " << s.message() << "\n";
     return kExitFailed;
   }
-  *ctx.err << "a token for " << name << " in " << (*store)->path()
+  *ctx.err << "a token for " << name << " in " << ShownState(spec)
            << ": give it to them; it is shown only now (the store keeps its sha256), and replaces any earlier one\n";
   *ctx.out << token << "\n";
   return kExitOk;
 }
 
 int TokenList(const Context& ctx) {
-  auto store = SqliteStore::OpenForReading(StatePath(ctx.state));
+  auto store = OpenStoreForReading(StatePath(ctx.state));
   if (!store.ok()) {
     *ctx.out << "no tokens\n";
     return store.status().IsNotFound() ? kExitOk : kExitFailed;

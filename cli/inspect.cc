@@ -14,7 +14,7 @@
 #include "cli/run_command.h"
 #include "engine/parser.h"
 #include "engine/suggest.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
 #include "steps/posix_host.h"
 
 namespace runbook::cli {
@@ -24,11 +24,11 @@ using nlohmann::json;
 
 }  // namespace
 
-std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state, bool write) {
+std::unique_ptr<StateStore> OpenExistingStore(const Context& ctx, const std::string& state, bool write) {
   std::string path = StatePath(state);
-  auto s = !write ? SqliteStore::OpenForReading(path)
-           : std::filesystem::exists(path) ? SqliteStore::Open(path, Durability::kCrash)
-                                            : Result<std::unique_ptr<SqliteStore>>(Status::NotFound(path));
+  auto s = !write ? OpenStoreForReading(path)
+           : StateExists(path) ? OpenStore(path, Durability::kCrash)
+                               : Result<std::unique_ptr<StateStore>>(Status::NotFound(path));
   if (!s.ok() && s.status().IsNotFound()) {
     *ctx.err << "runbook: no state database at " << path << " (no run has been recorded here; see --state)\n";
     return nullptr;
@@ -59,7 +59,7 @@ namespace {
 // as it is committed (about once a second while it runs, then whole), until
 // the run stops (another engine writes; we poll the database, which is all
 // we share with it).
-int Follow(const Context& ctx, SqliteStore& store, const std::string& id, const std::string& step) {
+int Follow(const Context& ctx, StateStore& store, const std::string& id, const std::string& step) {
   int64_t seen_event = 0;
   std::set<std::string> shown;                             // attempts printed to their end
   std::map<std::string, std::pair<size_t, size_t>> upto;   // how much of a running one's out and err is printed
@@ -95,7 +95,7 @@ int Follow(const Context& ctx, SqliteStore& store, const std::string& id, const 
     ctx.out->flush();
     auto run = store.GetRun(id);
     if (!run.ok() || run->status != RunStatus::kRunning) return kExitOk;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    (void)store.WaitForChange(1000);  // another engine's commit wakes it (a NOTIFY, or data_version)
   }
 }
 
@@ -114,13 +114,13 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
     }
   }
   std::string path = StatePath(state);
-  if (!std::filesystem::exists(path)) {
+  if (!StateExists(path)) {
     *ctx.out << (as_json ? "[]\n" : "no runs (no state database at " + path + ")\n");
     return kExitOk;
   }
   auto store = OpenExistingStore(ctx, state);
   if (!store) return kExitFailed;
-  if (!as_json) *ctx.err << "state database " << store->path() << "\n";
+  if (!as_json) *ctx.err << "state database " << ShownState(StatePath(state)) << "\n";
   auto runs = store->ListRuns({runbook, only, true});
   PosixHost host;
   if (!runs.ok()) {
@@ -170,7 +170,7 @@ int Show(const Context& ctx, const ShowArgs& args) {
     return kExitOk;
   }
   const RunRecord& r = *run;
-  *ctx.err << "state database " << store->path() << "\n";
+  *ctx.err << "state database " << ShownState(StatePath(args.state)) << "\n";
   *ctx.out << "run      " << r.id << "\nrunbook  " << r.runbook << " (" << r.path << ")\nstatus   " << ToString(r.status)
            << (r.reason.empty() ? "" : " (" + r.reason + ")") << "\nby       " << r.user << "@" << r.host
            << " in " << r.workdir << "\nstarted  " << Rfc3339(r.started_at) << "\nfinished "

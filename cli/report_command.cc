@@ -15,6 +15,7 @@
 #include "engine/limits.h"
 #include "engine/parser.h"
 #include "engine/validate.h"
+#include "state/open_store.h"
 #include "state/private_files.h"
 #include "templates/report.h"
 
@@ -47,8 +48,7 @@ std::optional<LoadedReport> Load(const Context& ctx, StateStore& store, const st
 }  // namespace
 
 std::string ReportPath(const std::string& state, const std::string& run_id) {
-  std::filesystem::path db(StatePath(state));
-  return (db.parent_path() / "reports" / (run_id + ".md")).string();
+  return (std::filesystem::path(LocalStateDir(StatePath(state))) / "reports" / (run_id + ".md")).string();
 }
 
 Result<std::string> WriteRunReport(StateStore& store, const std::string& state, const std::string& run_id,

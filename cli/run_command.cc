@@ -15,7 +15,7 @@
 #include "engine/memory_store.h"
 #include "engine/parser.h"
 #include "engine/session.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
 #include "steps/dry_run_runner.h"
 #include "steps/posix_host.h"
 #include "steps/posix_runner.h"
@@ -115,9 +115,8 @@ std::optional<EngineSettings> Settings(const Context& ctx, const RunArgs& args) 
 
 // The state database to write; null (after saying why, with the exit code
 // of the error's kind in *code) if it cannot be opened.
-std::unique_ptr<SqliteStore> OpenState(const Context& ctx, const RunArgs& args, int* code) {
-  auto opened = SqliteStore::Open(StatePath(args.state),
-                                  args.durability == "power" ? Durability::kPower : Durability::kCrash);
+std::unique_ptr<StateStore> OpenState(const Context& ctx, const RunArgs& args, int* code) {
+  auto opened = OpenStore(StatePath(args.state), args.durability == "power" ? Durability::kPower : Durability::kCrash);
   if (!opened.ok()) {
     *code = Say(ctx, opened.status());
     return nullptr;
@@ -158,11 +157,11 @@ int Execute(const Context& ctx, const RunArgs& args, const PreparedRun& run, Sta
   RunOutcome outcome = executor.Run();
   if (!outcome.error.empty()) {
     *ctx.err << "runbook: the run stopped because the engine could not record it: " << outcome.error << "\n";
-    if (std::filesystem::exists(o.state_path))
+    if (StateExists(o.state_path))
       *ctx.err << "runbook: what was recorded before is intact; fix the cause, then: runbook resume " << o.run_id
                << "\n";
     else
-      *ctx.err << "runbook: the state database " << o.state_path << " is gone, and the record of run " << o.run_id
+      *ctx.err << "runbook: the state database " << ShownState(o.state_path) << " is gone, and the record of run " << o.run_id
                << " with it; its steps were stopped\n";
     return kExitFailed;
   }
@@ -219,7 +218,7 @@ int RunRunbook(const Context& ctx, const RunArgs& args) {
   if (!ok.ok()) return Say(ctx, ok);
   SystemClock clock;
   MemoryStore memory;  // what a dry run records: nothing that outlives it
-  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<StateStore> store;
   if (!args.dry_run) {
     int code = kExitFailed;
     store = OpenState(ctx, args, &code);
@@ -234,7 +233,7 @@ int RunRunbook(const Context& ctx, const RunArgs& args) {
 int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::string>& rerun, bool allow_changed,
               bool rollback_only) {
   std::string path = StatePath(args.state);
-  if (!std::filesystem::exists(path)) {
+  if (!StateExists(path)) {
     *ctx.err << "runbook: no state database at " << path << ": nothing to resume\n";
     return kExitUsage;
   }

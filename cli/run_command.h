@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "engine/model.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
 
 namespace runbook::cli {
 
@@ -48,7 +48,7 @@ struct ShowArgs {
 };
 // The state database at --state (or its default) if it exists, else says so
 // and returns null. Read-only (no write, no migration) unless `write`.
-std::unique_ptr<SqliteStore> OpenExistingStore(const Context& ctx, const std::string& state, bool write = false);
+std::unique_ptr<StateStore> OpenExistingStore(const Context& ctx, const std::string& state, bool write = false);
 // RUN as an id, a unique prefix or `last`, or says why not, sets *exit_code
 // (ExitCodeOf the error) and returns nullopt.
 std::optional<std::string> ResolveRunOrSay(const Context& ctx, StateStore& store, const std::string& ref,

@@ -145,6 +145,7 @@ class MemoryStore : public StateStore {
       if (run_id.empty() || a.run_id == run_id) out.push_back(a);
     return out;
   }
+  Result<bool> WaitForChange(int64_t) override { return true; }  // one process: nobody else commits
   std::vector<InboxAnswer> inbox;  // not yet taken
   int64_t inbox_ids = 0;
 

@@ -222,6 +222,11 @@ class StateStore {
   virtual Result<PostedAnswer> PostAnswer(const InboxAnswer& a) = 0;
   // Answers not yet taken, of `run_id` (of every run when empty), oldest first.
   virtual Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& run_id) = 0;
+
+  // For live readers (serve, logs --follow): blocks until another connection
+  // commits, or `timeout_ms` passes. True if something was committed since
+  // the last call (SQLite: PRAGMA data_version; PostgreSQL: LISTEN).
+  virtual Result<bool> WaitForChange(int64_t timeout_ms) = 0;
 };
 
 }  // namespace runbook

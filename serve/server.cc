@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <memory>
@@ -23,7 +24,7 @@
 #include "engine/session.h"
 #include "serve/guard.h"
 #include "serve/pages.h"
-#include "state/sqlite_store.h"
+#include "state/open_store.h"
 #include "engine/parser.h"
 #include "steps/posix_host.h"
 #include "steps/posix_runner.h"
@@ -52,8 +53,8 @@ void Text(httplib::Response& res, int status, const std::string& text) {
 
 void Json(httplib::Response& res, const json& j) { res.set_content(Dump(j) + "\n", "application/json"); }
 
-std::unique_ptr<SqliteStore> OpenStore(const std::string& path, httplib::Response& res) {
-  auto s = SqliteStore::OpenForReading(path);
+std::unique_ptr<StateStore> OpenStore(const std::string& path, httplib::Response& res) {
+  auto s = OpenStoreForReading(path);
   if (!s.ok()) {
     Text(res, s.status().IsNotFound() ? 404 : 500,
          s.status().IsNotFound() ? "no state database at " + path + " yet: no run has been recorded"
@@ -66,7 +67,7 @@ std::unique_ptr<SqliteStore> OpenStore(const std::string& path, httplib::Respons
 // The store, read-only, and the run a route's first capture names; or
 // nothing, having answered 404 or 500.
 struct RunRef {
-  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<StateStore> store;
   std::string id;
 };
 std::optional<RunRef> OpenRun(const std::string& path, const httplib::Request& req, httplib::Response& res) {
@@ -81,7 +82,7 @@ std::optional<RunRef> OpenRun(const std::string& path, const httplib::Request& r
 }
 
 // Runs newest first, filtered by the request's ?runbook= and ?status=.
-std::vector<RunRecord> ListFiltered(SqliteStore& store, const httplib::Request& req, Status* error) {
+std::vector<RunRecord> ListFiltered(StateStore& store, const httplib::Request& req, Status* error) {
   std::optional<RunStatus> status;
   if (req.has_param("status")) status = Parse<RunStatus>(req.get_param_value("status"));
   auto runs = store.ListRuns({req.get_param_value("runbook"), status, true});
@@ -94,7 +95,7 @@ std::vector<RunRecord> ListFiltered(SqliteStore& store, const httplib::Request& 
 
 // A note in run `id`'s timeline (the one write serve makes to the record).
 Status AddNote(const std::string& path, const std::string& id, const std::string& step, const std::string& text) {
-  auto store = SqliteStore::Open(path, Durability::kCrash);
+  auto store = OpenStore(path, Durability::kCrash);
   if (!store.ok()) return store.status();
   Batch b;
   b.Add(EventRecord{0, id, SystemClock().WallMs(), step, "note", text});
@@ -107,13 +108,13 @@ Status AddNote(const std::string& path, const std::string& id, const std::string
 struct EventStream {
   std::string path, run;
   int64_t after = 0;
-  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<StateStore> store;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now(), beat = started;
   ~EventStream() { --open_streams; }
 
   bool Next(httplib::DataSink& sink) {
     if (!store) {
-      auto s = SqliteStore::OpenForReading(path);
+      auto s = OpenStoreForReading(path);
       if (!s.ok()) return false;
       store = std::move(s.value());
     }
@@ -139,7 +140,7 @@ struct EventStream {
       if (!sink.write(": alive\n\n", 10)) return false;
       beat = now;
     }
-    if (!sent) std::this_thread::sleep_for(kPoll);
+    if (!sent) (void)store->WaitForChange(kPoll.count() * 5);  // woken by a commit (NOTIFY, data_version)
     return true;
   }
 };
@@ -149,6 +150,14 @@ struct Alerts {
   std::mutex mu;
   std::map<std::string, std::string> runs;
 };
+
+// Where the output of an engine serve starts goes: beside the SQLite file,
+// or in the local .runbook/ when the record is in PostgreSQL.
+std::string EngineLog(const std::string& state, const std::string& run) {
+  if (!IsPostgres(state)) return state + "-serve-" + run + ".log";
+  std::filesystem::create_directories(LocalStateDir(state));
+  return LocalStateDir(state) + "/serve-" + run + ".log";
+}
 
 // This binary with `args` (a resume with an answer, a run for an alert),
 // in its own session (a stopped serve does not stop it), output to `log` (0600).
@@ -192,7 +201,7 @@ class Courier {
   // What became of `a`, said for a person.
   json Deliver(const InboxAnswer& a) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto store = SqliteStore::OpenForReading(state_);
+    auto store = OpenStoreForReading(state_);
     if (!store.ok()) return {{"delivered", "no"}, {"error", store.status().message()}};
     auto run = (*store)->GetRun(a.run_id);
     if (!run.ok()) return {{"delivered", "no"}, {"error", run.status().message()}};
@@ -210,7 +219,7 @@ class Courier {
                               "` takes the answer"}};
     auto started = resumed_.find(a.id);
     if (started != resumed_.end()) return {{"delivered", "resume"}, {"resume_pid", started->second}};
-    std::string log = state_ + "-serve-" + a.run_id + ".log";
+    std::string log = EngineLog(state_, a.run_id);
     auto pid = StartEngine(self_, {"resume", a.run_id, "--state", state_}, log);
     if (!pid.ok()) return {{"delivered", "no"}, {"error", "could not start runbook resume: " + pid.status().message()}};
     resumed_[a.id] = *pid;
@@ -220,7 +229,7 @@ class Courier {
 
   // Every answer still in the inbox.
   void Sweep() {
-    auto store = SqliteStore::OpenForReading(state_);
+    auto store = OpenStoreForReading(state_);
     if (!store.ok()) return;
     auto pending = (*store)->PendingAnswers("");
     if (!pending.ok()) return;
@@ -258,7 +267,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   const std::string state = o.state;
   // A person's token is known by its sha256 in the store (runbook token add).
   Guard guard(NewToken(), Authorities(o.host, port), [state](const std::string& token) -> std::optional<std::string> {
-    auto store = SqliteStore::OpenForReading(state);
+    auto store = OpenStoreForReading(state);
     if (!store.ok()) return std::nullopt;
     auto name = (*store)->TokenName(Sha256(token));
     return name.ok() ? *name : std::nullopt;
@@ -377,7 +386,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     Runbook rb = ParseRunbook(SourceFile(run->path, run->source), &diags);
     if (Status ok = CheckAnswers(rb, {{step, value}}, true); !ok.ok()) return Text(res, 400, ok.message());
     ref.reset();
-    auto store = SqliteStore::Open(state, Durability::kCrash);
+    auto store = OpenStore(state, Durability::kCrash);
     if (!store.ok()) return Text(res, 500, store.status().message());
     std::string by = who(req);
     auto posted = (*store)->PostAnswer({0, id, step, value, by, SystemClock().WallMs()});
@@ -450,7 +459,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
       if (!fp.empty()) {  // a run for this alert still open: nothing new
         auto known = alerts->runs.find(fp);
         if (known != alerts->runs.end()) {
-          auto store = SqliteStore::OpenForReading(state);
+          auto store = OpenStoreForReading(state);
           auto run = store.ok() ? (*store)->GetRun(known->second) : Result<RunRecord>(store.status());
           bool finished = run.ok() && run->status != RunStatus::kRunning && run->status != RunStatus::kWaiting &&
                           run->status != RunStatus::kInterrupted && run->status != RunStatus::kFailed;
@@ -479,7 +488,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
       std::string id = NewRunId(SystemClock().WallMs());
       args.insert(args.end(), {"--run-id", id});
       PosixHost host;
-      auto pid = StartEngine(host.SelfExe(), args, state + "-serve-" + id + ".log");
+      auto pid = StartEngine(host.SelfExe(), args, EngineLog(state, id));
       if (!pid.ok()) return Text(res, 500, "could not start the run: " + pid.status().message());
       if (!fp.empty()) alerts->runs[fp] = id;
       started.push_back({{"fingerprint", fp}, {"run", id}});
@@ -489,7 +498,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   });
 
   svr.Get("/", [state](const httplib::Request& req, httplib::Response& res) {
-    auto store = SqliteStore::OpenForReading(state);  // none yet: an empty history
+    auto store = OpenStoreForReading(state);  // none yet: an empty history
     Status error = Status::Ok();
     std::vector<RunRecord> runs = store.ok() ? ListFiltered(**store, req, &error) : std::vector<RunRecord>{};
     PosixHost host;

@@ -1,6 +1,10 @@
 #include "state/pg_store.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -679,6 +683,31 @@ Result<std::vector<InboxAnswer>> PgStore::PendingAnswers(const std::string& run_
   for (int i = 0; i < r->rows(); ++i)
     out.push_back({r->Int(i, 0), r->Text(i, 1), r->Text(i, 2), r->Text(i, 3), r->Text(i, 4), r->Int(i, 5)});
   return out;
+}
+
+// Every commit ends with NOTIFY runbook_events (state/pg_store.h): a reader
+// LISTENs, then waits on the connection's socket.
+Result<bool> PgStore::WaitForChange(int64_t timeout_ms) {
+  if (!listening_) {
+    Status s = Tx(this).Do("LISTEN runbook_events");
+    if (!s.ok()) return s;
+    listening_ = true;
+  }
+  auto drain = [&] {
+    bool any = false;
+    while (PGnotify* n = PQnotifies(conn_)) {
+      any = true;
+      PQfreemem(n);
+    }
+    return any;
+  };
+  if (drain()) return true;
+  pollfd p{PQsocket(conn_), POLLIN, 0};
+  int rc = ::poll(&p, 1, static_cast<int>(timeout_ms));
+  if (rc < 0 && errno != EINTR) return Status::IOError(std::string("waiting for the database: ") + std::strerror(errno));
+  if (rc > 0 && !PQconsumeInput(conn_))
+    return Status::IOError(std::string("the connection to the database was lost: ") + PQerrorMessage(conn_));
+  return drain();
 }
 
 }  // namespace runbook

@@ -62,6 +62,7 @@ class PgStore : public StateStore {
   Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() override;
   Result<PostedAnswer> PostAnswer(const InboxAnswer& a) override;
   Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& run_id) override;
+  Result<bool> WaitForChange(int64_t timeout_ms) override;
 
   // Whether the engine that owns run `id` is alive: its lock is held (by
   // anyone but this store).
@@ -79,6 +80,7 @@ class PgStore : public StateStore {
   pg_conn* conn_;
   std::string shown_;
   std::map<std::string, int64_t> owned_;  // run id -> the epoch this store claimed it at
+  bool listening_ = false;
 };
 
 }  // namespace runbook

@@ -9,7 +9,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -833,6 +835,27 @@ Result<std::vector<InboxAnswer>> SqliteStore::PendingAnswers(const std::string& 
   return out;
 }
 
+// Another connection's commit changes PRAGMA data_version (this
+// connection's own do not): looked at every 20 ms, a cheap read of the
+// file's header, until it moves or the time is up.
+Result<bool> SqliteStore::WaitForChange(int64_t timeout_ms) {
+  auto version = [&]() -> int64_t {
+    Stmt st(db_, "PRAGMA data_version");
+    return st.Step() == SQLITE_ROW ? st.Int(0) : -1;
+  };
+  if (data_version_ < 0) data_version_ = version();
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    int64_t v = version();
+    if (v != data_version_) {
+      data_version_ = v;
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 }  // namespace runbook
 
 namespace runbook {
@@ -843,6 +866,7 @@ std::string StatePath(const std::string& flag) {
   std::string given = flag;
   if (given.empty())
     if (const char* env = std::getenv("RUNBOOK_STATE"); env && *env) given = env;
+  if (given.rfind("postgresql://", 0) == 0 || given.rfind("postgres://", 0) == 0) return given;  // not a file
   if (!given.empty()) return fs::absolute(given, ec).lexically_normal().string();
   fs::path cwd = fs::current_path(ec);
   // As git finds .git: the nearest folder upward that has a .runbook/.

@@ -98,6 +98,7 @@ class SqliteStore : public StateStore {
   Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() override;
   Result<PostedAnswer> PostAnswer(const InboxAnswer& a) override;
   Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& run_id) override;
+  Result<bool> WaitForChange(int64_t timeout_ms) override;
 
   const std::string& path() const { return path_; }
 
@@ -123,10 +124,12 @@ class SqliteStore : public StateStore {
   dev_t dev_ = 0;
   ino_t ino_ = 0;
   std::map<const char*, sqlite3_stmt*> cache_;
+  int64_t data_version_ = -1;  // WaitForChange: PRAGMA data_version last seen
 };
 
 // The database's absolute path from --state, $RUNBOOK_STATE, or the
-// nearest .runbook/ upward (see above).
+// nearest .runbook/ upward (see above); a postgresql:// address as given
+// (state/open_store.h).
 std::string StatePath(const std::string& flag);
 
 }  // namespace runbook

@@ -38,6 +38,7 @@ class FailingStore : public StateStore {
   Result<std::vector<std::pair<std::string, int64_t>>> ListTokens() override { return base_->ListTokens(); }
   Result<PostedAnswer> PostAnswer(const InboxAnswer& a) override { return base_->PostAnswer(a); }
   Result<std::vector<InboxAnswer>> PendingAnswers(const std::string& id) override { return base_->PendingAnswers(id); }
+  Result<bool> WaitForChange(int64_t ms) override { return base_->WaitForChange(ms); }
 
  private:
   StateStore* base_;
