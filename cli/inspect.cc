@@ -128,7 +128,7 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
     return kExitFailed;
   }
   if (as_json) {
-    *ctx.out << Dump(RunsJson(*runs, [&](const RunRecord& r) { return host.IsLive(r); })) << "\n";
+    *ctx.out << Dump(RunsJson(*runs, [&](const RunRecord& r) { return store->OwnerAlive(r, [&](const RunRecord& x) { return host.IsLive(x); }); })) << "\n";
     return kExitOk;
   }
   if (runs->empty()) {
@@ -139,7 +139,8 @@ int Runs(const Context& ctx, const std::string& state, const std::string& runboo
            << std::setw(26) << "STARTED" << std::setw(10) << "DURATION" << "BY\n";
   for (const auto& r : *runs) {
     std::string status = ToString(r.status);
-    if (r.status == RunStatus::kRunning && !host.IsLive(r)) status += " (orphaned)";  // its engine died
+    if (r.status == RunStatus::kRunning && !store->OwnerAlive(r, [&](const RunRecord& x) { return host.IsLive(x); }))
+      status += " (orphaned)";  // its engine died
     *ctx.out << std::setw(24) << r.id << std::setw(24) << r.runbook << std::setw(21) << status
              << std::setw(26)
              << Rfc3339(r.started_at) << std::setw(10)

@@ -13,6 +13,7 @@
 #include "cli/completion.h"
 #include "cli/run_command.h"
 #include "engine/loader.h"
+#include "state/open_store.h"
 
 namespace {
 
@@ -76,6 +77,8 @@ int main(int argc, char** argv) {
   resume->add_option("--secret-input", resume_args.secret_inputs)->group("");
   resume->add_option("--rerun", rerun, "run this finished step and everything after it again (repeatable)");
   resume->add_flag("--allow-changed", allow_changed, "resume even though the runbook file changed");
+  resume->add_flag("--from-another-host", resume_args.from_another_host,
+                   "run its remaining steps on this machine, though they ran on another (recorded)");
   resume->add_option("--jobs,-j", resume_args.jobs, "steps at once (default: number of processors)");
   resume->add_option("--output", resume_args.output, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   resume->add_option("--grace", resume_args.grace, "SIGTERM to SIGKILL delay when stopping steps (default 10s)");
@@ -181,6 +184,11 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
 
+  // A password in the state's address is refused before anything is opened (and never shown).
+  if (runbook::Status s = runbook::CheckStateSpec(runbook::StatePath(state)); !s.ok()) {
+    std::cerr << "runbook: " << s.message() << "\n";
+    return kExitUsage;
+  }
   Context ctx{runbook::RunbookPath(std::getenv("RUNBOOK_PATH")), state, &std::cout, &std::cerr};
   if (*run) {
     run_args.state = state;

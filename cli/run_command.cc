@@ -241,6 +241,7 @@ int ResumeRun(const Context& ctx, const RunArgs& args, const std::vector<std::st
   req.target = args.target;
   req.rerun = rerun;
   req.allow_changed = allow_changed;
+  req.from_another_host = args.from_another_host;
   req.rollback_only = rollback_only;
   req.secret_inputs = args.secret_inputs;
   if (!Collect(ctx, args.inputs, args.inputs_file, "input", &req.inputs)) return kExitUsage;

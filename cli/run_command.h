@@ -31,6 +31,7 @@ struct RunArgs {
   std::string parent;  // RUN:STEP
   std::vector<std::string> secret_inputs;  // inputs the parent fills with a secret
   bool new_run = false;  // --new: start even if a run of an exclusive runbook is open
+  bool from_another_host = false;  // resume --from-another-host
 };
 
 int RunRunbook(const Context& ctx, const RunArgs& args);

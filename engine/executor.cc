@@ -162,7 +162,11 @@ bool Executor::Impl::Open() {
   LoadEscalated();
   b.run = run_;
   b.events.push_back(o_.resume ? Ev("run.resumed", "", "resumed by " + o_.user + "@" + o_.host + " in phase " +
-                                                           ToString(run_.phase))
+                                                           ToString(run_.phase) +
+                                                           (o_.moved_from.empty() ? ""
+                                                                                  : ", from another host: its steps "
+                                                                                    "ran on " + o_.moved_from +
+                                                                                    " (--from-another-host)"))
                                : Ev("run.started", "", "run of " + rb_.name + " started by " + o_.user + "@" + o_.host));
   if (!Commit(std::move(b))) return false;
   ReportEvent started =

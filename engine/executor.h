@@ -115,6 +115,7 @@ struct ExecOptions {
   std::string source_sha256;  // of the runbook's text, recorded with the run
   bool run_exists = false;    // the caller inserted the run record (CreateRun/ClaimRun)
   bool rollback_only = false; // `runbook rollback RUN`: the hooks of what ran, then finally
+  std::string moved_from;     // resume --from-another-host: the host its steps ran on
   bool dry_run = false;       // nothing runs or is kept: what the engine says must say so
   std::optional<ResumeState> resume;
 };

@@ -162,7 +162,7 @@ Result<std::unique_ptr<PreparedRun>> PrepareRun(const Runbook& rb, const RunRequ
     Status refused = created.ok() ? Status::Ok() : created.status();
     if (created.ok() && *created) {
       const RunRecord& b = **created;
-      if (b.status == RunStatus::kRunning && host.IsLive(b))
+      if (b.status == RunStatus::kRunning && store->OwnerAlive(b, [&](const RunRecord& r) { return host.IsLive(r); }))
         refused = Status::Busy(rb.name + " is being run right now: run " + b.id + " by " + OwnerText(b));
       else
         refused = Status::Busy("run " + b.id + " of " + rb.name + " is " +
@@ -254,7 +254,16 @@ Result<std::unique_ptr<PreparedRun>> PrepareResume(const ResumeRequest& req, con
   auto run = store.GetRun(*id);
   if (!run.ok()) return run.status();
   if (IsFinal(run->status)) return Ended(*run, req.rollback_only);
-  if (run->status == RunStatus::kRunning && host.IsLive(*run)) return Live(*run);
+  if (run->status == RunStatus::kRunning && store.OwnerAlive(*run, [&](const RunRecord& r) { return host.IsLive(r); }))
+    return Live(*run);
+  // Its steps run on the engine's machine: their files, folders and
+  // processes are there. Another machine takes over only when told to.
+  std::string ran_on = run->owner_host.empty() ? run->host : run->owner_host;
+  std::string here = host.Self().host;
+  if (ran_on != here && !req.from_another_host)
+    return Status::Invalid("run " + *id + " ran its steps on " + ran_on + "; this is " + here +
+                           ". Resume it on " + ran_on + ", or give --from-another-host to run its remaining steps "
+                           "here (recorded in the timeline)");
   // Paths are the run's: its file and its folders, resolved against the
   // folder it started in, never by changing this process's own.
   fs::path workdir(run->workdir);
@@ -300,6 +309,7 @@ Result<std::unique_ptr<PreparedRun>> PrepareResume(const ResumeRequest& req, con
   o.source_sha256 = run->sha256;
   o.run_exists = true;
   o.rollback_only = req.rollback_only;
+  if (ran_on != here) o.moved_from = ran_on;
   auto tmp = host.MakePrivateDir();
   if (!tmp.ok()) return tmp.status();
   o.tmp_dir = *tmp;
@@ -343,7 +353,8 @@ Result<RunRecord> AbandonRun(StateStore& store, Host& host, const std::string& r
   if (!id.ok()) return id.status();
   auto run = store.GetRun(*id);
   if (!run.ok()) return run.status();
-  if (run->status == RunStatus::kRunning && host.IsLive(*run)) return Live(*run);
+  if (run->status == RunStatus::kRunning && store.OwnerAlive(*run, [&](const RunRecord& r) { return host.IsLive(r); }))
+    return Live(*run);
   if (IsFinal(run->status)) return Status::Invalid("run " + *id + " already ended " + ToString(run->status));
   Identity me = host.Self();
   RunRecord r = *run;

@@ -86,6 +86,9 @@ struct ResumeRequest {
   std::vector<std::string> rerun;
   bool allow_changed = false;
   bool rollback_only = false;  // `runbook rollback RUN`
+  // Its steps ran on another machine (a shared store): run the rest here.
+  // Without it such a resume is refused, naming both hosts.
+  bool from_another_host = false;
   std::vector<std::string> secret_inputs;  // from a parent run, as for MarkInputsSecret
 };
 

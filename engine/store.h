@@ -227,6 +227,12 @@ class StateStore {
   // commits, or `timeout_ms` passes. True if something was committed since
   // the last call (SQLite: PRAGMA data_version; PostgreSQL: LISTEN).
   virtual Result<bool> WaitForChange(int64_t timeout_ms) = 0;
+
+  // Whether the engine recorded as driving `r` is alive. A store of one
+  // machine asks the OS (`os`: this host's processes, and "assume alive" for
+  // another host's); a shared store knows for any host (PostgreSQL: the
+  // owner's session lock).
+  virtual bool OwnerAlive(const RunRecord& r, const LivenessCheck& os) { return os(r); }
 };
 
 }  // namespace runbook

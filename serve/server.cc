@@ -206,7 +206,7 @@ class Courier {
     auto run = (*store)->GetRun(a.run_id);
     if (!run.ok()) return {{"delivered", "no"}, {"error", run.status().message()}};
     PosixHost host;
-    if (run->status == RunStatus::kRunning && host.IsLive(*run))
+    if (run->status == RunStatus::kRunning && (*store)->OwnerAlive(*run, [&](const RunRecord& r) { return host.IsLive(r); }))
       return {{"delivered", "engine"}, {"message", "the engine driving the run (pid " + std::to_string(run->pid) +
                                                        " on " + run->owner_host + ") takes it"}};
     if (run->status != RunStatus::kWaiting)  // ended, or a person stopped it: they decide when it goes on
@@ -316,7 +316,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     auto runs = ListFiltered(*store, req, &error);
     if (!error.ok()) return Text(res, 500, error.message());
     PosixHost host;
-    Json(res, RunsJson(runs, [&](const RunRecord& r) { return host.IsLive(r); }));
+    Json(res, RunsJson(runs, [&](const RunRecord& r) { return store->OwnerAlive(r, [&](const RunRecord& x) { return host.IsLive(x); }); }));
   });
   svr.Get(R"(/api/runs/([^/]+))", [state](const httplib::Request& req, httplib::Response& res) {
     auto run = OpenRun(state, req, res);
@@ -502,7 +502,9 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     Status error = Status::Ok();
     std::vector<RunRecord> runs = store.ok() ? ListFiltered(**store, req, &error) : std::vector<RunRecord>{};
     PosixHost host;
-    res.set_content(HistoryPage(runs, [&](const RunRecord& r) { return host.IsLive(r); },
+    res.set_content(HistoryPage(runs, [&](const RunRecord& r) {
+                      return store.ok() && (*store)->OwnerAlive(r, [&](const RunRecord& x) { return host.IsLive(x); });
+                    },
                                 req.get_param_value("runbook"), req.get_param_value("status")),
                     "text/html; charset=utf-8");
   });

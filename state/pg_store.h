@@ -65,8 +65,8 @@ class PgStore : public StateStore {
   Result<bool> WaitForChange(int64_t timeout_ms) override;
 
   // Whether the engine that owns run `id` is alive: its lock is held (by
-  // anyone but this store).
-  Result<bool> OwnerAlive(const std::string& id);
+  // anyone, this store included). A store that cannot tell says alive.
+  bool OwnerAlive(const RunRecord& r, const LivenessCheck& os) override;
   // The backend pid of this store's connection (tests terminate it).
   int BackendPid() const;
   const std::string& shown() const { return shown_; }

@@ -278,7 +278,7 @@ TEST_F(PgOwnership, AnEngineWhoseSessionWasTerminatedCannotWriteAfterTheNewOwner
   ASSERT_TRUE(a && b);
   RunRecord r = StoreContract<PgKind>::Run("r1", 1000);
   ASSERT_FALSE(a->CreateRun(r, true, kDead)->has_value());
-  EXPECT_TRUE(*b->OwnerAlive("r1"));  // a holds the run's lock
+  EXPECT_TRUE(b->OwnerAlive(r, kDead));  // a holds the run's lock, whatever the OS says
   RunRecord me = r;
   me.owner_host = "db2";
   EXPECT_EQ(b->ClaimRun("r1", me, kDead)->outcome, Claim::Outcome::kLive);  // whatever the OS says
