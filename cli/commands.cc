@@ -9,6 +9,8 @@
 
 #include "cli/console.h"
 #include "cli/plan_view.h"
+#include "state/copy.h"
+#include "steps/posix_host.h"
 #include "state/open_store.h"
 #include "serve/guard.h"
 #include "serve/server.h"
@@ -253,6 +255,43 @@ int TokenList(const Context& ctx) {
   if (tokens->empty()) *ctx.out << "no tokens\n";
   for (const auto& [name, at] : *tokens) *ctx.out << name << "  added " << Rfc3339(at) << "\n";
   return kExitOk;
+}
+
+int StateCopy(const Context& ctx, const std::string& from_flag, const std::string& to_flag) {
+  std::string from = StatePath(from_flag), to = StatePath(to_flag);
+  for (const auto& spec : {from, to})
+    if (Status s = CheckStateSpec(spec); !s.ok()) {
+      *ctx.err << "runbook: " << s.message() << "\n";
+      return kExitUsage;
+    }
+  if (from == to) {
+    *ctx.err << "runbook: FROM and TO are the same store\n";
+    return kExitUsage;
+  }
+  auto src = OpenStoreForReading(from);
+  if (!src.ok()) {
+    *ctx.err << "runbook: " << src.status().message() << "\n";
+    return ExitCodeOf(src.status());
+  }
+  auto dst = OpenStore(to, Durability::kCrash);
+  if (!dst.ok()) {
+    *ctx.err << "runbook: " << dst.status().message() << "\n";
+    return ExitCodeOf(dst.status());
+  }
+  PosixHost host;
+  StateStore& source = **src;
+  auto report = CopyRuns(source, **dst, [&](const RunRecord& r) {
+    return source.OwnerAlive(r, [&](const RunRecord& x) { return host.IsLive(x); });
+  });
+  if (!report.ok()) {
+    *ctx.err << "runbook: " << report.status().message() << "\n";
+    return kExitFailed;
+  }
+  for (const auto& s : report->skipped) *ctx.err << "skipped " << s << "\n";
+  *ctx.out << "copied " << report->copied << " run" << (report->copied == 1 ? "" : "s") << " from " << ShownState(from)
+           << " to " << ShownState(to) << ", each read back from both and equal; " << report->already
+           << " already there and equal\n";
+  return report->skipped.empty() ? kExitOk : kExitFailed;
 }
 
 }  // namespace runbook::cli

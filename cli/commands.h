@@ -52,5 +52,7 @@ int Serve(const Context& ctx, const std::string& listen);
 // `runbook token add NAME`, `runbook token list`.
 int TokenAdd(const Context& ctx, const std::string& name);
 int TokenList(const Context& ctx);
+// runbook state copy FROM TO
+int StateCopy(const Context& ctx, const std::string& from, const std::string& to);
 
 }  // namespace runbook::cli

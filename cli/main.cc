@@ -172,6 +172,12 @@ int main(int argc, char** argv) {
   auto* token_add = token->add_subcommand("add", "a new token for NAME (shown once; the store keeps only its sha256)");
   token_add->add_option("name", token_name, "who the token is for")->required()->type_name("NAME");
   auto* token_list = token->add_subcommand("list", "the names that have a token");
+  auto* state_cmd = app.add_subcommand("state", "the state database itself");
+  state_cmd->require_subcommand(1);
+  std::string copy_from, copy_to;
+  auto* state_copy = state_cmd->add_subcommand("copy", "copy runs from one store to another (SQLite, PostgreSQL), verified");
+  state_copy->add_option("from", copy_from, "a SQLite file or a postgresql:// address")->required()->type_name("FROM");
+  state_copy->add_option("to", copy_to, "a SQLite file or a postgresql:// address")->required()->type_name("TO");
   std::string serve_listen = "127.0.0.1:0";
   auto* serve = app.add_subcommand("serve", "the state database as a live web page and a JSON API");
   serve->add_option("--listen", serve_listen, "HOST:PORT to listen on (default 127.0.0.1, any free port)")
@@ -214,6 +220,7 @@ int main(int argc, char** argv) {
   if (*serve) return Serve(ctx, serve_listen);
   if (*token_add) return TokenAdd(ctx, token_name);
   if (*token_list) return TokenList(ctx);
+  if (*state_copy) return StateCopy(ctx, copy_from, copy_to);
   if (*import) return Import(ctx, import_file, import_out);
   if (*report) return Report(ctx, false, report_run, report_out, report_template);
   if (*postmortem) return Report(ctx, true, pm_run, pm_out, pm_template);

@@ -148,7 +148,8 @@ def main():
         both_stores(pg, waiting_then_answered)
         both_stores(pg, rolled_back)
         both_stores(pg, crashed_and_resumed)
-        shared(pg)
+        shared_state = shared(pg)
+        copies(pg, shared_state)
     finally:
         pg.stop()
     print("pg: " + ("ok" if not failures else f"{len(failures)} failures"))
@@ -273,6 +274,31 @@ def shared(pg):
     engine.wait(timeout=60)
     rest = follow.stdout.read()
     check(follow.wait(timeout=60) == 0 and "last-line\n" in rest, "logs --follow goes on to the end")
+    return state
+
+
+def copies(pg, state):
+    """History moves: PostgreSQL to SQLite and back, verified equal, and again changes nothing."""
+    d = tempfile.mkdtemp()
+    lite = os.path.join(d, "copy.db")
+    r = subprocess.run([RUNBOOK, "state", "copy", state, lite], capture_output=True, text=True)
+    n = len(json.loads(runbook(state, "runs", "--json", cwd=d).stdout))
+    check(r.returncode == 0 and re.search(r"copied \d+ runs? .* each read back from both and equal", r.stdout),
+          f"state copy PostgreSQL -> SQLite: {r.returncode} {r.stdout} {r.stderr}")
+    strip = lambda runs: [{k: v for k, v in x.items() if k != "orphaned"} for x in runs]
+    check(strip(json.loads(runbook(lite, "runs", "--json", cwd=d).stdout)) ==
+          strip(json.loads(runbook(state, "runs", "--json", cwd=d).stdout)) and n > 0,
+          "the copy lists the same runs")
+    _, back = pg.new_db()
+    r = subprocess.run([RUNBOOK, "state", "copy", lite, back], capture_output=True, text=True)
+    check(r.returncode == 0, f"state copy SQLite -> PostgreSQL: {r.stdout} {r.stderr}")
+    for run in json.loads(runbook(state, "runs", "--json", cwd=d).stdout):
+        a = json.loads(runbook(state, "show", run["id"], "--json", cwd=d).stdout)
+        b = json.loads(runbook(back, "show", run["id"], "--json", cwd=d).stdout)
+        check(a == b, f"run {run['id']} is the same after the round trip")
+    r = subprocess.run([RUNBOOK, "state", "copy", lite, back], capture_output=True, text=True)
+    check(r.returncode == 0 and "copied 0 runs" in r.stdout and f"{n} already there" in r.stdout,
+          f"copying again changes nothing: {r.stdout}")
 
 
 if __name__ == "__main__":
