@@ -69,6 +69,10 @@ int Follow(const Context& ctx, StateStore& store, const std::string& id, const s
     *printed = text.size();
   };
   while (true) {
+    // The run's status first: once it has stopped, every event it committed
+    // is read below, the last ones too.
+    auto run = store.GetRun(id);
+    bool over = !run.ok() || run->status != RunStatus::kRunning;
     auto events = store.GetEvents(id);
     if (events.ok())
       for (const auto& e : *events) {
@@ -93,8 +97,7 @@ int Follow(const Context& ctx, StateStore& store, const std::string& id, const s
         if (!a.err.empty() && a.err.back() != '\n') *ctx.out << "\n";
       }
     ctx.out->flush();
-    auto run = store.GetRun(id);
-    if (!run.ok() || run->status != RunStatus::kRunning) return kExitOk;
+    if (over) return kExitOk;
     (void)store.WaitForChange(1000);  // another engine's commit wakes it (a NOTIFY, or data_version)
   }
 }

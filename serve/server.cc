@@ -118,8 +118,8 @@ struct EventStream {
       if (!s.ok()) return false;
       store = std::move(s.value());
     }
+    auto record = store->GetRun(run);  // first: a run seen finished has all its events read below
     auto events = store->GetEvents(run);
-    auto record = store->GetRun(run);
     if (!events.ok() || !record.ok()) return false;
     bool sent = false;
     for (const auto& e : *events) {

@@ -57,6 +57,15 @@ inline std::string ReadAll(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// Under tests/pg/with_server.py the binary's record is a PostgreSQL database
+// (tests/pg_per_test.cc): a test that looks at the SQLite file itself says so.
+inline bool UnderPostgres() {
+  const char* d = std::getenv("RUNBOOK_TEST_PG_DIR");
+  return d && *d;
+}
+#define SKIP_UNDER_POSTGRES(why) \
+  if (::runbook::testing::UnderPostgres()) GTEST_SKIP() << "the SQLite file itself: " << why
+
 // Runs RUNBOOK_BINARY with `args` in `cwd`, stdin from /dev/null, with `env`
 // added to (or, with an empty value, removed from) the environment.
 inline CliResult RunCli(const std::vector<std::string>& args, const std::filesystem::path& cwd,
