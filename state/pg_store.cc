@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "engine/lifecycle.h"
 
@@ -198,6 +199,12 @@ RunRecord ReadRun(const Res& r, int i) {
 
 }  // namespace
 
+// A statement of a commit, and what it does (for an error's message).
+struct PgStore::Statement {
+  std::string what, sql;
+  Params params;
+};
+
 // One statement, with the store's connection; errors as Status.
 class PgStore::Tx {
  public:
@@ -301,52 +308,63 @@ Status PgStore::Own(const std::string& id) {
   return Status::Ok();
 }
 
+// A commit is one round trip: its statements go in one pipeline, which the
+// server runs as one implicit transaction (all or nothing) up to the sync.
 Status PgStore::Commit(const Batch& b) {
   std::string where = "state database " + shown_;
-  Tx tx(this);
-  Status s = tx.Begin();
-  if (s.ok()) s = WriteBatch(b);
-  if (s.ok()) s = tx.Commit();
-  if (!s.ok()) tx.Rollback();
-  return s.Prefixed(where);
+  return Pipeline(Statements(b), RunOf(b)).Prefixed(where);
 }
 
 Status PgStore::WriteBatch(const Batch& b) {
   Tx tx(this);
-  std::string run_id = b.new_run ? b.new_run->id : b.run ? b.run->id
-                       : !b.steps.empty() ? b.steps[0].run_id : !b.attempts.empty() ? b.attempts[0].run_id
-                       : !b.decisions.empty() ? b.decisions[0].run_id : !b.events.empty() ? b.events[0].run_id : "";
-  // Fencing: a run this store owns is written only while its epoch stands.
-  if (auto own = owned_.find(run_id); own != owned_.end() && !b.new_run) {
-    auto r = tx.Run("SELECT owner_epoch, owner_user, owner_host, pid FROM runs WHERE id=$1 FOR UPDATE",
-                    Params().T(run_id));
-    if (!r.ok()) return r.status();
-    if (r->rows() != 1 || r->Int(0, 0) != own->second)
-      return Status::Busy("run " + run_id + " was taken over" +
-                          (r->rows() == 1 ? " by " + r->Text(0, 1) + "@" + r->Text(0, 2) + " (pid " + r->Text(0, 3) + ")"
-                                          : "") +
-                          ": this engine no longer owns it and writes nothing more");
-  }
+  for (const auto& st : Statements(b))
+    if (Status s = tx.Do(st.sql, st.params); !s.ok()) return st.what == "fence" ? Fenced(RunOf(b)) : s.Prefixed(st.what);
+  return Status::Ok();
+}
+
+std::string PgStore::RunOf(const Batch& b) {
+  return b.new_run ? b.new_run->id : b.run ? b.run->id
+         : !b.steps.empty() ? b.steps[0].run_id : !b.attempts.empty() ? b.attempts[0].run_id
+         : !b.decisions.empty() ? b.decisions[0].run_id : !b.events.empty() ? b.events[0].run_id : "";
+}
+
+// Why a fenced commit was refused: who owns the run now.
+Status PgStore::Fenced(const std::string& run_id) {
+  auto r = Tx(this).Run("SELECT owner_user, owner_host, pid FROM runs WHERE id=$1", Params().T(run_id));
+  std::string who = r.ok() && r->rows() == 1 ? " by " + r->Text(0, 0) + "@" + r->Text(0, 1) + " (pid " + r->Text(0, 2) + ")"
+                                             : "";
+  return Status::Busy("run " + run_id + " was taken over" + who + ": this engine no longer owns it and writes nothing more");
+}
+
+std::vector<PgStore::Statement> PgStore::Statements(const Batch& b) {
+  std::vector<Statement> out;
+  auto add = [&](std::string what, std::string sql, Params p) {
+    out.push_back({std::move(what), std::move(sql), std::move(p)});
+  };
+  std::string run_id = RunOf(b);
+  // Fencing: a run this store owns is written only while its epoch stands
+  // (a stale one divides by zero, and the whole commit is rolled back).
+  if (auto own = owned_.find(run_id); own != owned_.end() && !b.new_run)
+    add("fence", "SELECT 1 / (CASE WHEN owner_epoch = $2 THEN 1 ELSE 0 END) FROM runs WHERE id = $1 FOR UPDATE",
+        Params().T(run_id).I(own->second));
   if (b.new_run) {
     const RunRecord& r = *b.new_run;
-    Status s = tx.Do(std::string("INSERT INTO runs (") + kRunColumns +
-                         ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)",
-                     Params().T(r.id).T(r.parent_run).T(r.parent_step).T(r.runbook).T(r.path).T(r.source).T(r.sha256)
-                         .T(ToJson(r.inputs)).T(ToJson(r.secret_inputs)).T(r.user).T(r.host).T(r.workdir).I(r.pid)
-                         .T(ToString(r.status)).T(r.reason).I(r.started_at).I(r.finished_at).T(r.owner_user)
-                         .T(r.owner_host).T(r.owner_start).I(r.owner_since).T(ToString(r.phase))
-                         .T(ToString(r.outcome)).T(r.tmp_dir));
-    if (!s.ok()) return s.Prefixed("recording run " + r.id);
+    add("recording run " + r.id,
+        std::string("INSERT INTO runs (") + kRunColumns +
+            ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)",
+        Params().T(r.id).T(r.parent_run).T(r.parent_step).T(r.runbook).T(r.path).T(r.source).T(r.sha256)
+            .T(ToJson(r.inputs)).T(ToJson(r.secret_inputs)).T(r.user).T(r.host).T(r.workdir).I(r.pid)
+            .T(ToString(r.status)).T(r.reason).I(r.started_at).I(r.finished_at).T(r.owner_user)
+            .T(r.owner_host).T(r.owner_start).I(r.owner_since).T(ToString(r.phase))
+            .T(ToString(r.outcome)).T(r.tmp_dir));
   }
   if (b.run) {
     const RunRecord& r = *b.run;
-    Status s = tx.Do("UPDATE runs SET status=$1, reason=$2, finished_at=$3, phase=$4, outcome=$5 WHERE id=$6",
-                     Params().T(ToString(r.status)).T(r.reason).I(r.finished_at).T(ToString(r.phase))
-                         .T(ToString(r.outcome)).T(r.id));
-    if (!s.ok()) return s.Prefixed("updating run " + r.id);
+    add("updating run " + r.id, "UPDATE runs SET status=$1, reason=$2, finished_at=$3, phase=$4, outcome=$5 WHERE id=$6",
+        Params().T(ToString(r.status)).T(r.reason).I(r.finished_at).T(ToString(r.phase)).T(ToString(r.outcome)).T(r.id));
   }
-  for (const auto& x : b.steps) {
-    Status s = tx.Do(
+  for (const auto& x : b.steps)
+    add("recording step " + x.step_id,
         "INSERT INTO steps (run_id, step_id, phase, status, reason, attempts, exit_code, started_at, finished_at, "
         "outputs, masked_outputs, completed_seq, rollback) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) "
         "ON CONFLICT (run_id, step_id) DO UPDATE SET phase=excluded.phase, status=excluded.status, "
@@ -356,10 +374,8 @@ Status PgStore::WriteBatch(const Batch& b) {
         Params().T(x.run_id).T(x.step_id).T(x.phase).T(ToString(x.status)).T(ToString(x.reason)).I(x.attempts)
             .OptI(x.exit_code).I(x.started_at).I(x.finished_at).T(ToJson(x.outputs)).T(ToJson(x.masked_outputs))
             .I(x.completed_seq).T(ToString(x.rollback)));
-    if (!s.ok()) return s.Prefixed("recording step " + x.step_id);
-  }
-  for (const auto& a : b.attempts) {
-    Status s = tx.Do(
+  for (const auto& a : b.attempts)
+    add("recording an attempt of " + a.step_id,
         "INSERT INTO attempts (run_id, step_id, kind, number, check_no, try_no, name, command, child_run, status, "
         "reason, exit_code, started_at, finished_at, stdout, stderr, truncated) "
         "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) "
@@ -370,34 +386,79 @@ Status PgStore::WriteBatch(const Batch& b) {
         Params().T(a.run_id).T(a.step_id).T(ToString(a.kind)).I(a.number).I(a.check).I(a.try_number).T(a.name)
             .T(a.command).T(a.child_run).T(ToString(a.status)).T(ToString(a.reason)).OptI(a.exit_code)
             .I(a.started_at).I(a.finished_at).B(a.out).B(a.err).I(a.truncated));
-    if (!s.ok()) return s.Prefixed("recording an attempt of " + a.step_id);
-  }
   for (const auto& d : b.decisions) {
-    Status s = tx.Do("INSERT INTO decisions (run_id, step_id, value, source, by, at, overrode) "
-                     "VALUES ($1,$2,$3,$4,$5,$6,$7)",
-                     Params().T(d.run_id).T(d.step_id).T(d.value).T(ToString(d.source)).T(d.by).I(d.at).T(d.overrode));
-    if (s.ok())  // the decision takes what waited for it in the inbox
-      s = tx.Do("UPDATE answers SET taken_at=$1 WHERE run_id=$2 AND step_id=$3 AND taken_at=0",
-                Params().I(d.at).T(d.run_id).T(d.step_id));
-    if (!s.ok()) return s.Prefixed("recording the answer of " + d.step_id);
+    add("recording the answer of " + d.step_id,
+        "INSERT INTO decisions (run_id, step_id, value, source, by, at, overrode) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        Params().T(d.run_id).T(d.step_id).T(d.value).T(ToString(d.source)).T(d.by).I(d.at).T(d.overrode));
+    // The decision takes what waited for it in the inbox.
+    add("taking the inbox's answers of " + d.step_id,
+        "UPDATE answers SET taken_at=$1 WHERE run_id=$2 AND step_id=$3 AND taken_at=0",
+        Params().I(d.at).T(d.run_id).T(d.step_id));
   }
-  std::map<std::string, int64_t> last;  // run -> its last event's seq, for the NOTIFY
-  for (const auto& e : b.events) {
-    if (!last.count(e.run_id)) {  // one writer of a run's events at a time: seqs appear in order
-      Status s = tx.Do("SELECT pg_advisory_xact_lock(hashtextextended('events:' || $1, 0))", Params().T(e.run_id));
-      if (!s.ok()) return s;
+  std::set<std::string> runs;  // whose events this batch writes; one writer of a run's events at a time,
+  for (const auto& e : b.events) {  // so their seqs become visible in order
+    if (runs.insert(e.run_id).second)
+      add("ordering the events of " + e.run_id, "SELECT pg_advisory_xact_lock(hashtextextended('events:' || $1, 0))",
+          Params().T(e.run_id));
+    add("recording an event", "INSERT INTO events (run_id, at, step_id, kind, message) VALUES ($1,$2,$3,$4,$5)",
+        Params().T(e.run_id).I(e.at).T(e.step_id).T(e.kind).T(e.message));
+  }
+  if (!run_id.empty()) runs.insert(run_id);
+  for (const auto& run : runs)  // delivered on commit only
+    add("telling the readers",
+        "SELECT pg_notify('runbook_events', $1 || ':' || coalesce((SELECT max(seq) FROM events WHERE run_id = $1), 0))",
+        Params().T(run));
+  return out;
+}
+
+Status PgStore::Pipeline(const std::vector<Statement>& stmts, const std::string& run_id) {
+  if (stmts.empty()) return Status::Ok();
+  auto lost = [&] {
+    std::string msg = PQerrorMessage(conn_);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return Status::IOError("the connection to the database was lost (" + msg + "); nothing more is written by this engine");
+  };
+  if (PQstatus(conn_) != CONNECTION_OK || PQenterPipelineMode(conn_) != 1) return lost();
+  bool sent = true;
+  for (const auto& st : stmts) {
+    auto values = st.params.Values();
+    auto lengths = st.params.Lengths();
+    if (!PQsendQueryParams(conn_, st.sql.c_str(), st.params.size(), nullptr, values.data(), lengths.data(),
+                           st.params.Formats(), 0)) {
+      sent = false;
+      break;
     }
-    auto r = tx.Run("INSERT INTO events (run_id, at, step_id, kind, message) VALUES ($1,$2,$3,$4,$5) RETURNING seq",
-                    Params().T(e.run_id).I(e.at).T(e.step_id).T(e.kind).T(e.message));
-    if (!r.ok()) return r.status().Prefixed("recording an event");
-    last[e.run_id] = r->Int(0, 0);
   }
-  if (!run_id.empty() && !last.count(run_id)) last[run_id] = 0;
-  for (const auto& [run, seq] : last) {
-    Status s = tx.Do("SELECT pg_notify('runbook_events', $1)", Params().T(run + ":" + std::to_string(seq)));
-    if (!s.ok()) return s;
+  if (!sent || !PQpipelineSync(conn_)) {
+    Status e = lost();
+    (void)PQexitPipelineMode(conn_);
+    return e;
   }
-  return Status::Ok();
+  Status first = Status::Ok();
+  const Statement* failed = nullptr;
+  for (const auto& st : stmts) {
+    while (PGresult* r = PQgetResult(conn_)) {  // the statement's results, then a null
+      ExecStatusType t = PQresultStatus(r);
+      if (first.ok() && t == PGRES_FATAL_ERROR) {
+        std::string msg = PQresultErrorMessage(r);
+        while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+        first = PQstatus(conn_) != CONNECTION_OK ? lost() : Status::IOError(st.what + ": " + msg);
+        failed = &st;
+      }
+      PQclear(r);
+      if (PQstatus(conn_) != CONNECTION_OK) break;
+    }
+    if (PQstatus(conn_) != CONNECTION_OK) break;
+  }
+  while (PGresult* r = PQgetResult(conn_)) {  // the sync
+    bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    PQclear(r);
+    if (sync) break;
+  }
+  (void)PQexitPipelineMode(conn_);
+  if (PQstatus(conn_) != CONNECTION_OK) return lost();
+  if (failed && failed->what == "fence") return Fenced(run_id);
+  return first;
 }
 
 bool PgStore::OwnerAlive(const RunRecord& run, const LivenessCheck&) {

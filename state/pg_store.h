@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/store.h"
 
@@ -74,7 +75,12 @@ class PgStore : public StateStore {
  private:
   PgStore(pg_conn* conn, std::string shown) : conn_(conn), shown_(std::move(shown)) {}
   class Tx;
-  Status WriteBatch(const Batch& b);
+  struct Statement;
+  Status WriteBatch(const Batch& b);  // inside a transaction of the caller's
+  std::vector<Statement> Statements(const Batch& b);
+  Status Pipeline(const std::vector<Statement>& stmts, const std::string& run_id);
+  Status Fenced(const std::string& run_id);
+  static std::string RunOf(const Batch& b);
   Status Own(const std::string& id);  // takes the run's session lock and a new epoch
 
   pg_conn* conn_;

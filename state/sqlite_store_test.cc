@@ -94,40 +94,6 @@ TEST_F(SqliteStoreTest, EverythingCommittedSurvivesReopening) {
   EXPECT_LT((*events)[0].seq, (*events)[1].seq);
 }
 
-TEST_F(SqliteStoreTest, AFailingBatchLeavesNothingBehind) {
-  auto store = Open();
-  Batch first;
-  first.new_run = Run("r1", 1);
-  ASSERT_TRUE(store->Commit(first).ok());
-  Batch bad;
-  bad.events.push_back({0, "r1", 2, "", "note", "must not survive"});
-  bad.new_run = Run("r1", 2);  // duplicate id: the insert fails
-  Status s = store->Commit(bad);
-  EXPECT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("state database"), std::string::npos) << s.message();
-  EXPECT_TRUE(store->GetEvents("r1")->empty());
-}
-
-TEST_F(SqliteStoreTest, ResolvesIdsPrefixesAndLast) {
-  auto store = Open();
-  for (auto [id, at] : {std::pair{"20261125-aaaa", 1}, {"20261125-aabb", 2}, {"20261126-cccc", 3}}) {
-    Batch b;
-    b.new_run = Run(id, at);
-    ASSERT_TRUE(store->Commit(b).ok());
-  }
-  Batch child;
-  child.new_run = Run("20261127-child", 4);
-  child.new_run->parent_run = "20261126-cccc";
-  ASSERT_TRUE(store->Commit(child).ok());
-  EXPECT_EQ(*store->ResolveRun("last"), "20261126-cccc");  // top-level only
-  EXPECT_EQ(*store->ResolveRun("20261126"), "20261126-cccc");
-  EXPECT_EQ(*store->ResolveRun("20261125-aaaa"), "20261125-aaaa");
-  EXPECT_NE(store->ResolveRun("20261125-aa").status().message().find("matches several runs"), std::string::npos);
-  EXPECT_NE(store->ResolveRun("nope").status().message().find("no run matches 'nope'"), std::string::npos);
-  EXPECT_EQ(store->ListRuns({})->size(), 3u);
-  EXPECT_EQ(store->ListRuns({"", std::nullopt, false})->size(), 4u);
-}
-
 TEST_F(SqliteStoreTest, TheFileAndItsFolderArePrivate) {
   Open();
   struct stat st {};

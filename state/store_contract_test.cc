@@ -172,6 +172,29 @@ TYPED_TEST(StoreContract, EverythingCommittedReadsBackTheSameAfterReopening) {
   EXPECT_GT((*events)[0].seq, 0);
 }
 
+TYPED_TEST(StoreContract, AFailingBatchLeavesNothingBehind) {
+  auto store = this->kind_.Open();
+  ASSERT_TRUE(store);
+  ASSERT_FALSE(store->CreateRun(this->Run("r1", 1), false, kDead)->has_value());
+  Batch bad;
+  RunRecord changed = this->Run("r1", 1);
+  changed.status = RunStatus::kFailed;
+  bad.run = changed;
+  StepRecord s;
+  s.run_id = "r1";
+  s.step_id = "a";
+  bad.Add(s).Add(EventRecord{0, "r1", 2, "", "note", "must not survive"});
+  bad.new_run = this->Run("r1", 2);  // a duplicate id: this insert fails, and with it everything
+  Status st = store->Commit(bad);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("state database"), std::string::npos) << st.message();
+  EXPECT_TRUE(store->GetEvents("r1")->empty());
+  EXPECT_TRUE(store->GetSteps("r1")->empty());
+  EXPECT_EQ(store->GetRun("r1")->status, RunStatus::kRunning);
+  EXPECT_TRUE(store->Commit(Batch().Add(EventRecord{0, "r1", 3, "", "note", "the next one lands"})).ok());
+  EXPECT_EQ(store->GetEvents("r1")->size(), 1u);
+}
+
 TYPED_TEST(StoreContract, ResolvesIdsPrefixesAndLast) {
   auto store = this->kind_.Open();
   ASSERT_TRUE(store);
@@ -239,6 +262,13 @@ TYPED_TEST(StoreContract, TheInboxTakesTheFirstAnswerAndTheDecisionTakesIt) {
   EXPECT_EQ(store->PendingAnswers("")->size(), 1u);
   ASSERT_TRUE(store->Commit(Batch().Add(DecisionRecord{"r1", "approve", "yes", AnswerSource::kWeb, "alice (web)", 3000, ""})).ok());
   EXPECT_TRUE(store->PendingAnswers("r1")->empty());
+  // Taken, and the step no longer waits: the answer taken is the one that stands.
+  s.status = StepStatus::kSucceeded;
+  ASSERT_TRUE(store->Commit(Batch().Add(s)).ok());
+  auto late = store->PostAnswer({0, "r1", "approve", "no", "carol (web)", 4000});
+  ASSERT_TRUE(late.ok());
+  EXPECT_FALSE(late->first);
+  EXPECT_EQ(late->answer.by, "alice (web)");
 }
 
 TYPED_TEST(StoreContract, TokensAreKeptByTheirHashAndEventsInOrder) {
