@@ -5,6 +5,8 @@
 // SqliteStore::Commit writes them: one transaction in WAL mode.
 //
 //   commit_floor DIR N     N commits twice into DIR/hot.db and DIR/cold.db
+//   commit_floor postgresql://... N
+//                          the same into that database (two runs of it)
 //
 // hot:  commits back to back, caches warm: SQLite's own cost.
 // cold: a step process (/bin/sh -c true, started and reaped by the real
@@ -18,7 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "state/sqlite_store.h"
+#include "engine/lifecycle.h"
+#include "state/open_store.h"
 #include "steps/posix_runner.h"
 
 namespace runbook {
@@ -36,7 +39,7 @@ StepRecord Step(const std::string& run, int i, const std::string& status) {
   StepRecord r;
   r.run_id = run;
   r.step_id = Id(i);
-  r.status = status;
+  r.status = *Parse<StepStatus>(status);
   r.attempts = 1;
   r.started_at = 1764470000000 + i;
   if (status == "succeeded") {
@@ -52,7 +55,7 @@ AttemptRecord Attempt(const std::string& run, int i, const std::string& status) 
   a.run_id = run;
   a.step_id = Id(i);
   a.command = "true";
-  a.status = status;
+  a.status = *Parse<AttemptStatus>(status);
   a.started_at = 1764470000000 + i;
   if (status == "succeeded") {
     a.exit_code = 0;
@@ -74,12 +77,13 @@ EventRecord Event(const std::string& run, int i, const std::string& kind, const 
 // Microseconds of each of n - 1 step commits; with `runner`, a step process
 // runs to its end before each.
 std::vector<double> Measure(const std::string& path, int n, PosixRunner* runner) {
-  auto store = SqliteStore::Open(path, Durability::kCrash);
+  auto store = OpenStore(path, Durability::kCrash);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().message().c_str());
     std::exit(1);
   }
-  const std::string run = "20261130-000000-bench";
+  const std::string run = "20261130-000000-bench-" + std::to_string(runner != nullptr) + "-" +
+                          std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
   Batch first;
   RunRecord r;
   r.id = run;
@@ -119,8 +123,9 @@ int main(int argc, char** argv) {
   std::string dir = argv[1];
   runbook::SystemClock clock;
   runbook::PosixRunner runner(&clock);
-  auto hot = runbook::Measure(dir + "/hot.db", n, nullptr);
-  auto cold = runbook::Measure(dir + "/cold.db", n, &runner);
+  bool pg = runbook::IsPostgres(dir);
+  auto hot = runbook::Measure(pg ? dir : dir + "/hot.db", n, nullptr);
+  auto cold = runbook::Measure(pg ? dir : dir + "/cold.db", n, &runner);
   auto at = [](const std::vector<double>& v, double q) { return v[static_cast<size_t>(q * (v.size() - 1))]; };
   std::printf("hot p50 %.1f p90 %.1f cold p50 %.1f p90 %.1f\n", at(hot, 0.5), at(hot, 0.9), at(cold, 0.5), at(cold, 0.9));
   return 0;
