@@ -85,6 +85,10 @@ void Executor::Impl::WaitForEvents() {
   Escalate();
   if (Wall() >= next_tick_) {
     next_tick_ = Wall() + 1000;
+    if (Wall() >= next_heartbeat_ && !broken_ && !o_.dry_run) {  // does this engine still own the run?
+      next_heartbeat_ = Wall() + kHeartbeatMs;
+      if (Status h = store_->Heartbeat(o_.run_id); !h.ok()) Break(h.message());
+    }
     SaveOutput();
     reporter_->Tick(Wall());
   }

@@ -215,6 +215,8 @@ class Executor::Impl {
   std::vector<ReportEvent> held_reports_;  // reports of them, and everything after
   std::optional<int64_t> run_deadline_;
   int64_t next_tick_ = 0;
+  static constexpr int64_t kHeartbeatMs = 5000;
+  int64_t next_heartbeat_ = 0;
   int64_t next_inbox_ = 0;
   bool waiting_steps_ = false;
   std::map<int, Notice> notices_;  // by runner handle

@@ -461,5 +461,17 @@ steps:
   EXPECT_EQ(due, 2);  // once each, recorded
 }
 
+TEST_F(ExecutorTest, AnEngineThatLostItsRunStopsItsStepsAtTheNextHeartbeat) {
+  runner_.script = {FakeCommand::Of("long").Takes(3'600'000)};
+  runner_.on_start = [&](const ProcessSpec&) { store_.heartbeat_error = "run run-1 was taken over by ops@db2"; };
+  auto out = Run("name: t\nsteps:\n  - { id: long, run: long }\n  - { id: next, run: x, needs: long }\n");
+  EXPECT_NE(out.error.find("taken over by ops@db2"), std::string::npos) << out.error;
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_EQ(runner_.running(), 0);  // stopped, not left to run beside the new owner's
+  ASSERT_FALSE(runner_.signals.empty());
+  EXPECT_LE(runner_.signals.back().second, 5'000 + 1'000);  // within a heartbeat
+  EXPECT_TRUE(runner_.StartTimes("x").empty());
+}
+
 }  // namespace
 }  // namespace runbook

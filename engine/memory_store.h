@@ -146,6 +146,10 @@ class MemoryStore : public StateStore {
     return out;
   }
   Result<bool> WaitForChange(int64_t) override { return true; }  // one process: nobody else commits
+  std::string heartbeat_error;  // set: this store says the engine lost the run
+  Status Heartbeat(const std::string&) override {
+    return heartbeat_error.empty() ? Status::Ok() : Status::Busy(heartbeat_error);
+  }
   std::vector<InboxAnswer> inbox;  // not yet taken
   int64_t inbox_ids = 0;
 

@@ -233,6 +233,12 @@ class StateStore {
   // another host's); a shared store knows for any host (PostgreSQL: the
   // owner's session lock).
   virtual bool OwnerAlive(const RunRecord& r, const LivenessCheck& os) { return os(r); }
+
+  // The engine driving `run_id` asks, every few seconds while its steps run,
+  // whether it still owns the run: a shared store says no once its session
+  // is gone or another engine claimed the run (the engine then stops its
+  // steps rather than let two engines run them). A file has no session.
+  virtual Status Heartbeat(const std::string& /*run_id*/) { return Status::Ok(); }
 };
 
 }  // namespace runbook

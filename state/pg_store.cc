@@ -771,4 +771,13 @@ Result<bool> PgStore::WaitForChange(int64_t timeout_ms) {
   return drain();
 }
 
+Status PgStore::Heartbeat(const std::string& run_id) {
+  auto own = owned_.find(run_id);
+  if (own == owned_.end()) return Status::Ok();
+  auto r = Tx(this).Run("SELECT owner_epoch FROM runs WHERE id=$1", Params().T(run_id));
+  if (!r.ok()) return r.status().Prefixed("state database " + shown_);
+  if (r->rows() != 1 || r->Int(0, 0) != own->second) return Fenced(run_id).Prefixed("state database " + shown_);
+  return Status::Ok();
+}
+
 }  // namespace runbook

@@ -68,6 +68,7 @@ class PgStore : public StateStore {
   // Whether the engine that owns run `id` is alive: its lock is held (by
   // anyone, this store included). A store that cannot tell says alive.
   bool OwnerAlive(const RunRecord& r, const LivenessCheck& os) override;
+  Status Heartbeat(const std::string& run_id) override;
   // The backend pid of this store's connection (tests terminate it).
   int BackendPid() const;
   const std::string& shown() const { return shown_; }

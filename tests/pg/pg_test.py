@@ -208,6 +208,27 @@ def shared(pg):
     r = runbook(state, "resume", rid, cwd=d)
     check(r.returncode == 0, f"another engine claims the run and finishes it: {r.returncode} {r.stderr[-300:]}")
 
+    # With nothing to commit (one long step), the engine still notices within seconds that its session is
+    # gone (a heartbeat), and stops its step rather than let a second engine run it beside it.
+    write(d, "lone.yaml", "name: lone\nsteps:\n"
+                          "  - { id: long, run: 'echo $$ > lone.pid; while [ ! -e release-lone ]; do sleep 0.05; done' }\n")
+    engine = subprocess.Popen([RUNBOOK, "run", "lone.yaml", "--state", state], cwd=d, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not os.path.exists(os.path.join(d, "lone.pid")):
+        time.sleep(0.01)
+    pg.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE datname = '{db}' AND pid <> pg_backend_pid()", db)
+    try:
+        out, err = engine.communicate(timeout=60)  # bounded; it takes one heartbeat (5 s)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+        out, err = engine.communicate()
+        err += " (still running 60 s after its session was terminated)"
+    check(engine.returncode == 1 and "connection to the database was lost" in err,
+          f"a heartbeat finds the session gone: {engine.returncode} {err[-300:]}")
+    lone = int(open(os.path.join(d, "lone.pid")).read())
+    check(not os.path.exists(f"/proc/{lone}"), "and the step was stopped without anything to commit")
+
     # Resuming from another machine is refused, naming both hosts, unless --from-another-host (recorded).
     write(d, "h.yaml", "name: h\nsteps:\n  - { id: m, manual: Check }\n")
     check(runbook(state, "run", "h.yaml", cwd=d).returncode == 3, "a waiting run on this host")
