@@ -10,7 +10,6 @@ median wall time, the cost per step, and for PostgreSQL the transactions per ste
 (pg_stat_database.xact_commit: each commit is one pipeline, one round trip). Then the commit latency of one
 step's batch (bench/commit_floor.cc) in each store."""
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -19,27 +18,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-
-
-def server():
-    d = tempfile.mkdtemp(prefix="runbook-pgbench-")
-    os.chmod(d, 0o755)
-    as_ = []
-    if os.geteuid() == 0:
-        shutil.chown(d, "postgres")
-        as_ = ["runuser", "-u", "postgres", "--"]
-    b = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
-    subprocess.run(as_ + [f"{b}/initdb", "-D", f"{d}/data", "-A", "trust", "-U", "runbook", "-E", "UTF8",
-                          "--locale=C.UTF-8"], check=True, capture_output=True)
-    subprocess.run(as_ + [f"{b}/pg_ctl", "-D", f"{d}/data", "-l", f"{d}/log", "-w", "-o",
-                          f"-k {d} -c listen_addresses=''", "start"], check=True, capture_output=True)
-    return d, lambda: (subprocess.run(as_ + [f"{b}/pg_ctl", "-D", f"{d}/data", "-m", "fast", "stop"],
-                                      capture_output=True), shutil.rmtree(d, ignore_errors=True))
-
-
-def psql(d, sql, db="postgres"):
-    return subprocess.run(["psql", "-At", "-h", d, "-U", "runbook", "-d", db, "-c", sql], capture_output=True,
-                          text=True).stdout.strip()
+sys.path.insert(0, os.path.join(ROOT, "tests", "pg"))
+from pgserver import Server  # noqa: E402
 
 
 def main():
@@ -47,7 +27,8 @@ def main():
         p for p in (os.path.join(ROOT, "build-release", "runbook"), os.path.join(ROOT, "build", "runbook"))
         if os.path.exists(p))
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    d, stop = server()
+    pg = Server(fast=False)  # durable defaults: fsync on, synchronous_commit on
+    d = pg.dir
     n_db = 0
     try:
         print("| shape | N | SQLite crash | SQLite power | PostgreSQL | per step SQLite crash | per step PostgreSQL "
@@ -95,7 +76,7 @@ def main():
             print(f"\ncommit of one step's batch, microseconds (bench/commit_floor.cc, 2,000 commits):\n"
                   f"  SQLite (crash)   {lite}\n  PostgreSQL       {pg}")
     finally:
-        stop()
+        pg.stop()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <set>
 
 #include "engine/lifecycle.h"
+#include "state/record_json.h"
 
 namespace runbook {
 namespace {
@@ -81,25 +83,9 @@ std::string Clean(const std::string& s) {
   return out;
 }
 
-std::string ToJson(const std::map<std::string, std::string>& m) {
-  return json(m).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-std::string ToJson(const std::vector<std::string>& v) {
-  return json(v).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-template <class T>
-T FromJson(const std::string& s) {
-  if (s.empty()) return T{};
-  try {
-    return json::parse(s).get<T>();
-  } catch (const json::exception&) {
-    return T{};
-  }
-}
-template <class E>
-E ParseOr(const std::string& text, E fallback) {
-  return Parse<E>(text).value_or(fallback);
-}
+using record_json::FromJson;
+using record_json::ParseOr;
+using record_json::ToJson;
 
 // Parameters, all text but bytea (binary).
 class Params {
@@ -299,15 +285,6 @@ PgStore::~PgStore() { PQfinish(conn_); }
 
 int PgStore::BackendPid() const { return PQbackendPID(conn_); }
 
-Status PgStore::Own(const std::string& id) {
-  Tx tx(this);
-  auto r = tx.Run("UPDATE runs SET owner_epoch = owner_epoch + 1 WHERE id=$1 RETURNING owner_epoch", Params().T(id));
-  if (!r.ok()) return r.status();
-  if (r->rows() != 1) return Status::NotFound("no run " + id);
-  owned_[id] = r->Int(0, 0);
-  return Status::Ok();
-}
-
 // A commit is one round trip: its statements go in one pipeline, which the
 // server runs as one implicit transaction (all or nothing) up to the sync.
 Status PgStore::Commit(const Batch& b) {
@@ -461,17 +438,36 @@ Status PgStore::Pipeline(const std::vector<Statement>& stmts, const std::string&
   return first;
 }
 
-bool PgStore::OwnerAlive(const RunRecord& run, const LivenessCheck&) {
-  if (owned_.count(run.id)) return true;  // this store: alive
-  // Looked up in pg_locks, not tried: trying would hold it for a moment, and
-  // an engine claiming the run then would read it as live.
+// Looked up in pg_locks, not tried: trying would hold it for a moment, and
+// an engine claiming the run then would read it as live.
+bool PgStore::LockHeld(const std::string& id) {
   auto r = Tx(this).Run(
       "WITH k AS (SELECT hashtextextended('run:' || $1, 0) AS key) "
       "SELECT count(*) FROM pg_locks, k WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
       "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
       "AND classid::bigint = ((k.key >> 32) & 4294967295) AND objid::bigint = (k.key & 4294967295)",
-      Params().T(run.id));
+      Params().T(id));
   return !r.ok() || r->Int(0, 0) > 0;
+}
+
+// An owner on this host whose process is gone (`os` can tell) still holds
+// its lock until the server has seen its session end, a few milliseconds
+// later: that moment is waited for (at most kLockGraceMs), so a resume right
+// after a crash is not told the dead engine is live.
+bool PgStore::LockOutlives(const RunRecord& run, const LivenessCheck& os,
+                           const std::function<bool()>& held) {
+  if (!held()) return false;
+  if (os(run)) return true;  // alive, or on another host: its lock says
+  for (int waited = 0; waited < kLockGraceMs; waited += 10) {
+    usleep(10'000);
+    if (!held()) return false;
+  }
+  return true;
+}
+
+bool PgStore::OwnerAlive(const RunRecord& run, const LivenessCheck& os) {
+  if (owned_.count(run.id)) return true;  // this store: alive
+  return LockOutlives(run, os, [&] { return LockHeld(run.id); });
 }
 
 Result<std::optional<RunRecord>> PgStore::CreateRun(const RunRecord& run, bool exclusive, const LivenessCheck&) {
@@ -515,12 +511,21 @@ Result<std::optional<RunRecord>> PgStore::CreateRun(const RunRecord& run, bool e
 // The lock first (not in a transaction: a session lock outlives it), then
 // the read and the update under FOR UPDATE: of two engines claiming at once,
 // one gets the lock and the other reads it held, so the owner is live.
-Result<Claim> PgStore::ClaimRun(const std::string& id, const RunRecord& owner, const LivenessCheck&) {
+Result<Claim> PgStore::ClaimRun(const std::string& id, const RunRecord& owner, const LivenessCheck& live) {
   std::string where = "state database " + shown_;
   Tx tx(this);
-  auto locked = tx.Run("SELECT pg_try_advisory_lock(hashtextextended('run:' || $1, 0))", Params().T(id));
-  if (!locked.ok()) return locked.status().Prefixed(where);
-  bool mine = locked->Text(0, 0) == "t" || owned_.count(id);
+  Status failed = Status::Ok();
+  auto try_lock = [&] {
+    auto locked = tx.Run("SELECT pg_try_advisory_lock(hashtextextended('run:' || $1, 0))", Params().T(id));
+    if (!locked.ok()) failed = locked.status();
+    return locked.ok() && locked->Text(0, 0) == "t";
+  };
+  bool mine = owned_.count(id) || try_lock();
+  if (!mine && failed.ok()) {  // held: by a live engine, or by one whose session the server has yet to end
+    auto before = GetRun(id);
+    if (before.ok()) mine = !LockOutlives(*before, live, [&] { return !try_lock() && failed.ok(); });
+  }
+  if (!failed.ok()) return failed.Prefixed(where);
   auto unlock = [&] {
     if (!owned_.count(id)) (void)tx.Do("SELECT pg_advisory_unlock(hashtextextended('run:' || $1, 0))", Params().T(id));
   };

@@ -25,6 +25,7 @@
 // runbook_schema(version).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -82,7 +83,9 @@ class PgStore : public StateStore {
   Status Pipeline(const std::vector<Statement>& stmts, const std::string& run_id);
   Status Fenced(const std::string& run_id);
   static std::string RunOf(const Batch& b);
-  Status Own(const std::string& id);  // takes the run's session lock and a new epoch
+  bool LockHeld(const std::string& id);
+  static constexpr int kLockGraceMs = 2000;
+  bool LockOutlives(const RunRecord& run, const LivenessCheck& os, const std::function<bool()>& held);
 
   pg_conn* conn_;
   std::string shown_;

@@ -1,6 +1,7 @@
 #include "state/sqlite_store.h"
 
 #include "state/private_files.h"
+#include "state/record_json.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -168,17 +169,8 @@ class Stmt {
   int index_ = 0;
 };
 
-std::string ToJson(const std::map<std::string, std::string>& m) { return json(m).dump(); }
-std::string ToJson(const std::vector<std::string>& v) { return json(v).dump(); }
-template <class T>
-T FromJson(const std::string& s) {
-  if (s.empty()) return T{};
-  try {
-    return json::parse(s).get<T>();
-  } catch (const json::exception&) {
-    return T{};
-  }
-}
+using record_json::FromJson;
+using record_json::ToJson;
 
 bool IsSqliteFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -469,12 +461,7 @@ const char* kRunColumns =
     "status, reason, started_at, finished_at, owner_user, owner_host, owner_start, owner_since, phase, outcome, "
     "tmp_dir";
 
-// A name this binary does not know reads as `fallback`: the record stays
-// readable (a newer schema is refused before this).
-template <class E>
-E ParseOr(const std::string& text, E fallback) {
-  return Parse<E>(text).value_or(fallback);
-}
+using record_json::ParseOr;
 
 RunRecord ReadRun(const Stmt& st) {
   RunRecord r;

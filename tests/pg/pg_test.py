@@ -8,12 +8,14 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pgserver import Server, bindir  # noqa: E402
 
 RUNBOOK = sys.argv[1]
 failures = []
@@ -23,40 +25,6 @@ def check(cond, what):
     if not cond:
         failures.append(what)
         print("FAIL " + what)
-
-
-class Server:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="runbook-pg-")
-        os.chmod(self.dir, 0o755)
-        self.as_ = []
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-            self.as_ = ["runuser", "-u", "postgres", "--"]
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
-        self.pg_ctl = os.path.join(bindir, "pg_ctl")
-        subprocess.run(self.as_ + [os.path.join(bindir, "initdb"), "-D", self.dir + "/data", "-A", "trust", "-U",
-                                   "runbook", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"],
-                       check=True, capture_output=True)
-        subprocess.run(self.as_ + [self.pg_ctl, "-D", self.dir + "/data", "-l", self.dir + "/log", "-w", "-o",
-                                   f"-k {self.dir} -c listen_addresses='' -c fsync=off", "start"], check=True,
-                       capture_output=True)
-        self.n = 0
-
-    def psql(self, sql, db="postgres"):
-        return subprocess.run(["psql", "-At", "-h", self.dir, "-U", "runbook", "-d", db, "-c", sql],
-                              capture_output=True, text=True).stdout.strip()
-
-    def new_db(self):
-        self.n += 1
-        name = f"t{self.n}"
-        self.psql(f"CREATE DATABASE {name}")
-        return name, f"postgresql:///{name}?host={self.dir}&user=runbook"
-
-    def stop(self):
-        subprocess.run(self.as_ + [self.pg_ctl, "-D", self.dir + "/data", "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def runbook(state, *args, cwd, **kw):
@@ -138,9 +106,7 @@ def crashed_and_resumed(state, d):
 
 
 def main():
-    if not shutil.which("pg_config") or not os.path.exists(
-            os.path.join(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip(),
-                         "initdb")):
+    if not bindir():
         print("FAIL PostgreSQL's server is not installed (scripts/install-deps --test installs postgresql-15)")
         return 1
     pg = Server()
