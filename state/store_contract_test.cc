@@ -253,7 +253,11 @@ TYPED_TEST(StoreContract, TheInboxTakesTheFirstAnswerAndTheDecisionTakesIt) {
   s.run_id = "r1";
   s.step_id = "approve";
   s.status = StepStatus::kWaiting;
-  ASSERT_TRUE(store->Commit(Batch().Add(s)).ok());
+  StepRecord other = s;
+  other.step_id = "restore";
+  other.status = StepStatus::kRunning;
+  ASSERT_TRUE(store->Commit(Batch().Add(s).Add(other)).ok());
+  EXPECT_TRUE(store->PendingAnswers("r1")->empty());  // no inbox yet: none
   auto first = store->PostAnswer({0, "r1", "approve", "yes", "alice (web)", 2000});
   ASSERT_TRUE(first.ok()) << first.status().message();
   EXPECT_TRUE(first->first);
@@ -261,8 +265,13 @@ TYPED_TEST(StoreContract, TheInboxTakesTheFirstAnswerAndTheDecisionTakesIt) {
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(second->first);
   EXPECT_EQ(second->answer.by, "alice (web)");
-  EXPECT_TRUE(store->PostAnswer({0, "r1", "other", "x", "bob", 1}).status().IsInvalid());
-  EXPECT_EQ(store->PendingAnswers("")->size(), 1u);
+  EXPECT_EQ(second->answer.value, "yes");
+  EXPECT_TRUE(store->PostAnswer({0, "r1", "restore", "done", "bob (web)", 2002}).status().IsInvalid());  // running
+  EXPECT_TRUE(store->PostAnswer({0, "r1", "other", "x", "bob", 1}).status().IsInvalid());  // no such step
+  auto pending = store->PendingAnswers("");
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].value, "yes");
+  EXPECT_EQ((*pending)[0].at, 2000);
   ASSERT_TRUE(store->Commit(Batch().Add(DecisionRecord{"r1", "approve", "yes", AnswerSource::kWeb, "alice (web)", 3000, ""})).ok());
   EXPECT_TRUE(store->PendingAnswers("r1")->empty());
   // Taken, and the step no longer waits: the answer taken is the one that stands.
