@@ -68,6 +68,10 @@ Restarted RestartUnfinished(Plan& plan, const ResumeState& st, const std::map<st
     }
     if (was == StepStatus::kPending && !rerun.count(v)) continue;
     bool was_running = was == StepStatus::kRunning || was == StepStatus::kInterrupted;
+    // Only manual steps and decisions wait for their own question; a step of
+    // another kind waits only when an earlier resume held it for a person, and
+    // that record is the mark: it stays held until a person answers.
+    bool was_held = was == StepStatus::kWaiting && s.kind != StepKind::kManual && s.kind != StepKind::kDecision;
     // Everything else starts again from pending (a wait step keeps its start:
     // it waits only for what remains). Earlier attempts stay recorded.
     if (s.kind != StepKind::kWait) r.started_at = 0;
@@ -82,7 +86,7 @@ Restarted RestartUnfinished(Plan& plan, const ResumeState& st, const std::map<st
     b->Add(r);
     if (was_running && s.kind == StepKind::kRunbook && last_child.count(s.id) && !rerun.count(v))
       out.continue_child[s.id] = last_child[s.id];
-    if (was_running && !s.idempotent) {
+    if ((was_running || was_held) && !s.idempotent) {
       bool rerun_answered = answer != answers.end() && answer->second == "rerun";
       if (!rerun_answered && !rerun.count(v)) out.held.insert(s.id);
     }
