@@ -80,10 +80,11 @@ bool Collect(const Context& ctx, const std::vector<std::string>& flags, const st
 void PrintEscalation(const Context& ctx, const Runbook& rb, RunStatus status, bool timed_out) {
   std::vector<std::string> lines;
   bool waiting = status == RunStatus::kWaiting, succeeded = status == RunStatus::kSucceeded;
+  bool interrupted = status == RunStatus::kInterrupted;  // a person stopped it: nothing failed yet
   for (const auto& e : rb.escalation) {
     bool match = e.when == Escalation::When::kAlways || (e.when == Escalation::When::kWaiting && waiting) ||
                  (e.when == Escalation::When::kTimeout && timed_out) ||
-                 (e.when == Escalation::When::kFailure && !waiting && !succeeded);
+                 (e.when == Escalation::When::kFailure && !waiting && !succeeded && !interrupted);
     if (match) lines.push_back("  " + e.contact + (e.after ? " (after " + FormatDuration(*e.after) + ")" : ""));
   }
   if (lines.empty() || succeeded) return;
@@ -171,7 +172,7 @@ int Execute(const Context& ctx, const RunArgs& args, const PreparedRun& run, Sta
   } else if (outcome.status == RunStatus::kInterrupted || outcome.status == RunStatus::kFailed) {
     *ctx.err << "continue it with: runbook resume " << o.run_id << "\n";
   }
-  PrintEscalation(ctx, rb, outcome.status, false);
+  PrintEscalation(ctx, rb, outcome.status, outcome.timed_out);
   if (args.dry_run) {
     *talk << "dry run: nothing was executed and nothing was recorded\n";
   } else if (o.parent_run.empty()) {

@@ -59,6 +59,7 @@ RunOutcome Executor::Impl::Outcome() const {
   out.exit_code = broken_ ? 1 : ExitCodeOf(run_.status);
   out.error = error_;
   out.waiting_commands = waiting_lines_;
+  out.timed_out = timed_out_ || timeout_seen_;
   return out;
 }
 
@@ -422,7 +423,9 @@ void Executor::Impl::Timers(int64_t now) {
   if (run_deadline_ && now >= *run_deadline_ && !stopping_ && timed_phase) {
     timed_out_ = true;
     failed_ = true;
-    Defer(Batch().Add(Ev("run.timeout", "", "the run timeout of " + FormatDuration(*rb_.timeout) + " expired")));
+    std::string why = "the run timeout of " + FormatDuration(*rb_.timeout) + " expired";
+    Defer(Batch().Add(Ev("run.timeout", "", why)));
+    EscalateTimeout("", why);
     BeginStop(false, false);
   }
   std::vector<int> due;

@@ -127,6 +127,7 @@ struct RunOutcome {
   // One complete command per answer a waiting step accepts:
   // `runbook resume RUN --answer ID=VALUE`, ready to paste.
   std::vector<std::string> waiting_commands;
+  bool timed_out = false;  // the run, or a step that failed by its timeout, timed out in this engine
 };
 
 class Executor {

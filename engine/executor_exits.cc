@@ -340,6 +340,7 @@ void Executor::Impl::Fail(int v, Reason reason, const std::string& message) {
     failed_ = true;
   }
   ReportFinished(r, masker_.Mask(message), s.continue_on_failure);
+  if (reason == Reason::kTimeout) EscalateTimeout(s.id, "step " + s.id + " " + masker_.Mask(message));
 }
 
 void Executor::Impl::Skip(int v, bool propagates, const std::string& why) {

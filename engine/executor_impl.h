@@ -171,6 +171,7 @@ class Executor::Impl {
   std::optional<int64_t> NoticeDeadline() const;
   void DrainNotices();
   void Escalate();
+  void EscalateTimeout(const std::string& step, const std::string& why);
   static std::string EscalationMessage(const std::string& contact, const std::string& why);
   std::optional<int64_t> EscalationDeadline() const;
   void LoadEscalated();
@@ -207,6 +208,7 @@ class Executor::Impl {
   bool done_ = false;         // the loop is over
   bool failed_ = false;       // a step failed with on_failure: fail
   bool timed_out_ = false;    // the run timeout expired
+  bool timeout_seen_ = false; // a step failed by its timeout (escalation `when: timeout`)
   bool stopping_ = false;     // interrupt, run timeout or a broken engine: terminating what runs
   bool interrupted_ = false;
   bool broken_ = false;
@@ -221,7 +223,7 @@ class Executor::Impl {
   bool waiting_steps_ = false;
   std::map<int, Notice> notices_;  // by runner handle
   int notices_started_ = 0;
-  std::set<std::string> escalated_;  // contacts whose `after:` fired in this run  // some step may wait (set when one does; cleared by a look that finds none)  // the next look in the inbox while steps wait and others run
+  std::set<std::string> escalated_;  // contacts whose escalation fell due in this run (each once)
   std::vector<std::string> waiting_lines_;
   LineBuffer lines_;  // step output, by whole lines
   std::set<std::string> held_for_person_;  // not idempotent, running when the engine stopped

@@ -152,6 +152,22 @@ void Executor::Impl::Escalate() {
   }
 }
 
+// `when: timeout` without `after:` falls due the moment a step fails by its
+// timeout or the run's timeout expires: recorded (with whatever the loop
+// deferred), then shown and told, once per contact.
+void Executor::Impl::EscalateTimeout(const std::string& step, const std::string& why) {
+  timeout_seen_ = true;
+  if (o_.dry_run || broken_) return;
+  for (const Escalation& esc : rb_.escalation) {
+    if (esc.after || esc.when != Escalation::When::kTimeout || escalated_.count(esc.contact)) continue;
+    escalated_.insert(esc.contact);
+    std::string message = EscalationMessage(esc.contact, why);
+    if (!Commit(Batch().Add(Ev("escalation.due", step, message)))) return;
+    Report(ReportEvent::Of("escalation", step, "", message));
+    Notify("escalation", step, message, esc.contact);
+  }
+}
+
 std::string Executor::Impl::EscalationMessage(const std::string& contact, const std::string& why) {
   return "escalate to " + contact + ": " + why;
 }

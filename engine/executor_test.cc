@@ -461,6 +461,54 @@ steps:
   EXPECT_EQ(due, 2);  // once each, recorded
 }
 
+// Issue 22: `when: timeout` fell due nowhere (the CLI passed timed_out=false).
+TEST_F(ExecutorTest, ATimeoutEscalationIsRecordedAndToldWhenAStepTimesOut) {
+  std::vector<std::string> told;
+  runner_.on_start = [&](const ProcessSpec& spec) {
+    if (spec.argv.back().find("tell") != std::string::npos) told.push_back(spec.env.at("RUNBOOK_EVENT_CONTACT"));
+  };
+  runner_.script = {FakeCommand::Of("stuck").Hangs()};
+  auto out = Run(R"(name: t
+on_failure: stop
+escalation:
+  - { contact: CTO, when: timeout }
+  - { contact: DBA, when: failure }
+notify:
+  - { on: escalation, run: tell }
+steps:
+  - { id: s, run: stuck, timeout: 8s }
+)");
+  EXPECT_EQ(out.status, RunStatus::kFailed);
+  EXPECT_TRUE(out.timed_out);
+  EXPECT_EQ(told, std::vector<std::string>{"CTO"});
+  std::vector<std::string> due;
+  for (const auto& e : store_.events)
+    if (e.kind == "escalation.due") due.push_back(e.step_id + ": " + e.message);
+  EXPECT_EQ(due, std::vector<std::string>{"s: escalate to CTO: step s timed out after 8s"});
+}
+
+TEST_F(ExecutorTest, ATimeoutEscalationFallsDueWhenTheRunTimesOut) {
+  runner_.script = {FakeCommand::Of("long").Takes(3'600'000)};
+  auto out = Run("name: t\ntimeout: 1m\nescalation: [{ contact: CTO, when: timeout }]\n"
+                 "steps:\n  - { id: a, run: long }\n");
+  EXPECT_TRUE(out.timed_out);
+  int due = 0;
+  for (const auto& e : store_.events)
+    if (e.kind == "escalation.due") {
+      ++due;
+      EXPECT_EQ(e.message, "escalate to CTO: the run timeout of 1m expired");
+    }
+  EXPECT_EQ(due, 1);
+}
+
+TEST_F(ExecutorTest, NoTimeoutEscalationWhenNothingTimedOut) {
+  runner_.script = {FakeCommand::Of("bad").Exit(1)};
+  auto out = Run("name: t\non_failure: stop\nescalation: [{ contact: CTO, when: timeout }]\n"
+                 "steps:\n  - { id: a, run: bad }\n");
+  EXPECT_FALSE(out.timed_out);
+  for (const auto& e : store_.events) EXPECT_NE(e.kind, "escalation.due");
+}
+
 TEST_F(ExecutorTest, AnEngineThatLostItsRunStopsItsStepsAtTheNextHeartbeat) {
   runner_.script = {FakeCommand::Of("long").Takes(3'600'000)};
   runner_.on_start = [&](const ProcessSpec&) { store_.heartbeat_error = "run run-1 was taken over by ops@db2"; };

@@ -44,6 +44,7 @@ class RunTest : public ::testing::Test {
 
 TEST_F(RunTest, SigintStopsTheStepsTreeRecordsInterruptedAndExits130) {
   dir_.Write("rb.yaml", R"Y(name: rb
+escalation: [{ contact: "On-call (#ops)", when: failure }]
 steps:
   - id: long
     run: |
@@ -58,6 +59,7 @@ steps:
              "pid=$!\nread x < started\nkill -INT $pid\nwait $pid\necho $? > code.txt\n");
   std::system(("cd " + ShellQuote(dir_.path().string()) + " && timeout 120 bash go.sh").c_str());
   EXPECT_EQ(Read("code.txt"), "130\n") << Read("out.txt");
+  EXPECT_EQ(Read("out.txt").find("On-call"), std::string::npos) << "a person's stop is no failure to escalate";
   json run = Show();
   EXPECT_EQ(run["status"], "interrupted");
   EXPECT_EQ(StepOf(run, "long")["status"], "interrupted");
@@ -742,6 +744,17 @@ TEST_F(RunTest, RunsAndShowSpeakJsonWithTheSpecFields) {
     EXPECT_TRUE(run["steps"][0].contains(k)) << k;
   EXPECT_TRUE(run["steps"][0]["attempts"].is_number_integer());
   EXPECT_EQ(RunCli({"show", "nope"}, dir_.path()).exit_code, 2);
+}
+
+
+TEST_F(RunTest, ATimedOutStepEscalatesToItsTimeoutContactAtTheTerminalAndInTheRecord) {
+  auto r = Run("name: rb\non_failure: stop\nescalation:\n  - { contact: CTO, when: timeout }\n"
+               "  - { contact: DBA, when: failure }\nsteps:\n  - { id: s, run: 'sleep 60', timeout: 1s }\n",
+               {"--grace", "1s"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("escalate to:\n  CTO\n  DBA\n"), std::string::npos) << r.err;
+  auto report = RunCli({"report", "last"}, dir_.path());  // the record's "who was told"
+  EXPECT_NE(report.out.find("escalate to CTO: step s timed out after 1s"), std::string::npos) << report.out;
 }
 
 }  // namespace
