@@ -13,6 +13,7 @@
 #include "import/importer.h"
 #include "steps/bash_syntax.h"
 #include "engine/limits.h"
+#include "engine/session.h"
 #include "engine/parser.h"
 #include "engine/validate.h"
 #include "state/open_store.h"
@@ -53,6 +54,7 @@ std::string ReportPath(const std::string& state, const std::string& run_id) {
 
 Result<std::string> WriteRunReport(StateStore& store, const std::string& state, const std::string& run_id,
                                    const Runbook* rb) {
+  if (Status id = CheckRunId(run_id); !id.ok()) return id;  // it names the file: never a path
   Context quiet{{}, state, nullptr, nullptr};
   std::ostringstream sink;
   quiet.err = &sink;

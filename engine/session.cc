@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -25,6 +26,19 @@ std::string NewRunId(int64_t wall_ms) {
   char suffix[8];
   std::snprintf(suffix, sizeof suffix, "-%04x", static_cast<unsigned>(rd() & 0xffff));
   return std::string(buf) + suffix;
+}
+
+Status CheckRunId(const std::string& id) {
+  constexpr size_t kMax = 128;
+  bool ok = !id.empty() && id.size() <= kMax && std::isalnum(static_cast<unsigned char>(id[0])) &&
+            id.find("..") == std::string::npos;
+  for (char c : id) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  if (ok) return Status::Ok();
+  std::string shown = id.size() > 40 ? id.substr(0, 40) + "..." : id;
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  return Status::Invalid("invalid run id '" + shown +
+                         "': run ids match ^[A-Za-z0-9][A-Za-z0-9._-]*$, without '..', at most 128 characters");
 }
 
 namespace {
@@ -143,6 +157,7 @@ Result<std::unique_ptr<PreparedRun>> PrepareRun(const Runbook& rb, const RunRequ
   Identity me = host.Self();
   ExecOptions o = Base(s, host, me);
   o.run_id = req.run_id.empty() ? NewRunId(clock.WallMs()) : req.run_id;
+  if (Status id = CheckRunId(o.run_id); !id.ok()) return id;
   if (!req.parent.empty()) {
     o.parent_run = req.parent.substr(0, req.parent.find(':'));
     o.parent_step = req.parent.find(':') == std::string::npos ? "" : req.parent.substr(req.parent.find(':') + 1);

@@ -111,4 +111,10 @@ std::string Sha256(const std::string& text);
 // A new run id: the UTC start time and 16 random bits, "20261201-031209-3f2a".
 std::string NewRunId(int64_t wall_ms);
 
+// A run id names files, URLs and page scripts: it is checked like a step id
+// wherever it comes from (--run-id, a parent run, a store written by another
+// engine). Letters, digits, '.', '_' and '-', starting with a letter or digit,
+// no "..", at most 128 characters; a child run is PARENT.STEP[.N].
+Status CheckRunId(const std::string& id);
+
 }  // namespace runbook

@@ -14,6 +14,19 @@
 
 namespace runbook::serve {
 
+// A value inside <script>: JSON whose '<', '>' and '&' are escaped, so no
+// text can close the script element, whatever a store holds.
+std::string ScriptValue(const nlohmann::json& j) {
+  std::string out;
+  for (char c : j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) {
+    if (c == '<') out += "\\u003c";
+    else if (c == '>') out += "\\u003e";
+    else if (c == '&') out += "\\u0026";
+    else out += c;
+  }
+  return out;
+}
+
 std::string Escape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -204,7 +217,7 @@ std::string RunPage(const ReportInput& in) {
     last = std::max(last, e.seq);
   }
   h += "</ol>";
-  h += "<script>\nconst run=" + nlohmann::json(r.id).dump() + ", after=" + std::to_string(last) + ";\n" + R"JS(
+  h += "<script>\nconst run=" + ScriptValue(r.id) + ", after=" + std::to_string(last) + ";\n" + R"JS(
 const base='/runs/'+encodeURIComponent(run);
 const events=document.getElementById('events');
 const src=new EventSource('/api/runs/'+encodeURIComponent(run)+'/events?after='+after);

@@ -277,6 +277,23 @@ TEST_F(FileSafetyTest, APlantedLinkAtTheReportIsReplacedNotFollowed) {
   EXPECT_EQ(ReadAll(dir_.path() / "victim.txt"), "precious\n");
 }
 
+// Issue 22: --run-id took any text; '../../x' wrote the report outside
+// .runbook/reports and '</script>...' ran on the run page.
+TEST_F(FileSafetyTest, ARunIdIsCheckedLikeAStepIdBeforeAnythingRuns) {
+  dir_.Write("rb.yaml", "name: rb\nsteps: [{ id: a, run: 'touch ran' }]\n");
+  for (const std::string& id : std::vector<std::string>{"../../x", "</script><script>alert(1)</script>", "a/b", ".hidden", "x..y",
+                         std::string(129, 'a'), std::string("a\nb")}) {
+    auto r = RunCli({"run", "rb.yaml", "--run-id", id}, dir_.path());
+    EXPECT_EQ(r.exit_code, 2) << id << ": " << r.err;
+    EXPECT_NE(r.err.find("invalid run id"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir_.path() / "ran")) << id;
+  }
+  EXPECT_FALSE(fs::exists(dir_.path() / "x.md"));
+  EXPECT_FALSE(fs::exists(dir_.path() / ".runbook/x.md"));
+  auto ok = RunCli({"run", "rb.yaml", "--run-id", "20261207-101010-ab12.child_1.2"}, dir_.path());
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 TEST_F(FileSafetyTest, ALinkedStateFolderDatabaseOrReportsFolderIsRefused) {
   dir_.Write("rb.yaml", "name: rb\nsteps: [{ id: a, run: 'touch ran' }]\n");
   fs::create_directories(dir_.path() / "elsewhere");
