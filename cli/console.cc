@@ -21,9 +21,10 @@ std::string TextReporter::Paint(const std::string& text, const char* code) const
 
 // A line above the live status line: the status line is cleared, the line
 // written, and the status line drawn again under it, so step output never
-// hides it until the next tick.
+// hides it until the next tick. Drawn again only while steps run: a stale
+// line left under the last one would glue to what is printed after the run.
 void TextReporter::Line(const std::string& text) {
-  bool redraw = status_shown_;
+  bool redraw = status_shown_ && !running_.empty();
   if (status_shown_) {
     *out_ << "\r\033[K";
     status_shown_ = false;
@@ -108,6 +109,7 @@ void TextReporter::Event(const ReportEvent& e) {
     Line("  " + Paint(e.status == "succeeded" ? "undo" : "UNDO!", e.status == "succeeded" ? "33" : "31;1") + "   " +
          e.step + dur + indent(e.message));
   } else if (k == "run.finished") {
+    running_.clear();  // the live line goes with the run
     std::string color = e.status == "succeeded" ? "32;1" : e.status == "waiting" ? "35;1" : "31;1";
     Line("run " + e.run_id + " " + Paint(e.status, color.c_str()) + (e.reason.empty() ? "" : " (" + e.reason + ")") +
          " in " + HumanDuration(e.duration_ms));
@@ -115,6 +117,10 @@ void TextReporter::Event(const ReportEvent& e) {
 }
 
 void TextReporter::Tick(int64_t wall_ms) {
+  if (live_ && running_.empty() && status_shown_) {  // nothing runs (a step waits): no line to keep
+    *out_ << "\r\033[K" << std::flush;
+    status_shown_ = false;
+  }
   if (!live_ || running_.empty()) return;
   std::string text = "  running:";
   const char* sep = " ";

@@ -47,5 +47,43 @@ TEST(TextReporterTest, StepOutputNeverHidesTheLiveLine) {
   EXPECT_NE(text.find("  running: a 2.0s", line), std::string::npos) << text;
 }
 
+// Issue 22: "RTO left 9m58scontinue it with: ..." - the live line was drawn
+// again under the run's last line and glued to what came after.
+TEST(TextReporterTest, TheLiveLineEndsWithTheRun) {
+  std::ostringstream out;
+  TextReporter console(&out, /*live=*/true, /*color=*/false, /*rto_ms=*/600'000);
+  ReportEvent started = ReportEvent::Of("run.started", "", "", "rb");
+  started.run_id = "run-1";
+  started.at = 1'000;
+  console.Event(started);
+  ReportEvent a = ReportEvent::Of("step.started", "a");
+  a.at = 1'000;
+  console.Event(a);
+  console.Tick(3'000);
+  ReportEvent finished = ReportEvent::Of("run.finished", "", "interrupted");
+  finished.run_id = "run-1";
+  console.Event(finished);
+  std::string text = out.str();
+  ASSERT_NE(text.find("run run-1 interrupted"), std::string::npos) << text;
+  // Nothing after the run's last line: the next output starts on a clean line.
+  EXPECT_EQ(text.substr(text.size() - 1), "\n") << text;
+  EXPECT_EQ(text.find("running:", text.find("run run-1 interrupted")), std::string::npos) << text;
+}
+
+TEST(TextReporterTest, AStepThatWaitsForAPersonTakesTheLiveLineAway) {
+  std::ostringstream out;
+  TextReporter console(&out, /*live=*/true, /*color=*/false, std::nullopt);
+  ReportEvent a = ReportEvent::Of("step.started", "a");
+  a.at = 1'000;
+  console.Event(a);
+  console.Tick(2'000);
+  console.Event(ReportEvent::Of("step.waiting", "a", "", "Approve"));
+  console.Tick(3'000);
+  std::string text = out.str();
+  size_t wait = text.find("needs a person: Approve\n");
+  ASSERT_NE(wait, std::string::npos) << text;
+  EXPECT_EQ(text.find("running:", wait), std::string::npos) << text;  // not drawn again while nothing runs
+}
+
 }  // namespace
 }  // namespace runbook::cli
