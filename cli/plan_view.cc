@@ -184,7 +184,9 @@ class PlanWriter {
     }
     if (!branch.empty()) facts.push_back("only if " + branch);
     if (s.when) facts.push_back("when " + ToString(*s.when));
-    if (s.timeout) facts.push_back("timeout " + FormatDuration(*s.timeout));
+    // A timeout stops a process: a person's question and a wait have none.
+    if (s.timeout && (s.kind == StepKind::kRun || s.kind == StepKind::kRunbook))
+      facts.push_back("timeout " + FormatDuration(*s.timeout));
     if (auto r = RetryText(s.retry); !r.empty()) facts.push_back(r);
     if (s.estimate) facts.push_back("estimate " + FormatDuration(*s.estimate));
     if (s.continue_on_failure) facts.push_back("failure continues");

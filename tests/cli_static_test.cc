@@ -154,6 +154,18 @@ TEST_F(CliTest, PlanShowsWavesStepsBranchesCriticalPathAndEscalation) {
   }
 }
 
+// Issue 22: plan showed the default timeout on questions, where it never applies.
+TEST_F(CliTest, PlanShowsATimeoutOnlyWhereOneStopsAProcess) {
+  dir_.Write("t.yaml", "name: t\ndefaults: { timeout: 7m }\nsteps:\n  - { id: ask, manual: Check the replica }\n"
+                       "  - id: pick\n    needs: ask\n    decision: { prompt: Go on, choices: [{ value: go }] }\n"
+                       "  - { id: work, needs: pick, run: 'true' }\n");
+  auto r = RunCli({"plan", "t.yaml"}, dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("timeout 7m"), r.out.rfind("timeout 7m")) << r.out;  // once: work's
+  EXPECT_NE(r.out.find("timeout 7m"), std::string::npos) << r.out;
+  EXPECT_GT(r.out.find("timeout 7m"), r.out.find("work [run]")) << r.out;
+}
+
 TEST_F(CliTest, PlanChecksInputValuesAsUsageErrors) {
   dir_.Write("good.yaml", kGood);
   auto r = RunCli({"plan", "good.yaml", "--input", "environment=prod"}, dir_.path());
