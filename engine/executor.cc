@@ -193,6 +193,21 @@ bool Executor::Impl::Open() {
   return !broken_;
 }
 
+// A step's hook undoes what it did: it applies once the step ran (succeeded,
+// or failed after starting, not by a person's answer) and it has one.
+bool Executor::Impl::HookApplies(int v) const {
+  const StepRecord& r = steps_.record(v);
+  bool started = r.status == StepStatus::kSucceeded ||
+                 (r.status == StepStatus::kFailed && r.attempts > 0 && r.reason != Reason::kAnswer);
+  return steps_.graph().step(v).rollback && started;
+}
+
+bool Executor::Impl::AnyHookApplies() const {
+  for (int v = 0; v < steps_.size(); ++v)
+    if (HookApplies(v)) return true;
+  return false;
+}
+
 // Commits the next phase before anything of it starts. Entering rollback
 // also schedules its hooks (each `pending`), in the same transaction.
 void Executor::Impl::Enter(RunPhase phase, RunStatus outcome) {
@@ -205,10 +220,7 @@ void Executor::Impl::Enter(RunPhase phase, RunStatus outcome) {
     plan_ = &steps_;
     std::vector<int> hooks;
     for (int v = 0; v < steps_.size(); ++v) {
-      const StepRecord& r = steps_.record(v);
-      bool started = r.status == StepStatus::kSucceeded ||
-                     (r.status == StepStatus::kFailed && r.attempts > 0 && r.reason != Reason::kAnswer);
-      if (!S(v).rollback || !started) continue;
+      if (!HookApplies(v)) continue;
       Rec(v).rollback = HookStatus::kPending;
       b.Add(steps_.record(v));
     }
@@ -243,6 +255,8 @@ void Executor::Impl::EndOfWork() {
       if (AskOrWait()) return;
       if (!failed_) return ToFinally(RunStatus::kSucceeded);
       if (!rb_.rollback_on_failure) return Finish(RunStatus::kFailed, timed_out_ ? "the run timed out" : "");
+      if (!AnyHookApplies())  // nothing to undo: saying rolled_back would claim an undo that never ran
+        return ToFinally(RunStatus::kFailed);
       return Enter(RunPhase::kRollback);
     case RunPhase::kRollback:
       return ToFinally(RollbackFailed(steps_) ? RunStatus::kRollbackFailed : RunStatus::kRolledBack);

@@ -64,6 +64,8 @@ class Executor::Impl {
 
   // ---- the run and its phases (executor.cc) ---------------------------------
   bool Open();
+  bool HookApplies(int v) const;
+  bool AnyHookApplies() const;
   void Enter(RunPhase phase, RunStatus outcome = RunStatus::kRunning);
   void EndOfWork();
   void ToFinally(RunStatus outcome);

@@ -461,6 +461,24 @@ steps:
   EXPECT_EQ(due, 2);  // once each, recorded
 }
 
+// Issue 22: a failed run whose steps had no hooks said `rolled_back`.
+TEST_F(ExecutorTest, AFailedRunWithNothingToUndoIsFailedNotRolledBack) {
+  runner_.script = {FakeCommand::Of("bad").Exit(1)};
+  auto out = Run("name: t\non_failure: rollback\nsteps:\n  - { id: a, run: 'true' }\n"
+                 "  - { id: b, run: bad, needs: a }\n");
+  EXPECT_EQ(out.status, RunStatus::kFailed);
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_EQ(Step("a").rollback, HookStatus::kNone);
+}
+
+TEST_F(ExecutorTest, AFailedRunWithAHookToRunIsRolledBack) {
+  runner_.script = {FakeCommand::Of("bad").Exit(1)};
+  auto out = Run("name: t\non_failure: rollback\nsteps:\n  - { id: a, run: 'true', rollback: undo }\n"
+                 "  - { id: b, run: bad, needs: a }\n");
+  EXPECT_EQ(out.status, RunStatus::kRolledBack);
+  EXPECT_EQ(Step("a").rollback, HookStatus::kSucceeded);
+}
+
 // Issue 22: `when: timeout` fell due nowhere (the CLI passed timed_out=false).
 TEST_F(ExecutorTest, ATimeoutEscalationIsRecordedAndToldWhenAStepTimesOut) {
   std::vector<std::string> told;
