@@ -113,7 +113,7 @@ void Executor::Impl::OnCommandExit(Task& t, const RunnerEvent& e) {
   if (!t.start_error.empty()) return AttemptFailed(t, Reason::kError, t.start_error);
   if (t.timed_out) return AttemptFailed(t, Reason::kTimeout, TimedOut(s.timeout));
   if (e.exit_code != 0) {
-    std::string tail = TailLines(t.rec.err.empty() ? t.rec.out : t.rec.err, 5);
+    std::string tail = FailureLines(t.rec.err.empty() ? t.rec.out : t.rec.err, 5);
     return AttemptFailed(t, Reason::kExit,
                          "exit code " + std::to_string(e.exit_code) + (tail.empty() ? "" : "\n" + tail));
   }
@@ -211,7 +211,7 @@ void Executor::Impl::OnPreflightExit(Task& t, const RunnerEvent& e) {
   r.status = ToString(a.status);
   // What ran, and where: a person must be able to run it by hand.
   r.message = why ? *why + "\n$ " + a.command + "\n(in " + o_.workdir + ")" +
-                        (a.err.empty() && a.out.empty() ? "" : "\n" + TailLines(a.err.empty() ? a.out : a.err, 5))
+                        (a.err.empty() && a.out.empty() ? "" : "\n" + FailureLines(a.err.empty() ? a.out : a.err, 5))
                   : "";
   Batch b;
   b.Add(a).Add(Ev(why ? "preflight.failed" : "preflight.passed", "", check.name + (why ? ": " + *why : "")));
@@ -235,7 +235,7 @@ void Executor::Impl::OnHookExit(Task& t, const RunnerEvent& e) {
   ev.kind = "rollback";
   ev.step = s.id;
   ev.status = ToString(a.status);
-  ev.message = ok ? "" : message + "\n" + TailLines(a.err.empty() ? a.out : a.err, 5);
+  ev.message = ok ? "" : message + "\n" + FailureLines(a.err.empty() ? a.out : a.err, 5);
   ev.duration_ms = a.finished_at - a.started_at;
   Batch b;
   b.Add(r).Add(a).Add(Ev(ok ? "rollback.succeeded" : "rollback.failed", s.id, message));

@@ -116,6 +116,17 @@ std::string TailLines(const std::string& text, int lines) {
   return at == std::string::npos || at == t.size() ? t : t.substr(at + 1);
 }
 
+std::string FailureLines(const std::string& text, int lines) {
+  std::string t = text;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  int count = t.empty() ? 0 : 1 + static_cast<int>(std::count(t.begin(), t.end(), '\n'));
+  if (count <= lines || lines < 3) return TailLines(t, lines);
+  std::string first = t.substr(0, t.find('\n'));
+  int left_out = count - 1 - (lines - 2);
+  return first + "\n... (" + std::to_string(left_out) + " more line" + (left_out == 1 ? "" : "s") + ")\n" +
+         TailLines(t, lines - 2);
+}
+
 std::string LineBuffer::Take(int handle, bool is_stderr, const std::string& data, bool flush,
                              const Masker& masker) {
   std::string& buf = partial_[{handle, is_stderr}];

@@ -58,7 +58,12 @@ class LineBuffer {
 // What a step wrote to its $RUNBOOK_OUTPUT file, which is then removed ("" if none).
 std::string TakeOutputFile(const std::string& path);
 
-// The last `lines` lines of `text` (for failure messages).
+// The last `lines` lines of `text`.
 std::string TailLines(const std::string& text, int lines);
+
+// What a failure message shows of a step's output, at most `lines` lines:
+// all of it if short; else its first line (where a program names the cause)
+// and the last lines, with a line saying how many were left out between.
+std::string FailureLines(const std::string& text, int lines);
 
 }  // namespace runbook
