@@ -186,11 +186,13 @@ int Show(const Context& ctx, const ShowArgs& args) {
     for (const auto& [k, v] : r.inputs) *ctx.out << " " << k << "=" << v;
     *ctx.out << "\n";
   }
-  *ctx.out << "\n" << std::left << std::setw(26) << "STEP" << std::setw(13) << "STATUS" << std::setw(14) << "REASON"
+  auto continued = ContinuedOnFailure(r);
+  *ctx.out << "\n" << std::left << std::setw(26) << "STEP" << std::setw(19) << "STATUS" << std::setw(14) << "REASON"
            << std::setw(10) << "ATTEMPTS" << std::setw(6) << "EXIT" << "DURATION\n";
   for (const auto& s : *steps) {
-    *ctx.out << std::setw(26) << (s.phase == "finally" ? s.step_id + " (finally)" : s.step_id) << std::setw(13)
-             << ToString(s.status) << std::setw(14) << (s.reason == Reason::kNone ? "-" : ToString(s.reason))
+    bool went_on = s.status == StepStatus::kFailed && continued.count(s.step_id);
+    *ctx.out << std::setw(26) << (s.phase == "finally" ? s.step_id + " (finally)" : s.step_id) << std::setw(19)
+             << (went_on ? "failed, continued" : ToString(s.status)) << std::setw(14) << (s.reason == Reason::kNone ? "-" : ToString(s.reason))
              << std::setw(10) << s.attempts
              << std::setw(6) << (s.exit_code ? std::to_string(*s.exit_code) : "-")
              << (s.started_at && s.finished_at ? HumanDuration(s.finished_at - s.started_at) : "-") << "\n";

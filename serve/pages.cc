@@ -51,7 +51,7 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 .running{color:#0b5cad}.waiting{color:#8a5a00;font-weight:bold}.rolled_back,.interrupted,.abandoned{color:#666}
 .orphaned{color:#b00020}code{background:#f4f4f4;padding:0 .2em}
 svg .edge{stroke:#999}svg .node rect{fill:#eee;stroke:#888}svg .node text{font-size:12px}
-svg .node.succeeded rect{fill:#d7f0dc}svg .node.failed rect{fill:#f6d0d5}svg .node.running rect{fill:#d3e6fb}
+svg .node.succeeded rect{fill:#d7f0dc}svg .node.failed rect{fill:#f6d0d5}svg .node.continued rect{fill:#ffe2c4}svg .node.running rect{fill:#d3e6fb}
 svg .node.waiting rect{fill:#fde9b8}svg .node.skipped rect{fill:#fff;stroke-dasharray:3}svg .node.rolled_back rect{fill:#e4e4e4}
 pre{background:#f7f7f7;padding:.4em;max-height:20em;overflow:auto}pre.err{color:#8b0000}.attempt{margin:.4em 0}
 #gantt{max-width:900px}#gantt .bar{display:flex;align-items:center;height:18px}
@@ -95,9 +95,15 @@ std::string Num(double v) {
   return buf;
 }
 
+// A step's class on the page: its status, or "continued" for a failure the
+// runbook lets the run go on from (drawn apart from the failure that stops it).
 std::string StatusOf(const ReportInput& in, const std::string& id) {
   for (const auto& s : in.steps)
-    if (s.step_id == id) return ToString(s.status);
+    if (s.step_id == id) {
+      const Step* def = in.runbook ? in.runbook->FindStep(id) : nullptr;
+      if (s.status == StepStatus::kFailed && def && def->continue_on_failure) return "continued";
+      return ToString(s.status);
+    }
   return "pending";
 }
 

@@ -31,6 +31,15 @@ std::optional<RtoClock> RtoOf(const RunRecord& r) {
   return c;
 }
 
+std::set<std::string> ContinuedOnFailure(const RunRecord& r) {
+  Diagnostics diags;
+  Runbook rb = ParseRunbook(SourceFile(r.path, r.source), &diags);
+  std::set<std::string> ids;
+  for (const auto& s : rb.steps)
+    if (s.continue_on_failure) ids.insert(s.id);
+  return ids;
+}
+
 json RunJson(const RunRecord& r) {
   json j = {{"id", r.id},
             {"runbook", r.runbook},
@@ -49,8 +58,8 @@ json RunJson(const RunRecord& r) {
   return j;
 }
 
-json StepJson(const StepRecord& s) {
-  return {{"id", s.step_id},
+json StepJson(const StepRecord& s, bool continued) {
+  json j = {{"id", s.step_id},
           {"phase", s.phase},
           {"status", ToString(s.status)},
           {"reason", s.reason == Reason::kNone ? json(nullptr) : json(ToString(s.reason))},
@@ -61,6 +70,8 @@ json StepJson(const StepRecord& s) {
           {"duration_ms", s.started_at && s.finished_at ? json(s.finished_at - s.started_at) : json(nullptr)},
           {"outputs", s.outputs},
           {"rollback", s.rollback == HookStatus::kNone ? json(nullptr) : json(ToString(s.rollback))}};
+  if (continued && s.status == StepStatus::kFailed) j["continued"] = true;  // the runbook let the run go on
+  return j;
 }
 
 json RunsJson(const std::vector<RunRecord>& runs, const std::function<bool(const RunRecord&)>& live) {
@@ -81,7 +92,8 @@ Result<json> ShowJson(StateStore& store, const std::string& id) {
   json j = RunJson(*run);
   if (auto rto = RtoOf(*run)) j["rto"] = {{"target_ms", rto->target_ms}, {"elapsed_ms", rto->elapsed_ms}};
   j["steps"] = json::array();
-  for (const auto& s : *steps) j["steps"].push_back(StepJson(s));
+  auto continued = ContinuedOnFailure(*run);
+  for (const auto& s : *steps) j["steps"].push_back(StepJson(s, continued.count(s.step_id) > 0));
   auto decisions = store.GetDecisions(id);
   j["decisions"] = json::array();
   if (decisions.ok())

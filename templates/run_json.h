@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,12 @@ struct RtoClock {
 };
 std::optional<RtoClock> RtoOf(const RunRecord& r);
 
+// The steps of the run's recorded runbook whose failure continues the run
+// (`on_failure: continue`): such a failure is shown as "failed, continued".
+std::set<std::string> ContinuedOnFailure(const RunRecord& r);
+
 nlohmann::json RunJson(const RunRecord& r);
-nlohmann::json StepJson(const StepRecord& s);
+nlohmann::json StepJson(const StepRecord& s, bool continued = false);
 // `runs --json`: each run, a running one marked orphaned when `live` says its engine is gone.
 nlohmann::json RunsJson(const std::vector<RunRecord>& runs, const std::function<bool(const RunRecord&)>& live);
 // `show --json`: the run, its RTO clock, steps and decisions.

@@ -590,7 +590,11 @@ TEST_F(RunTest, AContinueFailureLetsTheRunSucceed) {
   json run = Show();
   EXPECT_EQ(run["status"], "succeeded");
   EXPECT_EQ(StepOf(run, "a")["status"], "failed");
+  EXPECT_EQ(StepOf(run, "a")["continued"], true);  // issue 22: shown apart from a failure that stops
+  EXPECT_FALSE(StepOf(run, "b").contains("continued"));
   EXPECT_EQ(StepOf(run, "b")["status"], "succeeded");
+  auto text = RunCli({"show", "last"}, dir_.path());
+  EXPECT_NE(text.out.find("failed, continued"), std::string::npos) << text.out;
 }
 
 TEST_F(RunTest, AFailingFinallyStepTurnsSuccessIntoFinallyFailed) {
