@@ -1,5 +1,8 @@
 #include "serve/guard.h"
 
+#include <cctype>
+#include <cstring>
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -126,6 +129,13 @@ std::string NewToken() {
     out += hex[b & 15];
   }
   return out;
+}
+
+std::string SameOriginPath(const std::string& path) {
+  if (path.empty() || path[0] != '/' || path.rfind("//", 0) == 0 || path.size() > 512) return "/";
+  for (char c : path)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && !std::strchr("/._~-", c)) return "/";
+  return path;
 }
 
 }  // namespace runbook::serve

@@ -61,4 +61,10 @@ std::vector<std::string> Authorities(const std::string& host, int port);
 // 32 random bytes from the kernel, as hex.
 std::string NewToken();
 
+// Where the token address sends the browser once it has the cookie: the same
+// path on this server when it is plainly one ('/', then letters, digits and
+// "/._~-", never "//"), else "/". Browsers strip tabs and newlines from a
+// Location, so "/\t/evil:80/" would become "//evil:80/": another origin.
+std::string SameOriginPath(const std::string& path);
+
 }  // namespace runbook::serve

@@ -116,5 +116,14 @@ TEST(GuardTest, TokensAreLongAndFresh) {
   EXPECT_EQ(Authorities("0.0.0.0", 9000), (std::vector<std::string>{"0.0.0.0:9000"}));
 }
 
+// Issue 22: "/%09/127.0.0.1:PORT/...?token=T" redirected to another origin.
+TEST(GuardTest, TheTokenRedirectStaysOnThisServer) {
+  EXPECT_EQ(SameOriginPath("/runs/20261207-101010-ab12"), "/runs/20261207-101010-ab12");
+  EXPECT_EQ(SameOriginPath("/"), "/");
+  for (std::string bad : {"//evil.example/x", "/\t/127.0.0.1:8080/", "/\\evil", "/\n/evil", "/%2F/evil",
+                          "/ /evil", "", "evil", "/a\rb"})
+    EXPECT_EQ(SameOriginPath(bad), "/") << bad;
+}
+
 }  // namespace
 }  // namespace runbook::serve

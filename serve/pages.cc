@@ -226,7 +226,7 @@ std::string RunPage(const ReportInput& in) {
   h += "<script>\nconst run=" + ScriptValue(r.id) + ", after=" + std::to_string(last) + ";\n" + R"JS(
 const base='/runs/'+encodeURIComponent(run);
 const events=document.getElementById('events');
-const src=new EventSource('/api/runs/'+encodeURIComponent(run)+'/events?after='+after);
+let seen=after;
 // Redraw the DAG, gantt and steps; the answer forms only when what waits changed, so that
 // what a person is typing is never wiped.
 let drawing=false,again=false;
@@ -240,11 +240,18 @@ function redraw(){if(drawing){again=true;return;}drawing=true;fetch(base+'/live'
   const asks=document.getElementById('asks'),nowAsks=next.querySelector('#asks');
   if(asks&&nowAsks&&steps(asks)!==steps(nowAsks))asks.replaceWith(nowAsks);
   drawing=false;if(again){again=false;redraw();}});}
-src.onmessage=e=>{const d=JSON.parse(e.data);const li=document.createElement('li');
+function onEvent(e){const d=JSON.parse(e.data);if(d.seq<=seen)return;seen=d.seq;
+  const li=document.createElement('li');
   li.textContent=d.at+' '+(d.step?d.step+' ':'')+d.kind+(d.message?': '+d.message:'');events.appendChild(li);
   redraw();
   fetch('/api/runs/'+encodeURIComponent(run)).then(r=>r.json()).then(j=>{
-    const s=document.getElementById('status');s.textContent=j.status;s.className=j.status;});};
+    const s=document.getElementById('status');s.textContent=j.status;s.className=j.status;});}
+// The stream: a browser retries a stream that ended, but never one refused (a 503 from a proxy,
+// a server restarting): then the page opens it again itself, from the last event it drew.
+function listen(){const src=new EventSource('/api/runs/'+encodeURIComponent(run)+'/events?after='+seen);
+  src.onmessage=onEvent;
+  src.onerror=()=>{if(src.readyState===EventSource.CLOSED)setTimeout(listen,3000);};}
+listen();
 // A running step's output grows with no event (the engine commits it about once a second): redrawn
 // every two seconds while something runs.
 setInterval(()=>{if(document.querySelector('#dag .running'))redraw();},2000);

@@ -40,7 +40,7 @@ constexpr auto kPoll = std::chrono::milliseconds(200);       // how often a stre
 constexpr auto kHeartbeat = std::chrono::seconds(15);        // a comment line, so proxies keep the stream
 constexpr auto kStreamLifetime = std::chrono::minutes(5);    // then the browser reconnects with Last-Event-ID
 constexpr int kThreads = 64;
-constexpr int kMaxStreams = 40;                 // open event streams at once; more get 503 and retry
+constexpr int kMaxStreams = 40;                 // open event streams at once; more are told to retry
 constexpr size_t kMaxBody = 1 << 20;            // a request body: 1 MiB
 constexpr size_t kMaxNote = 64 << 10;           // a note or an answer's comment
 constexpr size_t kMaxAlerts = 100;              // firing alerts taken from one webhook
@@ -302,8 +302,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     if (v.set_cookie) {  // the address's token, swapped for a cookie; the address loses it
       res.set_header("Set-Cookie", guard.CookieHeader(v.token));
       // To this server's own path: "//host/x" would send the browser elsewhere.
-      res.set_redirect(req.path.size() > 1 && req.path[0] == '/' && req.path[1] != '/' && req.path[1] != '\\'
-                           ? req.path : "/");
+      res.set_redirect(SameOriginPath(req.path));
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -329,9 +328,11 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     auto run = OpenRun(state, req, res);
     if (!run) return;
     if (++open_streams > kMaxStreams) {
+      // A stream that ends at once with `retry:` is one a browser opens again
+      // by itself (after 3 s); a 503 is one it gives up on for good.
       --open_streams;
-      res.set_header("Retry-After", "5");
-      return Text(res, 503, "too many open event streams; the page retries");
+      res.set_header("Retry-After", "3");
+      return res.set_content("retry: 3000\n: too many open event streams; try again\n\n", "text/event-stream");
     }
     auto stream = std::make_shared<EventStream>();
     stream->path = state;

@@ -60,6 +60,17 @@ std::string Cell(const std::string& s) {
   return out;
 }
 
+// Text outside code in Markdown: a table cell, with '<' escaped so that
+// "<host>" in a note is shown, not taken for raw HTML (which renderers drop).
+std::string Prose(const std::string& s) {
+  std::string out;
+  for (char c : Cell(s)) {
+    if (c == '<') out += "\\<";
+    else out += c;
+  }
+  return out;
+}
+
 // A fence longer than any backtick run in the text.
 std::string Fence(const std::string& text) {
   size_t longest = 0, run = 0;
@@ -176,7 +187,7 @@ class DataBuilder {
   void Facts() {
     const RunRecord& r = in_.run;
     json facts = json::array();
-    auto add = [&](const std::string& k, const std::string& v) { facts.push_back({{"key", k}, {"value", Cell(v)}}); };
+    auto add = [&](const std::string& k, const std::string& v) { facts.push_back({{"key", k}, {"value", Prose(v)}}); };
     add("Status", "**" + std::string(ToString(r.status)) + "**" + (r.reason.empty() ? "" : " (" + r.reason + ")"));
     add("Started by", r.user + "@" + r.host + " in `" + r.workdir + "`");
     add("Started", Utc(r.started_at));
@@ -201,7 +212,7 @@ class DataBuilder {
     bool over = def && def->estimate && dur > def->estimate->count();
     bool continued = Continued(s);
     return {{"id", s.step_id},
-            {"name", Cell(def && def->DisplayName() != s.step_id ? def->DisplayName() : "")},
+            {"name", Prose(def && def->DisplayName() != s.step_id ? def->DisplayName() : "")},
             {"status", ToString(s.status)},
             {"status_text", StatusText(s, continued)},
             {"continued", continued},
@@ -258,10 +269,10 @@ class DataBuilder {
   void Decisions() {
     json list = json::array();
     for (const auto& d : in_.decisions)
-      list.push_back({{"step", d.step_id}, {"value", Cell(d.value)}, {"by", Cell(d.by)}, {"at", Utc(d.at)},
+      list.push_back({{"step", d.step_id}, {"value", Prose(d.value)}, {"by", Prose(d.by)}, {"at", Utc(d.at)},
                       {"source", std::string(ToString(d.source)) +
-                                     (d.overrode.empty() ? "" : ", overriding the rules' choice " + Cell(d.overrode))},
-                      {"overrode", Cell(d.overrode)}, {"person", IsPerson(d.source)}});
+                                     (d.overrode.empty() ? "" : ", overriding the rules' choice " + Prose(d.overrode))},
+                      {"overrode", Prose(d.overrode)}, {"person", IsPerson(d.source)}});
     d_["decisions"] = list;
     d_["has_decisions"] = !list.empty();
   }
@@ -361,14 +372,14 @@ class DataBuilder {
     d_["has_verifications"] = !rows.empty();
     lazy_["verifications"] = {rows.size(), [this, rows](size_t i) -> json {
                                 const AttemptRecord& a = in_.attempts[rows[i]];
-                                return {{"step", a.step_id}, {"kind", ToString(a.kind)}, {"name", Cell(a.name)},
+                                return {{"step", a.step_id}, {"kind", ToString(a.kind)}, {"name", Prose(a.name)},
                                         {"status", ToString(a.status)}, {"at", Time(a.started_at)}};
                               }};
   }
 
   static json EventItem(const EventRecord& e) {
     return {{"at", Time(e.at)}, {"at_utc", Utc(e.at)}, {"kind", e.kind}, {"step", e.step_id},
-            {"message", Cell(e.message)}, {"note", e.kind == "note"}};
+            {"message", Prose(e.message)}, {"note", e.kind == "note"}};
   }
 
   void Timeline() {
@@ -394,7 +405,7 @@ class DataBuilder {
     json list = json::array();
     bool ok = in_.run.status == RunStatus::kSucceeded;
     for (const auto& e : rb_.escalation)
-      list.push_back({{"contact", Cell(e.contact)}, {"when", ToString(e.when)},
+      list.push_back({{"contact", Prose(e.contact)}, {"when", ToString(e.when)},
                       {"after", e.after ? FormatDuration(*e.after) : ""}});
     d_["escalation"] = list;
     d_["show_escalation"] = !ok && !list.empty();
@@ -502,7 +513,7 @@ class DataBuilder {
         people.push_back(d.by);
     std::string responders;
     for (const auto& p : people) responders += (responders.empty() ? "" : ", ") + p;
-    d_["responders"] = Cell(responders);
+    d_["responders"] = Prose(responders);
     d_["report_path"] = in_.report_path;
     std::string first = Utc(r.started_at);
     d_["detection"] = "The runbook was started at " + first + " by " + r.user + "@" + r.host + ".";

@@ -263,5 +263,22 @@ TEST_F(ReportTest, RowsMadeOnDemandBehaveAsLists) {
   EXPECT_FALSE(data["timeline"].empty());
 }
 
+// Issue 22: a note "ssh <host>" lost "<host>" on the page: renderers drop
+// what looks like raw HTML. Outside code it is escaped; inside code it is not.
+TEST_F(ReportTest, ANoteThatLooksLikeHtmlIsShownAsWritten) {
+  runner_.script = {FakeCommand::Of("").Takes(1'000)};
+  Run();
+  ReportInput in = Input();
+  in.events.push_back(EventRecord{999, in.run.id, in.now_ms, "", "note", "alice: ssh <host> then run <cmd>"});
+  auto text = RenderReport(ReportKind::kReport, in);
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  EXPECT_NE(text->find("alice: ssh \\<host> then run \\<cmd>"), std::string::npos) << *text;
+  cmark_gfm_core_extensions_ensure_registered();
+  char* html = cmark_markdown_to_html(text->c_str(), text->size(), CMARK_OPT_DEFAULT);
+  std::string rendered = html;
+  free(html);
+  EXPECT_NE(rendered.find("alice: ssh &lt;host&gt; then run &lt;cmd&gt;"), std::string::npos) << rendered;
+}
+
 }  // namespace
 }  // namespace runbook
