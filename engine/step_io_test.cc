@@ -54,6 +54,16 @@ TEST(StepIoTest, ChecksExpectationsWithLineAnchors) {
   EXPECT_EQ(CheckExpectation(e, 0, "ok", "").value_or(""), "stderr does not match /warn/");
 }
 
+// Issue 22: the summary kept the last 5 lines and dropped the first, the cause.
+TEST(StepIoTest, FailureLinesKeepTheFirstLineWhereTheCauseIs) {
+  EXPECT_EQ(FailureLines("a\nb\n", 5), "a\nb");
+  EXPECT_EQ(FailureLines("1\n2\n3\n4\n5\n", 5), "1\n2\n3\n4\n5");
+  EXPECT_EQ(FailureLines("ERROR: cause\nh1\nh2\nh3\nh4\nh5\nh6\n", 5),
+            "ERROR: cause\n... (3 more lines)\nh4\nh5\nh6");
+  EXPECT_EQ(FailureLines("c\n1\n2\n3\n4\n5\n", 5), "c\n... (2 more lines)\n3\n4\n5");
+  EXPECT_EQ(FailureLines("", 5), "");
+}
+
 TEST(StepIoTest, TailLinesKeepsTheLastLines) {
   EXPECT_EQ(TailLines("a\nb\nc\nd\n", 2), "c\nd");
   EXPECT_EQ(TailLines("one", 3), "one");
