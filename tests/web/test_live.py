@@ -14,9 +14,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 RUNBOOK = """name: failover
 steps:
@@ -126,6 +128,35 @@ def main():
         driver.get(f"{base}/runs/{run_id}/postmortem")
         wait.until(lambda d: "web visitor" in d.page_source)
         driver.save_screenshot(os.path.join(out, "postmortem.png"))
+
+        # Issue 22: a stream over serve's limit was a 503, which a browser never retries, and the page
+        # stayed `waiting` for a run that had succeeded. With every stream slot held, the page opens;
+        # the run is answered and goes on; the slots are freed; the page catches up by itself.
+        r = rb("run", "failover.yaml")
+        assert r.returncode == 3, f"a second run waits: {r.returncode} {r.stderr}"
+        second = json.loads(rb("runs", "--json").stdout)[0]["id"]
+        port = int(base.rsplit(":", 1)[1])
+        held = []
+        for _ in range(40):
+            c = socket.create_connection(("127.0.0.1", port), timeout=30)
+            c.sendall(f"GET /api/runs/{second}/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      f"Authorization: Bearer {token}\r\n\r\n".encode())
+            assert c.recv(4096).startswith(b"HTTP/1.1 200"), "a held stream"
+            held.append(c)
+        driver.get(f"{base}/runs/{second}")
+        wait.until(lambda d: "waiting" in node("assess").get_attribute("class"))
+        post = urllib.request.Request(f"{base}/api/runs/{second}/answers", method="POST",
+                                      data=b'{"step": "assess", "value": "failover"}',
+                                      headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+        assert urllib.request.urlopen(post, timeout=30).status == 202
+        rb_wait = subprocess.run([binary, "logs", second, "--follow", "--state", state], cwd=work,
+                                 capture_output=True, text=True, timeout=120)  # returns when the run has ended
+        assert json.loads(rb("show", second, "--json").stdout)["status"] == "succeeded", rb_wait.stderr
+        assert driver.find_element(By.ID, "status").text == "waiting", "no stream yet: the page has not heard"
+        for c in held:
+            c.close()
+        wait.until(lambda d: d.find_element(By.ID, "status").text == "succeeded")
+        wait.until(lambda d: "succeeded" in node("promote").get_attribute("class"))
         print(f"web: ok, screenshots in {out}")
         return 0
     finally:
