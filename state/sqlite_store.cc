@@ -172,11 +172,24 @@ class Stmt {
 using record_json::FromJson;
 using record_json::ToJson;
 
-bool IsSqliteFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+// Whether the file `db` opened is empty or an SQLite database, read through
+// SQLite's own descriptor. Never open and close the database file by another
+// descriptor in a process that may hold a connection to it: POSIX locks
+// belong to the process, so that close drops the locks of every connection
+// here, another process then takes the database as unused, checkpoints and
+// deletes the WAL under them, and their reads see a stale WAL index: "disk
+// I/O error", "database disk image is malformed", commits never seen (serve,
+// issue 22).
+bool IsSqliteFile(sqlite3* db) {
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || !file || !file->pMethods)
+    return false;
+  sqlite3_int64 size = 0;
+  if (file->pMethods->xFileSize(file, &size) != SQLITE_OK) return false;
+  if (size == 0) return true;
   char header[16] = {};
-  in.read(header, sizeof header);
-  return in.gcount() == 0 || std::memcmp(header, "SQLite format 3", 16) == 0;
+  if (file->pMethods->xRead(file, header, sizeof header, 0) != SQLITE_OK) return false;
+  return std::memcmp(header, "SQLite format 3", 16) == 0;
 }
 
 }  // namespace
@@ -237,14 +250,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   }
   for (const char* suffix : {"", "-wal", "-shm"})
     if (Status s = CheckOwnPath(path + suffix, "the state database"); !s.ok()) return s;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Status::IOError(where + ": " + std::strerror(errno));
-  ::close(fd);
-  if (!IsSqliteFile(path))
-    return Status::Corrupt(where + ": not a runbook state database (not SQLite); refusing to touch it");
+  // A new file is made private (0600) before SQLite opens it. O_EXCL: an
+  // existing one is never opened here (see IsSqliteFile for why).
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && errno != EEXIST) return Status::IOError(where + ": " + std::strerror(errno));
+  if (fd >= 0) ::close(fd);
   std::string error;
   sqlite3* db = OpenConnection(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &error);
   if (!db) return Status::IOError(where + ": " + error);
+  if (!IsSqliteFile(db)) {
+    sqlite3_close(db);
+    return Status::Corrupt(where + ": not a runbook state database (not SQLite); refusing to touch it");
+  }
   std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, durability, false));
   sqlite3_busy_timeout(db, BusyTimeout(busy_timeout_ms));
   Status s = store->Exec("PRAGMA journal_mode=WAL");
@@ -267,11 +284,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::OpenForReading(const std::stri
   if (std::filesystem::path parent = std::filesystem::path(path).parent_path(); parent.filename() == ".runbook")
     if (Status s = CheckOwnPath(parent.string(), "the state folder"); !s.ok()) return s;
   if (Status s = CheckOwnPath(path, "the state database"); !s.ok()) return s;
-  if (!IsSqliteFile(path))
-    return Status::Corrupt(where + ": not a runbook state database (not SQLite); refusing to touch it");
   std::string error;
   sqlite3* db = OpenConnection(path, SQLITE_OPEN_READONLY, &error);
   if (!db) return Status::IOError(where + ": " + error);
+  if (!IsSqliteFile(db)) {
+    sqlite3_close(db);
+    return Status::Corrupt(where + ": not a runbook state database (not SQLite); refusing to touch it");
+  }
   std::unique_ptr<SqliteStore> store(new SqliteStore(db, path, Durability::kCrash, true));
   sqlite3_busy_timeout(db, BusyTimeout(busy_timeout_ms));
   auto v = store->SchemaVersion();
