@@ -246,6 +246,10 @@ Result<std::map<std::string, std::string>> InputsAgain(const Runbook& rb, const 
 
 }  // namespace
 
+Status CanResumeUnattended(const Runbook& rb, const RunRecord& run, Host& host) {
+  return InputsAgain(rb, run, {}, host).status();
+}
+
 Status MarkInputsSecret(Runbook* rb, const std::vector<std::string>& names) {
   if (names.empty()) return Status::Ok();
   for (const auto& name : names) {

@@ -99,6 +99,12 @@ Result<std::unique_ptr<PreparedRun>> PrepareResume(const ResumeRequest& req, con
 // (STEP.CHILD-STEP passes an answer on to a runbook: step's child run).
 Status CheckAnswers(const Runbook& rb, const std::map<std::string, std::string>& answers, bool resuming);
 
+// Whether a resume started by a program (no terminal, no --input) could go
+// on with `run`: every secret input it recorded can be had from the
+// environment through its from_env variable. Else why not, and what a person
+// at a terminal gives instead.
+Status CanResumeUnattended(const Runbook& rb, const RunRecord& run, Host& host);
+
 // Ends an open run that no live engine drives as `abandoned`, without rollback.
 Result<RunRecord> AbandonRun(StateStore& store, Host& host, const std::string& ref, int64_t now_ms);
 

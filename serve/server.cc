@@ -4,10 +4,13 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <fstream>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -188,6 +191,73 @@ Result<int> StartEngine(const std::string& self, std::vector<std::string> args, 
   return static_cast<int>(pid);
 }
 
+// The last line an engine wrote to its log (why it stopped, when it stopped early).
+std::string LastLine(const std::string& log) {
+  std::ifstream in(log);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last.size() > 500 ? last.substr(0, 500) + "..." : last;
+}
+
+// The engines serve starts, each reaped by a thread of its own: serve must
+// know how each one ended (so it no longer ignores SIGCHLD), and an engine
+// that stopped early is said where people look, not only in a log.
+class Children : public std::enable_shared_from_this<Children> {
+ public:
+  using OnExit = std::function<void(int code)>;
+  void Watch(int pid, OnExit on_exit) {
+    std::thread([self = shared_from_this(), pid, on_exit = std::move(on_exit)] {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (on_exit) on_exit(code);  // first: whoever waits in Exited() sees what it did
+      {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->exited_[pid] = code;
+      }
+      self->cv_.notify_all();
+    }).detach();
+  }
+  // Its exit code, once it has exited, waiting at most `d` for it.
+  std::optional<int> Exited(int pid, std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, d, [&] { return exited_.count(pid) > 0; });
+    auto it = exited_.find(pid);
+    return it == exited_.end() ? std::nullopt : std::optional<int>(it->second);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int, int> exited_;
+};
+
+// An engine started for a new run has started it once the run is recorded.
+// If it exits first, it refused (an exclusive runbook already open, an input
+// of the wrong type...), and its last line (`last`, filled in when it exits)
+// says why. Waits at most 10 s: an engine still alive and not yet recorded
+// then is taken as starting.
+std::optional<std::string> Refusal(Children& children, const std::string& state, const std::string& id, int pid,
+                                   const std::shared_ptr<std::string>& last) {
+  auto recorded = [&] {
+    auto store = OpenStoreForReading(state);
+    return store.ok() && (*store)->GetRun(id).ok();
+  };
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < until) {
+    if (recorded()) return std::nullopt;
+    if (auto code = children.Exited(pid, std::chrono::milliseconds(50))) {
+      if (recorded()) return std::nullopt;
+      std::string line = *last;  // read by the exit's handler before Exited() said it exited
+      if (line.rfind("runbook: ", 0) == 0) line = line.substr(9);
+      return "the run did not start (exit " + std::to_string(*code) + "): " + line;
+    }
+  }
+  return std::nullopt;
+}
+
 // Delivers the inbox's answers to an engine (one per answer, at most once
 // per serve): a live engine driving the run takes an answer itself; a run
 // that stopped waiting (exit 3) or whose engine died is resumed on this host
@@ -196,7 +266,8 @@ Result<int> StartEngine(const std::string& self, std::vector<std::string> args, 
 // posted while the engine was about to stop waiting is not left behind.
 class Courier {
  public:
-  Courier(std::string state, std::string self) : state_(std::move(state)), self_(std::move(self)) {}
+  Courier(std::string state, std::string self, std::shared_ptr<Children> children)
+      : state_(std::move(state)), self_(std::move(self)), children_(std::move(children)) {}
 
   // What became of `a`, said for a person.
   json Deliver(const InboxAnswer& a) {
@@ -223,6 +294,21 @@ class Courier {
     auto pid = StartEngine(self_, {"resume", a.run_id, "--state", state_}, log);
     if (!pid.ok()) return {{"delivered", "no"}, {"error", "could not start runbook resume: " + pid.status().message()}};
     resumed_[a.id] = *pid;
+    // When it ends: if the answer is still in the inbox, the resume stopped
+    // before it could take it, and the run's timeline says so and why. The
+    // log goes either way (its last line is in the record if it mattered).
+    children_->Watch(*pid, [state = state_, a, pid = *pid, log](int code) {
+      bool left = false;
+      if (auto store = OpenStoreForReading(state); store.ok())
+        if (auto pending = (*store)->PendingAnswers(a.run_id); pending.ok())
+          left = std::any_of(pending->begin(), pending->end(), [&](const InboxAnswer& p) { return p.id == a.id; });
+      if (left)
+        (void)AddNote(state, a.run_id, a.step_id,
+                      "serve started `runbook resume " + a.run_id + "` (pid " + std::to_string(pid) + ") for " + a.by +
+                          "'s answer, and it exited " + std::to_string(code) + " before taking it: " + LastLine(log));
+      std::error_code ec;
+      std::filesystem::remove(log, ec);
+    });
     return {{"delivered", "resume"}, {"resume_pid", *pid}, {"log", log},
             {"message", "`runbook resume " + a.run_id + "` started on this host takes it"}};
   }
@@ -239,6 +325,7 @@ class Courier {
 
  private:
   std::string state_, self_;
+  std::shared_ptr<Children> children_;
   std::mutex mu_;
   std::map<int64_t, int> resumed_;  // answer id -> the resume started for it
 };
@@ -246,7 +333,7 @@ class Courier {
 }  // namespace
 
 int Serve(const Options& o, std::ostream& out, std::ostream& err) {
-  std::signal(SIGCHLD, SIG_IGN);  // the resumes serve starts are reaped by the kernel
+  auto children = std::make_shared<Children>();  // the engines serve starts, each reaped and heard
   httplib::Server svr;
   // An open stream holds a thread: streams are capped below the pool, so
   // pages and the API always have threads left (kMaxStreams).
@@ -362,7 +449,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   // and delivered (Courier). The engine records it like any answer: who,
   // when, via web; the comment goes to the timeline.
   PosixHost self;
-  auto courier = std::make_shared<Courier>(state, self.SelfExe());
+  auto courier = std::make_shared<Courier>(state, self.SelfExe(), children);
   svr.Post(R"(/api/runs/([^/]+)/answers)", [state, courier, who](const httplib::Request& req, httplib::Response& res) {
     json body = json::parse(req.body, nullptr, false);
     auto text = [&](const char* k) {
@@ -386,6 +473,14 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
     Diagnostics diags;
     Runbook rb = ParseRunbook(SourceFile(run->path, run->source), &diags);
     if (Status ok = CheckAnswers(rb, {{step, value}}, true); !ok.ok()) return Text(res, 400, ok.message());
+    // A stopped run goes on through a resume serve starts: one without the
+    // run's secrets would exit at once. Said now, before anything is recorded.
+    PosixHost host;
+    if (run->status == RunStatus::kWaiting && run->host == host.Self().host)
+      if (Status can = CanResumeUnattended(rb, *run, host); !can.ok())
+        return Text(res, 409, "not taken: run " + id + " needs its secret inputs again to go on, and serve cannot give them (" +
+                                  can.message() + "). At a terminal on " + run->host + ": runbook resume " + id +
+                                  " --answer " + step + "=" + value + " (and the secret)");
     ref.reset();
     auto store = OpenStore(state, Durability::kCrash);
     if (!store.ok()) return Text(res, 500, store.status().message());
@@ -423,7 +518,7 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
   // nothing. serve only starts the run: the engine drives it.
   auto alerts = std::make_shared<Alerts>();
   const std::vector<std::string> runbook_path = o.runbook_path;
-  svr.Post(R"(/api/alerts/([^/]+))", [state, alerts, runbook_path](const httplib::Request& req, httplib::Response& res) {
+  svr.Post(R"(/api/alerts/([^/]+))", [state, alerts, runbook_path, children](const httplib::Request& req, httplib::Response& res) {
     json body = json::parse(req.body, nullptr, false);
     if (!body.is_object() || !body.contains("alerts") || !body["alerts"].is_array())
       return Text(res, 400, "not an Alertmanager webhook: no alerts");
@@ -489,8 +584,19 @@ int Serve(const Options& o, std::ostream& out, std::ostream& err) {
       std::string id = NewRunId(SystemClock().WallMs());
       args.insert(args.end(), {"--run-id", id});
       PosixHost host;
-      auto pid = StartEngine(host.SelfExe(), args, EngineLog(state, id));
+      std::string log = EngineLog(state, id);
+      auto pid = StartEngine(host.SelfExe(), args, log);
       if (!pid.ok()) return Text(res, 500, "could not start the run: " + pid.status().message());
+      auto last = std::make_shared<std::string>();  // the engine's last word, kept when its log goes
+      children->Watch(*pid, [log, last](int) {
+        *last = LastLine(log);
+        std::error_code ec;
+        std::filesystem::remove(log, ec);  // what mattered is in the record, or in the reply below
+      });
+      if (auto why = Refusal(*children, state, id, *pid, last)) {
+        refused.push_back({{"fingerprint", fp}, {"reason", *why}});
+        continue;
+      }
       if (!fp.empty()) alerts->runs[fp] = id;
       started.push_back({{"fingerprint", fp}, {"run", id}});
     }

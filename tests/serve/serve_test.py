@@ -169,6 +169,55 @@ def live_engine_answers(d, state, port, post, run):
           f"recorded as alice's, from the web: {decisions}")
 
 
+def secrets_and_early_exits(d, state, port, post, run):
+    """Issue 22, item 2: nothing serve says is false. An answer that needs a resume is taken only when
+    the resume serve starts can go on (its secrets in serve's environment); a resume that exits early
+    is said in the run's timeline; serve's per-run logs do not pile up."""
+    for name, var in (("has", "SERVE_HAS_IT"), ("lacks", "NOBODY_HAS_IT")):
+        open(os.path.join(d, f"sec-{name}.yaml"), "w").write(
+            f"name: sec-{name}\nconcurrency: shared\ninputs: {{ pw: {{ secret: true, from_env: {var} }} }}\n"
+            "steps:\n  - { id: ok, manual: Go on }\n  - { id: use, needs: ok, run: 'test -n \"$PW\"', "
+            "env: { PW: \"{{ inputs.pw }}\" } }\n")
+        r = subprocess.run([RUNBOOK, "run", f"sec-{name}.yaml", "--state", state, "--input", "pw=s3cr3t-xyz"], cwd=d,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        check(r.returncode == 3, f"sec-{name} waits: {r.returncode} {r.stderr}")
+    ids = {r["runbook"]: r["id"] for r in json.loads(run("runs", "--json").stdout)}
+    status, _, body = request(port, "POST", f"/api/runs/{ids['sec-lacks']}/answers", post,
+                              body='{"step": "ok", "value": "done"}')
+    check(status == 409 and "secret input 'pw' must be given again" in body and "runbook resume" in body,
+          f"a resume serve cannot start is said, not promised: {status} {body.strip()}")
+    shown = json.loads(run("show", ids["sec-lacks"], "--json").stdout)
+    check(shown["status"] == "waiting" and shown["decisions"] == [], "and nothing was recorded for it")
+    status, _, body = request(port, "POST", f"/api/runs/{ids['sec-has']}/answers", post,
+                              body='{"step": "ok", "value": "done"}')
+    check(status == 202 and json.loads(body).get("delivered") == "resume", f"serve has that secret: {status} {body}")
+    events(port, post["Authorization"].split()[1], ids["sec-has"])  # ends when the run has ended
+    check(json.loads(run("show", ids["sec-has"], "--json").stdout)["status"] == "succeeded",
+          "the resume serve started took the answer and the secret from serve's environment")
+
+    # A resume that exits before taking the answer (the runbook changed since the run): said in the timeline.
+    open(os.path.join(d, "chg.yaml"), "w").write("name: chg\nconcurrency: shared\nsteps:\n  - { id: ok, manual: Go }\n")
+    r = run("run", "chg.yaml")
+    check(r.returncode == 3, "chg waits")
+    chg = [r["id"] for r in json.loads(run("runs", "--json").stdout) if r["runbook"] == "chg"][0]
+    open(os.path.join(d, "chg.yaml"), "a").write("  - { id: more, needs: ok, run: 'true' }\n")
+    status, _, body = request(port, "POST", f"/api/runs/{chg}/answers", post, body='{"step": "ok", "value": "done"}')
+    log = json.loads(body).get("log", "") if status == 202 else ""
+    check(status == 202 and log, f"delivered to a resume: {body}")
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", f"/api/runs/{chg}/events", headers={"Authorization": post["Authorization"],
+                                                         "Host": f"127.0.0.1:{port}"})
+    said = ""
+    for line in c.getresponse():  # the run stays waiting: read until the note comes
+        if line.startswith(b"data: ") and json.loads(line[6:])["kind"] == "note":
+            said = json.loads(line[6:])["message"]
+            break
+    c.close()
+    check("exited 2 before taking it" in said and "changed since run" in said,
+          f"the early exit and its cause are in the timeline: {said}")
+    check(not os.path.exists(log), "serve's log of that resume is gone once it is in the record")
+
+
 def main():
     d = tempfile.mkdtemp()
     state = os.path.join(d, "state.db")
@@ -196,9 +245,12 @@ def main():
         "name: alert\ninputs:\n  instance: { required: true }\n  alert_fingerprint: { default: none }\n"
         "steps:\n  - id: look\n    run: echo looking at {{ inputs.instance }}\n"
         "  - id: fix\n    needs: look\n    manual: Fix {{ inputs.instance }}\n")
+    open(os.path.join(d, "typed.yaml"), "w").write(
+        "name: typed\nconcurrency: shared\ninputs:\n  percent: { type: number, required: true }\n"
+        "steps:\n  - { id: look, run: 'true' }\n")
     srv = subprocess.Popen([RUNBOOK, "serve", "--listen", "127.0.0.1:0", "--state", state], cwd=d,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=dict(os.environ, RUNBOOK_PATH=d))
+                           env=dict(os.environ, RUNBOOK_PATH=d, SERVE_HAS_IT="s3cr3t-xyz"))
     try:
         url = None
         for _ in range(5):  # "runbook serve: STATE" then the address
@@ -387,6 +439,25 @@ def main():
         again = json.loads(body) if status == 202 else {}
         check(again.get("started") == [] and again.get("open") == [{"fingerprint": "c0ffee0123456789", "run": alert_run}],
               f"the same alert again while its run is open starts nothing: {body}")
+        # Issue 22: serve answered 202 `started` for runs that never started. Another alert for this
+        # exclusive runbook while its run is open, and one whose label fails an input's type: refused, why.
+        other = dict(payload, alerts=[dict(payload["alerts"][0], fingerprint="beef00000001",
+                                           labels={"alertname": "HighErrorRate", "instance": "web-3"})])
+        status, _, body = request(port, "POST", "/api/alerts/alert", hook, body=json.dumps(other))
+        reply = json.loads(body) if status == 202 else {}
+        check(reply.get("started") == [] and len(reply.get("refused", [])) == 1 and
+              "did not start" in reply["refused"][0]["reason"] and alert_run in reply["refused"][0]["reason"],
+              f"an exclusive runbook already open: refused, naming the open run: {body}")
+        status, _, body = request(port, "POST", "/api/alerts/typed", hook, body=json.dumps(
+            dict(payload, alerts=[dict(payload["alerts"][0], fingerprint="beef00000002",
+                                       labels={"alertname": "DiskFull", "percent": "ninety"})])))
+        reply = json.loads(body) if status == 202 else {}
+        check(reply.get("started") == [] and len(reply.get("refused", [])) == 1 and
+              "percent" in reply["refused"][0]["reason"], f"a label that fails its input's type: refused: {body}")
+        runs_now = [r["id"] for r in json.loads(run("runs", "--json").stdout)]
+        check(not any(json.dumps(r).find("beef") >= 0 for r in runs_now), "no run recorded for a refused alert")
+
+        secrets_and_early_exits(d, state, port, post, run)
     finally:
         srv.terminate()
         srv.wait(timeout=30)
