@@ -157,14 +157,15 @@ std::string LiveFragment(const ReportInput& in) {
     if (rec.status != StepStatus::kWaiting || !in.runbook) continue;
     const Step* step = in.runbook->FindStep(rec.step_id);
     if (!step) continue;
-    h += "<form class=answer data-step=\"" + Escape(step->id) + "\"><h3>" + Escape(step->DisplayName()) +
+    h += "<form class=answer data-step=\"" + Escape(step->id) + "\"><h3>" + Escape(StepName(*step, in)) +
          " waits for a person</h3>";
     std::vector<std::string> values;
     if (step->kind == StepKind::kDecision) {
-      if (step->decision.prompt) h += "<p class=prompt>" + Escape(step->decision.prompt->raw) + "</p>";
+      if (step->decision.prompt)
+        h += "<p class=prompt>" + Escape(RenderFromRecord(*step->decision.prompt, in)) + "</p>";
       for (const auto& c : step->decision.choices) values.push_back(c.value);
     } else {
-      h += "<p class=prompt>" + Escape(step->manual.raw) + "</p>";
+      h += "<p class=prompt>" + Escape(RenderFromRecord(step->manual, in)) + "</p>";
       if (!step->checklist.empty()) {
         h += "<ul class=checklist>";
         for (const auto& item : step->checklist) h += "<li><label><input type=checkbox> " + Escape(item) + "</label></li>";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <set>
 
 #include "engine/embedded.h"
+#include "engine/eval.h"
 #include "engine/graph.h"
 #include "engine/parser.h"
 #include "engine/step_io.h"
@@ -212,7 +214,7 @@ class DataBuilder {
     bool over = def && def->estimate && dur > def->estimate->count();
     bool continued = Continued(s);
     return {{"id", s.step_id},
-            {"name", Prose(def && def->DisplayName() != s.step_id ? def->DisplayName() : "")},
+            {"name", Prose(def && def->DisplayName() != s.step_id ? StepName(*def, in_) : "")},
             {"status", ToString(s.status)},
             {"status_text", StatusText(s, continued)},
             {"continued", continued},
@@ -715,6 +717,50 @@ Result<LoadedReport> LoadReport(StateStore& store, const std::string& id, const 
   l.input.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
   return l;
+}
+
+namespace {
+
+// What a template sees of a recorded run (see RenderFromRecord).
+class RecordFacts : public EvalContext {
+ public:
+  explicit RecordFacts(const ReportInput& in) : in_(in) {}
+  std::optional<Value> Input(const std::string& name) const override {
+    auto it = in_.run.inputs.find(name);
+    if (it == in_.run.inputs.end()) return Value::Null();
+    const InputDecl* d = in_.runbook ? in_.runbook->FindInput(name) : nullptr;
+    if (d && d->type == InputDecl::Type::kNumber) return Value::Number(std::strtod(it->second.c_str(), nullptr));
+    if (d && d->type == InputDecl::Type::kBoolean) return Value::Bool(it->second == "true");
+    return Value::String(it->second);
+  }
+  std::optional<std::string> Env(const std::string&) const override { return std::nullopt; }
+  std::string RunField(const std::string& field) const override {
+    return field == "id" ? in_.run.id : ToString(in_.run.status);
+  }
+  std::optional<StepFacts> Step(const std::string& id) const override {
+    for (const auto& r : in_.steps)
+      if (r.step_id == id) return StepFacts{r.status, r.exit_code, r.outputs, r.masked_outputs};
+    if (in_.runbook && in_.runbook->FindStep(id)) return StepFacts{};
+    return std::nullopt;
+  }
+
+ private:
+  const ReportInput& in_;
+};
+
+}  // namespace
+
+std::string RenderFromRecord(const Template& t, const ReportInput& in) {
+  // The engine's environment is not in the record: such text stays as written
+  // rather than be shown with an empty value the terminal never showed.
+  if (t.raw.empty() || t.raw.find("env.") != std::string::npos) return t.raw;
+  RecordFacts facts(in);
+  RenderResult r = RenderText(t, facts);
+  return r.ok() ? r.text : t.raw;
+}
+
+std::string StepName(const Step& s, const ReportInput& in) {
+  return s.name.raw.empty() ? s.id : RenderFromRecord(s.name, in);
 }
 
 }  // namespace runbook

@@ -30,6 +30,15 @@ struct ReportInput {
   int64_t now_ms = 0;       // for a run still going: its duration so far
 };
 
+// A template of the runbook (a prompt, a manual step's text, a step's name)
+// as the terminal showed it: rendered over the record (its inputs, as
+// recorded, so secrets masked; its steps' statuses and outputs). Where it
+// needs what the record does not hold (the environment, an output not yet
+// produced), its raw text.
+std::string RenderFromRecord(const Template& t, const ReportInput& in);
+// A step's name so rendered, or its id when it has none.
+std::string StepName(const Step& s, const ReportInput& in);
+
 // The record of run `id`, with its runbook parsed from the recorded source
 // (or `known`, a runbook already parsed, when its text is that source).
 struct LoadedReport {
