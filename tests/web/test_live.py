@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 
 RUNBOOK = """name: failover
@@ -149,9 +150,14 @@ def main():
                                       data=b'{"step": "assess", "value": "failover"}',
                                       headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
         assert urllib.request.urlopen(post, timeout=30).status == 202
-        rb_wait = subprocess.run([binary, "logs", second, "--follow", "--state", state], cwd=work,
-                                 capture_output=True, text=True, timeout=120)  # returns when the run has ended
-        assert json.loads(rb("show", second, "--json").stdout)["status"] == "succeeded", rb_wait.stderr
+        # `logs --follow` blocks while the run runs and returns once it is not running; until the resume
+        # serve started has claimed the run it is still `waiting`, so follow again (bounded).
+        deadline, status = time.monotonic() + 120, "waiting"
+        while status in ("waiting", "running") and time.monotonic() < deadline:
+            subprocess.run([binary, "logs", second, "--follow", "--state", state], cwd=work,
+                           capture_output=True, text=True, timeout=120)
+            status = json.loads(rb("show", second, "--json").stdout)["status"]
+        assert status == "succeeded", f"the answered run succeeded: {status}"
         assert driver.find_element(By.ID, "status").text == "waiting", "no stream yet: the page has not heard"
         for c in held:
             c.close()
