@@ -5,13 +5,17 @@
 
 namespace runbook {
 
+Value InputValue(const Runbook& rb, const std::string& name, const std::string& text) {
+  const InputDecl* d = rb.FindInput(name);
+  if (d && d->type == InputDecl::Type::kNumber) return Value::Number(std::strtod(text.c_str(), nullptr));
+  if (d && d->type == InputDecl::Type::kBoolean) return Value::Bool(text == "true");
+  return Value::String(text);
+}
+
 std::optional<Value> RunFacts::Input(const std::string& name) const {
   auto it = o_.inputs.find(name);
   if (it == o_.inputs.end()) return Value::Null();
-  const InputDecl* d = rb_.FindInput(name);
-  if (d && d->type == InputDecl::Type::kNumber) return Value::Number(std::strtod(it->second.c_str(), nullptr));
-  if (d && d->type == InputDecl::Type::kBoolean) return Value::Bool(it->second == "true");
-  return Value::String(it->second);
+  return InputValue(rb_, name, it->second);
 }
 
 std::optional<std::string> RunFacts::Env(const std::string& name) const {

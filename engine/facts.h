@@ -15,6 +15,10 @@
 
 namespace runbook {
 
+// An input's recorded text as the value expressions see: a number or a
+// boolean where the runbook declares that type, else a string.
+Value InputValue(const Runbook& rb, const std::string& name, const std::string& text);
+
 class RunFacts : public EvalContext {
  public:
   // All referred to, not copied: they are the executor's.

@@ -15,6 +15,7 @@
 
 #include "engine/embedded.h"
 #include "engine/eval.h"
+#include "engine/facts.h"
 #include "engine/graph.h"
 #include "engine/parser.h"
 #include "engine/step_io.h"
@@ -728,10 +729,7 @@ class RecordFacts : public EvalContext {
   std::optional<Value> Input(const std::string& name) const override {
     auto it = in_.run.inputs.find(name);
     if (it == in_.run.inputs.end()) return Value::Null();
-    const InputDecl* d = in_.runbook ? in_.runbook->FindInput(name) : nullptr;
-    if (d && d->type == InputDecl::Type::kNumber) return Value::Number(std::strtod(it->second.c_str(), nullptr));
-    if (d && d->type == InputDecl::Type::kBoolean) return Value::Bool(it->second == "true");
-    return Value::String(it->second);
+    return in_.runbook ? InputValue(*in_.runbook, name, it->second) : Value::String(it->second);
   }
   std::optional<std::string> Env(const std::string&) const override { return std::nullopt; }
   std::string RunField(const std::string& field) const override {
